@@ -1,0 +1,183 @@
+// The app explorer: apps -> instances, in CF terms, refreshed by platform events (never polled).
+import * as vscode from 'vscode';
+import type { CloudControllerClient } from '../platform/client/cloud-controller';
+import { formatDuration, formatMemory } from '../platform/client/format';
+import type { App, AppStats, InstanceInfo } from '../platform/client/types';
+
+export interface AppNode {
+  kind: 'app';
+  app: App;
+}
+
+export interface InstanceNode {
+  kind: 'instance';
+  appName: string;
+  info: InstanceInfo;
+  stats: AppStats[string] | undefined;
+}
+
+export type ExplorerNode = AppNode | InstanceNode;
+
+/** What the explorer needs from its owner: a client when the platform runs, and the router's base URL. */
+export interface ExplorerSource {
+  /** A client, starting the platform if needed; undefined when it cannot run. */
+  client(): Promise<CloudControllerClient | undefined>;
+  routerUrl(): string | undefined;
+}
+
+/** The app's state in one word, as menus (`viewItem`) and icons use it. */
+export type AppPhase = 'started' | 'staging' | 'stopped' | 'failed';
+
+export function appPhase(app: App): AppPhase {
+  if (app.package_state === 'FAILED') return 'failed';
+  if (app.state === 'STARTED') return app.package_state === 'PENDING' ? 'staging' : 'started';
+  return 'stopped';
+}
+
+export class AppExplorer implements vscode.TreeDataProvider<ExplorerNode>, vscode.Disposable {
+  private readonly changed = new vscode.EventEmitter<ExplorerNode | undefined>();
+  readonly onDidChangeTreeData = this.changed.event;
+  private readonly appsChanged = new vscode.EventEmitter<App[]>();
+  /** Fires with the app list each time the root is read. */
+  readonly onDidReadApps = this.appsChanged.event;
+  private debounce: NodeJS.Timeout | undefined;
+  private lastApps: App[] = [];
+  private lastError: string | undefined;
+
+  constructor(private readonly source: ExplorerSource) {}
+
+  get apps(): readonly App[] { return this.lastApps; }
+
+  /** Re-reads everything shortly; bursts of platform events become one refresh. */
+  refreshSoon(delayMs = 80): void {
+    if (this.debounce) return;
+    this.debounce = setTimeout(() => { this.debounce = undefined; this.changed.fire(undefined); }, delayMs);
+  }
+
+  refresh(): void {
+    if (this.debounce) { clearTimeout(this.debounce); this.debounce = undefined; }
+    this.changed.fire(undefined);
+  }
+
+  getTreeItem(node: ExplorerNode): vscode.TreeItem {
+    return node.kind === 'app' ? this.appItem(node.app) : this.instanceItem(node);
+  }
+
+  async getChildren(node?: ExplorerNode): Promise<ExplorerNode[]> {
+    const client = await this.source.client();
+    if (!client) { this.setApps([]); return []; }
+    if (!node) {
+      try {
+        const apps = (await client.apps()).sort((a, b) => a.name.localeCompare(b.name));
+        this.lastError = undefined;
+        this.setApps(apps);
+        return apps.map((app) => ({ kind: 'app', app }));
+      } catch (e) {
+        this.lastError = e instanceof Error ? e.message : String(e);
+        return [];
+      }
+    }
+    if (node.kind === 'instance') return [];
+    return this.instanceNodes(client, node.app);
+  }
+
+  getParent(node: ExplorerNode): ExplorerNode | undefined {
+    if (node.kind === 'app') return undefined;
+    const app = this.lastApps.find((a) => a.name === node.appName);
+    return app ? { kind: 'app', app } : undefined;
+  }
+
+  /** The error of the last failed read, if any (the welcome view says so). */
+  get error(): string | undefined { return this.lastError; }
+
+  dispose(): void {
+    if (this.debounce) clearTimeout(this.debounce);
+    this.changed.dispose();
+    this.appsChanged.dispose();
+  }
+
+  private setApps(apps: App[]): void {
+    this.lastApps = apps;
+    void vscode.commands.executeCommand('setContext', 'pocketFoundry.hasApps', apps.length > 0);
+    this.appsChanged.fire(apps);
+  }
+
+  private async instanceNodes(client: CloudControllerClient, app: App): Promise<InstanceNode[]> {
+    if (app.state !== 'STARTED') return [];
+    const [instances, stats] = await Promise.all([
+      client.instances(app.name).catch((): InstanceInfo[] => []),
+      client.stats(app.name).catch((): AppStats => ({})),
+    ]);
+    return instances
+      .sort((a, b) => a.index - b.index)
+      .map((info) => ({ kind: 'instance', appName: app.name, info, stats: stats[String(info.index)] }));
+  }
+
+  private appItem(app: App): vscode.TreeItem {
+    const phase = appPhase(app);
+    const item = new vscode.TreeItem(app.name, app.state === 'STARTED' ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
+    item.id = `app:${app.name}`;
+    item.contextValue = `app.${phase}`;
+    const counts = `${app.runningInstances}/${app.instances}`;
+    const stateWord = phase === 'staging' ? 'STAGING' : phase === 'failed' ? 'STAGING FAILED' : app.state;
+    item.description = [stateWord, app.state === 'STARTED' ? counts : undefined, app.uris[0]].filter(Boolean).join(' · ');
+    item.iconPath = appIcon(phase, app);
+    const url = this.appUrl(app);
+    const md = new vscode.MarkdownString(undefined, true);
+    md.appendMarkdown(`**${app.name}** — ${stateWord}\n\n`);
+    md.appendMarkdown(`Instances: ${counts} running · Memory: ${formatMemory(app.resources.memory)} each\n\n`);
+    const fw = app.staging.framework ?? app.staging.model;
+    if (fw) md.appendMarkdown(`Framework: ${fw}${app.staging.runtime ?? app.staging.stack ? ` (${app.staging.runtime ?? app.staging.stack})` : ''}\n\n`);
+    if (url) md.appendMarkdown(`URL: [${url}](${url})\n\n`);
+    md.appendMarkdown(`Version: \`${app.version}\``);
+    item.tooltip = md;
+    item.command = { command: 'pocketFoundry.showInstances', title: 'Show Instances', arguments: [{ kind: 'app', app }] };
+    return item;
+  }
+
+  private instanceItem(node: InstanceNode): vscode.TreeItem {
+    const { info, stats } = node;
+    const item = new vscode.TreeItem(`#${info.index}`, vscode.TreeItemCollapsibleState.None);
+    item.id = `instance:${node.appName}:${info.index}`;
+    item.contextValue = `instance.${info.state.toLowerCase()}`;
+    const s = stats?.stats;
+    const where = s?.port ? `${s.host}:${s.port}` : undefined;
+    const up = s && info.state === 'RUNNING' ? `up ${formatDuration(s.uptime)}` : info.since ? `since ${new Date(info.since * 1000).toLocaleTimeString()}` : undefined;
+    item.description = [info.state, where, up].filter(Boolean).join(' · ');
+    item.iconPath = instanceIcon(info.state);
+    item.tooltip = `${node.appName} instance ${info.index}: ${info.state}${where ? ` at ${where}` : ''}`;
+    return item;
+  }
+
+  appUrl(app: App): string | undefined {
+    const router = this.source.routerUrl();
+    const uri = app.uris[0];
+    if (!router || !uri) return undefined;
+    try {
+      const port = new URL(router).port;
+      return `http://${uri}${port ? `:${port}` : ''}/`;
+    } catch { return undefined; }
+  }
+}
+
+function appIcon(phase: AppPhase, app: App): vscode.ThemeIcon {
+  switch (phase) {
+    case 'staging': return new vscode.ThemeIcon('sync~spin', new vscode.ThemeColor('charts.yellow'));
+    case 'failed': return new vscode.ThemeIcon('error', new vscode.ThemeColor('errorForeground'));
+    case 'stopped': return new vscode.ThemeIcon('debug-stop', new vscode.ThemeColor('disabledForeground'));
+    case 'started':
+      if (app.runningInstances >= app.instances && app.instances > 0) return new vscode.ThemeIcon('vm-running', new vscode.ThemeColor('charts.green'));
+      if (app.runningInstances > 0) return new vscode.ThemeIcon('warning', new vscode.ThemeColor('charts.yellow'));
+      return new vscode.ThemeIcon('vm-outline', new vscode.ThemeColor('charts.orange'));
+  }
+}
+
+function instanceIcon(state: string): vscode.ThemeIcon {
+  switch (state) {
+    case 'RUNNING': return new vscode.ThemeIcon('pass-filled', new vscode.ThemeColor('charts.green'));
+    case 'STARTING': return new vscode.ThemeIcon('loading~spin', new vscode.ThemeColor('charts.yellow'));
+    case 'CRASHED': return new vscode.ThemeIcon('error', new vscode.ThemeColor('errorForeground'));
+    case 'FLAPPING': return new vscode.ThemeIcon('warning', new vscode.ThemeColor('charts.orange'));
+    default: return new vscode.ThemeIcon('circle-outline', new vscode.ThemeColor('disabledForeground'));
+  }
+}

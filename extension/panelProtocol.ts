@@ -1,0 +1,75 @@
+// Messages between the instance panel (media/instances.ts, in the webview) and the extension.
+// Defined once, imported by both sides; no vscode import so the webview bundle can use it.
+
+/** One row of the instance table. */
+export interface InstanceRow {
+  index: number;
+  /** STARTING, RUNNING, CRASHED, FLAPPING, DOWN, ... */
+  state: string;
+  /** Seconds since the epoch when the instance entered its state; null when unknown. */
+  since: number | null;
+  host: string | null;
+  port: number | null;
+  /** Seconds. */
+  uptime: number | null;
+  /** Percent of one core. */
+  cpu: number | null;
+  /** Bytes in use and the quota, in bytes. */
+  memBytes: number | null;
+  memQuotaBytes: number | null;
+  crashCount: number;
+  /** Seconds since the epoch of the latest crash of this index, and why. */
+  lastCrash: { since: number; reason: string | null } | null;
+}
+
+export interface PanelSnapshot {
+  app: string;
+  appState: string;
+  /** Instances expected by the app. */
+  expected: number;
+  url: string | null;
+  rows: InstanceRow[];
+  /** Milliseconds since the epoch: when the extension read this. */
+  takenAt: number;
+}
+
+export const ToPanel = {
+  Snapshot: 'snapshot',
+  Error: 'error',
+} as const;
+
+export const FromPanel = {
+  Ready: 'ready',
+  RestartInstance: 'restartInstance',
+  StopInstance: 'stopInstance',
+  OpenLogs: 'openLogs',
+  OpenInBrowser: 'openInBrowser',
+} as const;
+
+export type ToPanelMessage =
+  | { type: typeof ToPanel.Snapshot; snapshot: PanelSnapshot }
+  | { type: typeof ToPanel.Error; message: string };
+
+export type FromPanelMessage =
+  | { type: typeof FromPanel.Ready }
+  | { type: typeof FromPanel.RestartInstance; index: number }
+  | { type: typeof FromPanel.StopInstance; index: number }
+  | { type: typeof FromPanel.OpenLogs; index: number }
+  | { type: typeof FromPanel.OpenInBrowser };
+
+/** Checks a message from the webview; anything else is dropped. */
+export function isFromPanelMessage(v: unknown): v is FromPanelMessage {
+  if (!v || typeof v !== 'object') return false;
+  const m = v as { type?: unknown; index?: unknown };
+  switch (m.type) {
+    case FromPanel.Ready:
+    case FromPanel.OpenInBrowser:
+      return true;
+    case FromPanel.RestartInstance:
+    case FromPanel.StopInstance:
+    case FromPanel.OpenLogs:
+      return typeof m.index === 'number' && Number.isInteger(m.index) && m.index >= 0;
+    default:
+      return false;
+  }
+}

@@ -1,0 +1,280 @@
+// Typed v1 REST client for the cloud controller, over node:http. The raw token goes in
+// `Authorization` (no "Bearer"), as v1 clients sent it. Pure JS: the editor uses it in-process.
+import * as http from 'node:http';
+import * as https from 'node:https';
+import type { Readable } from 'node:stream';
+import { CloudControllerError, CloudControllerUnreachableError } from './errors';
+import { openEventStream, type EventStreamOptions, type EventSubscription } from './events';
+import type {
+  App, AppCreateRequest, AppStats, AppUpdateRequest, CrashInfo, Info, InstanceInfo, PlatformEvent, Resource, RuntimeInfo,
+} from './types';
+
+export interface CloudControllerClientOptions {
+  /** Base URL, e.g. `http://127.0.0.1:9022`. */
+  api: string;
+  token: string;
+  /** Time limit for ordinary requests (not uploads, staging or streams). Default 30 s. */
+  timeoutMs?: number;
+}
+
+/** Per-call options: cancellation and a meter that adds up request body bytes (for push summaries). */
+export interface CallOptions {
+  signal?: AbortSignal;
+  meter?: { bytesSent: number };
+  timeoutMs?: number;
+}
+
+interface RawResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+
+interface RequestSpec extends CallOptions {
+  method: string;
+  path: string;
+  body?: Buffer | string;
+  contentType?: string;
+  headers?: Record<string, string>;
+}
+
+const longTimeoutMs = 15 * 60_000;
+
+export class CloudControllerClient {
+  readonly api: string;
+  private readonly token: string;
+  private readonly timeoutMs: number;
+  private readonly agent: http.Agent;
+
+  constructor(opts: CloudControllerClientOptions) {
+    let u: URL;
+    try { u = new URL(opts.api); } catch { throw new CloudControllerError(0, 0, `Not a valid API URL: ${opts.api}`); }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new CloudControllerError(0, 0, `Not an http(s) API URL: ${opts.api}`);
+    this.api = opts.api.replace(/\/+$/, '');
+    this.token = opts.token;
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
+    this.agent = u.protocol === 'https:' ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
+  }
+
+  /** Closes idle keep-alive sockets so a short-lived process can exit at once. */
+  close(): void {
+    this.agent.destroy();
+  }
+
+  // ---- info ----------------------------------------------------------------------------------
+
+  async info(opts: CallOptions = {}): Promise<Info> {
+    return this.json<Info>({ method: 'GET', path: '/info', ...opts });
+  }
+
+  async runtimes(opts: CallOptions = {}): Promise<Record<string, RuntimeInfo>> {
+    return this.json<Record<string, RuntimeInfo>>({ method: 'GET', path: '/info/runtimes', ...opts });
+  }
+
+  async services(opts: CallOptions = {}): Promise<Record<string, unknown>> {
+    return this.json<Record<string, unknown>>({ method: 'GET', path: '/info/services', ...opts });
+  }
+
+  // ---- apps ----------------------------------------------------------------------------------
+
+  async apps(opts: CallOptions = {}): Promise<App[]> {
+    return this.json<App[]>({ method: 'GET', path: '/apps', ...opts });
+  }
+
+  /** The app, or null when the controller answers 301 (app not found). */
+  async app(name: string, opts: CallOptions = {}): Promise<App | null> {
+    try {
+      return await this.json<App>({ method: 'GET', path: appPath(name), ...opts });
+    } catch (e) {
+      if (e instanceof CloudControllerError && e.code === 301) return null;
+      throw e;
+    }
+  }
+
+  /** POST /apps (answered 302 + `{result, redirect}`), then the created app. */
+  async createApp(req: AppCreateRequest, opts: CallOptions = {}): Promise<App> {
+    await this.json<unknown>({ method: 'POST', path: '/apps', ...jsonBody(req), ...opts });
+    const app = await this.app(req.name, opts);
+    if (!app) throw new CloudControllerError(301, 404, `App ${req.name} was created but cannot be read back`);
+    return app;
+  }
+
+  /** PUT /apps/:name with any subset of fields; put `meta.version` in to lock against concurrent changes (102). */
+  async updateApp(name: string, changes: AppUpdateRequest, opts: CallOptions = {}): Promise<void> {
+    // Starting may stage first (v1 blocked until staging ended), so this call may take long.
+    await this.request({ method: 'PUT', path: appPath(name), ...jsonBody(changes), timeoutMs: longTimeoutMs, ...opts });
+  }
+
+  async deleteApp(name: string, opts: CallOptions = {}): Promise<void> {
+    await this.request({ method: 'DELETE', path: appPath(name), timeoutMs: 120_000, ...opts });
+  }
+
+  /** Cancels the app's staging task, if one runs; the droplet already running stays. */
+  async cancelStaging(name: string, opts: CallOptions = {}): Promise<void> {
+    await this.request({ method: 'DELETE', path: `${appPath(name)}/staging`, ...opts });
+  }
+
+  // ---- bits ----------------------------------------------------------------------------------
+
+  /** POST /resources: the subset of `resources` the controller's pool already holds. */
+  async matchResources(resources: Resource[], opts: CallOptions = {}): Promise<Resource[]> {
+    return this.json<Resource[]>({ method: 'POST', path: '/resources', ...jsonBody(resources), timeoutMs: 120_000, ...opts });
+  }
+
+  /**
+   * PUT /apps/:name/application, multipart: `resources` (JSON list of pooled files to take) and
+   * `application` (a zip of the rest; an empty zip when nothing is left). Returns the bytes sent.
+   */
+  async uploadApplication(name: string, zip: Uint8Array, resources: Resource[], opts: CallOptions = {}): Promise<number> {
+    const form = new FormData();
+    form.append('resources', JSON.stringify(resources));
+    form.append('application', new Blob([zip as Uint8Array<ArrayBuffer>], { type: 'application/zip' }), 'application.zip');
+    // Response serialises a FormData into a multipart body with its own boundary.
+    const encoded = new Response(form);
+    const body = Buffer.from(await encoded.arrayBuffer());
+    const contentType = encoded.headers.get('content-type') ?? 'multipart/form-data';
+    await this.request({ method: 'PUT', path: `${appPath(name)}/application`, body, contentType, timeoutMs: longTimeoutMs, ...opts });
+    return body.length;
+  }
+
+  /** The unstaged package zip. */
+  async downloadApplication(name: string, opts: CallOptions = {}): Promise<Buffer> {
+    const r = await this.request({ method: 'GET', path: `${appPath(name)}/application`, timeoutMs: longTimeoutMs, ...opts });
+    return r.body;
+  }
+
+  // ---- instances -----------------------------------------------------------------------------
+
+  async instances(name: string, opts: CallOptions = {}): Promise<InstanceInfo[]> {
+    const r = await this.json<{ instances?: InstanceInfo[] }>({ method: 'GET', path: `${appPath(name)}/instances`, ...opts });
+    return r.instances ?? [];
+  }
+
+  async stats(name: string, opts: CallOptions = {}): Promise<AppStats> {
+    return this.json<AppStats>({ method: 'GET', path: `${appPath(name)}/stats`, ...opts });
+  }
+
+  async crashes(name: string, opts: CallOptions = {}): Promise<CrashInfo[]> {
+    const r = await this.json<{ crashes?: CrashInfo[] }>({ method: 'GET', path: `${appPath(name)}/crashes`, ...opts });
+    return r.crashes ?? [];
+  }
+
+  /** A directory listing (lines `name  size`, dirs end in `/`) or a file's raw bytes. */
+  async files(name: string, index: number, filePath: string, opts: CallOptions = {}): Promise<Buffer> {
+    const r = await this.request({ method: 'GET', path: filesPath(name, index, filePath), timeoutMs: 120_000, ...opts });
+    return r.body;
+  }
+
+  /**
+   * A file as a stream; with `tail`, the response stays open and carries bytes appended later
+   * (for `logs --follow`) until the signal aborts or the instance goes away.
+   */
+  async streamFile(name: string, index: number, filePath: string, opts: CallOptions & { tail?: boolean } = {}): Promise<Readable> {
+    const p = filesPath(name, index, filePath) + (opts.tail ? '?tail=1' : '');
+    const res = await this.send({ method: 'GET', path: p, signal: opts.signal, timeoutMs: 0 });
+    if (res.statusCode && res.statusCode >= 400) {
+      const body = await readAll(res);
+      throw toControllerError(res.statusCode, body);
+    }
+    return res;
+  }
+
+  // ---- events --------------------------------------------------------------------------------
+
+  /** Server-Sent Events from `GET /events[?app=NAME]`: app changes, instance changes, staging log lines. */
+  events(filter: { app?: string }, onEvent: (e: PlatformEvent) => void, opts: EventStreamOptions = {}): EventSubscription {
+    const q = filter.app ? `?app=${encodeURIComponent(filter.app)}` : '';
+    return openEventStream({
+      open: (signal) => this.send({ method: 'GET', path: `/events${q}`, signal, timeoutMs: 0, headers: { Accept: 'text/event-stream' } }),
+      onEvent,
+      ...opts,
+    });
+  }
+
+  // ---- plumbing ------------------------------------------------------------------------------
+
+  private async json<T>(spec: RequestSpec): Promise<T> {
+    const r = await this.request(spec);
+    if (r.body.length === 0) return {} as T;
+    try {
+      return JSON.parse(r.body.toString('utf8')) as T;
+    } catch {
+      throw new CloudControllerError(0, r.status, `${spec.method} ${spec.path}: the controller answered with something that is not JSON`);
+    }
+  }
+
+  private async request(spec: RequestSpec): Promise<RawResponse> {
+    const res = await this.send(spec);
+    const body = await readAll(res);
+    const status = res.statusCode ?? 0;
+    if (status >= 400) throw toControllerError(status, body);
+    return { status, headers: res.headers, body };
+  }
+
+  /** Sends one request and resolves with the response head; maps socket failures to an unreachable error. */
+  private send(spec: RequestSpec): Promise<http.IncomingMessage> {
+    const url = new URL(this.api + spec.path);
+    const body = typeof spec.body === 'string' ? Buffer.from(spec.body) : spec.body;
+    const headers: Record<string, string> = { Authorization: this.token, ...spec.headers };
+    if (body) {
+      headers['Content-Type'] = spec.contentType ?? 'application/octet-stream';
+      headers['Content-Length'] = String(body.length);
+    }
+    const mod = url.protocol === 'https:' ? https : http;
+    const timeoutMs = spec.timeoutMs ?? this.timeoutMs;
+    return new Promise<http.IncomingMessage>((resolve, reject) => {
+      if (spec.signal?.aborted) { reject(abortError(spec.signal)); return; }
+      const req = mod.request(url, { method: spec.method, headers, agent: this.agent, signal: spec.signal }, (res) => {
+        if (spec.meter && body) spec.meter.bytesSent += body.length;
+        resolve(res);
+      });
+      if (timeoutMs > 0) {
+        req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error(`no answer within ${Math.round(timeoutMs / 1000)} s`), { code: 'ETIMEDOUT' })));
+      }
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        if (spec.signal?.aborted) { reject(abortError(spec.signal)); return; }
+        reject(new CloudControllerUnreachableError(this.api, err.code ?? err.message, { cause: err }));
+      });
+      req.end(body);
+    });
+  }
+}
+
+function appPath(name: string): string {
+  return `/apps/${encodeURIComponent(name)}`;
+}
+
+function filesPath(name: string, index: number, filePath: string): string {
+  const rel = filePath.replace(/^\/+/, '').split('/').map(encodeURIComponent).join('/');
+  return `${appPath(name)}/instances/${index}/files/${rel}`;
+}
+
+function jsonBody(value: unknown): { body: string; contentType: string } {
+  return { body: JSON.stringify(value), contentType: 'application/json' };
+}
+
+async function readAll(res: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of res) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+function toControllerError(status: number, body: Buffer): CloudControllerError {
+  const text = body.toString('utf8');
+  try {
+    const parsed = JSON.parse(text) as { code?: unknown; description?: unknown };
+    if (parsed && typeof parsed === 'object' && typeof parsed.description === 'string') {
+      return new CloudControllerError(typeof parsed.code === 'number' ? parsed.code : 0, status, parsed.description);
+    }
+  } catch { /* not a v1 error body */ }
+  const snippet = text.trim().split('\n')[0]?.slice(0, 200);
+  return new CloudControllerError(0, status, `HTTP ${status}${snippet ? `: ${snippet}` : ''}`);
+}
+
+function abortError(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  if (reason instanceof Error) return reason;
+  const e = new Error('The operation was aborted');
+  e.name = 'AbortError';
+  return e;
+}

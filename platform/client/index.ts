@@ -1,0 +1,17 @@
+// platform/client: the v1 REST client, the pusher and manifest reading. Pure JS (no native
+// modules): the editor loads it in its own process.
+export { CloudControllerClient, type CloudControllerClientOptions, type CallOptions } from './cloud-controller';
+export type { EventStreamOptions, EventSubscription } from './events';
+export {
+  CloudControllerError, CloudControllerUnreachableError, ManifestError, NoTargetError, PushCancelledError, PushError,
+} from './errors';
+export { push, startApp, appUrl, type PushOptions, type PushProgress, type PushSummary, type StartAppOptions, type StartResult } from './pusher';
+export { listAppFiles, fingerprintFiles, scanApp, alwaysSkipped, type AppFile, type AppFileEntry, type FingerprintProgress } from './fingerprint';
+export { packFiles, type PackOptions } from './package';
+export { findManifest, parseManifest, readManifest, parseMemory, manifestFileNames, type Manifest, type ManifestApp } from './manifest';
+export {
+  defaultDataDir, readEndpoint, resolveTarget, readSavedTarget, saveTarget, clearSavedTarget, writeFileAtomic,
+  endpointFileName, targetFileName, type Endpoint, type Target,
+} from './endpoint';
+export { formatBytes, formatDuration, formatMemory, formatTable, formatPushCounts } from './format';
+export type * from './types';

@@ -1,0 +1,449 @@
+// `push`: fingerprint the app folder, ask the controller which files it already holds, upload a zip
+// of the rest with the list of held ones, then start the app and follow staging and the instances
+// through the controller's event stream.
+import type { CloudControllerClient } from './cloud-controller';
+import { CloudControllerError, PushCancelledError, PushError } from './errors';
+import { fingerprintFiles, listAppFiles, type AppFile } from './fingerprint';
+import { packFiles } from './package';
+import type { App, AppUpdateRequest, InstanceInfo, PackageState, PlatformEvent, Resource } from './types';
+
+export interface PushOptions {
+  client: CloudControllerClient;
+  /** The app folder. */
+  path: string;
+  name: string;
+  /** MB. */
+  memory?: number;
+  instances?: number;
+  /** Start command; null resets to the framework's default. */
+  command?: string | null;
+  env?: Record<string, string>;
+  /** Host label; the app's uri becomes `<host>.<domain>`. Default on create: the controller's (`<name>.localhost`). */
+  host?: string;
+  domain?: string;
+  framework?: string;
+  /** Upload and stop there: no staging, no start. */
+  noStart?: boolean;
+  /** Router base URL (`http://127.0.0.1:PORT`), to print the app's URL with the right port. */
+  routerUrl?: string | null;
+  /** Deflate the upload (default: only when the API is not on this machine). */
+  compress?: boolean;
+  /** How long to wait for staging plus instances to be RUNNING. Default 180 s. */
+  startTimeoutMs?: number;
+  signal?: AbortSignal;
+  onProgress?: (p: PushProgress) => void;
+  /** Each staging log line as the stager writes it. */
+  onStagingLog?: (line: string) => void;
+}
+
+/** Typed steps, in order, for a progress notification. */
+export type PushProgress =
+  | { step: 'scanning' }
+  | { step: 'fingerprinting'; files: number; totalFiles: number; bytes: number }
+  | { step: 'matching'; files: number }
+  | { step: 'packing'; files: number; bytes: number }
+  | { step: 'uploading'; bytes: number }
+  | { step: 'uploaded'; summary: PushSummary }
+  | { step: 'staging' }
+  | { step: 'starting'; running: number; expected: number }
+  | { step: 'done'; summary: PushSummary };
+
+export interface PushSummary {
+  app: string;
+  created: boolean;
+  /** Files in the app after ignores. */
+  files: number;
+  /** Files the controller already held (left out of the zip). */
+  matched: number;
+  /** Files sent in the zip. */
+  uploaded: number;
+  /** Size of every file in the app. */
+  totalBytes: number;
+  /** Size of the files sent (before compression). */
+  uploadedBytes: number;
+  /** Request body bytes of the push on the wire: the resource list, the multipart upload, app updates. */
+  bytesSent: number;
+  /** SHA-1 of the package the controller assembled. */
+  packageHash: string | null;
+  packageState: PackageState | null;
+  /** The package differs from what was staged last: staging runs on start. */
+  stagingNeeded: boolean;
+  started: boolean;
+  /** RUNNING instances when the push returned (0 with noStart). */
+  running: number;
+  instances: number;
+  uris: string[];
+  /** `http://<uri>:<routerPort>/` of the first uri, when the app has one. */
+  url: string | null;
+  timingsMs: { fingerprint: number; match: number; upload: number; staging: number; start: number };
+}
+
+export async function push(opts: PushOptions): Promise<PushSummary> {
+  const { client, name } = opts;
+  const signal = opts.signal;
+  const progress = opts.onProgress ?? ((): void => undefined);
+  let stage = 'scanning';
+  const meter = { bytesSent: 0 };
+  const call = { signal, meter };
+  const checkAbort = (): void => { if (signal?.aborted) throw new PushCancelledError(stage); };
+  const t0 = Date.now();
+
+  try {
+    progress({ step: 'scanning' });
+    const entries = await listAppFiles(opts.path, { signal });
+    stage = 'fingerprinting';
+    const files = await fingerprintFiles(entries, { signal, onProgress: (p) => progress({ step: 'fingerprinting', ...p }) });
+    const totalBytes = files.reduce((n, f) => n + f.size, 0);
+    const tFingerprint = Date.now();
+    checkAbort();
+
+    stage = 'updating the app';
+    // An existing app is changed only after the upload, with the start: a cancelled upload changes nothing.
+    const existing = await client.app(name, call);
+    const created = existing === null;
+    const app = existing ?? await createApp(opts, call);
+
+    stage = 'matching resources';
+    progress({ step: 'matching', files: files.length });
+    const matchedList = await client.matchResources(files.map(toResource), call);
+    const held = new Set(matchedList.map((r) => `${r.sha1}:${r.size}`));
+    const matched: Resource[] = [];
+    const missing: AppFile[] = [];
+    for (const f of files) {
+      if (held.has(`${f.sha1}:${f.size}`)) matched.push(toResource(f)); else missing.push(f);
+    }
+    const tMatch = Date.now();
+    checkAbort();
+
+    stage = 'packing';
+    const uploadedBytes = missing.reduce((n, f) => n + f.size, 0);
+    progress({ step: 'packing', files: missing.length, bytes: uploadedBytes });
+    const zip = await packFiles(missing, { compress: opts.compress ?? !isLocalApi(client.api), signal });
+    checkAbort();
+
+    // Listen before the upload: a started app may begin staging as soon as the package lands.
+    const watch = opts.noStart ? null : watchApp(client, name, opts.onStagingLog);
+    try {
+      stage = 'uploading';
+      progress({ step: 'uploading', bytes: zip.length });
+      await client.uploadApplication(name, zip, matched, call);
+      const tUpload = Date.now();
+      checkAbort();
+
+      let after = await client.app(name, call) ?? app;
+      const changes = created ? {} : appChanges(opts, after);
+      if (opts.noStart && Object.keys(changes).length > 0) {
+        await client.updateApp(name, { ...changes, meta: { version: after.meta.version } }, call);
+        after = await client.app(name, call) ?? after;
+      }
+      const packageState = after.package_state ?? null;
+      const summary: PushSummary = {
+        app: name,
+        created,
+        files: files.length,
+        matched: matched.length,
+        uploaded: missing.length,
+        totalBytes,
+        uploadedBytes,
+        bytesSent: meter.bytesSent,
+        packageHash: after.package_hash ?? hashFromVersion(after.version),
+        packageState,
+        stagingNeeded: packageState === 'PENDING',
+        started: false,
+        running: 0,
+        instances: after.instances,
+        uris: after.uris,
+        url: appUrl(after.uris, opts.routerUrl),
+        timingsMs: { fingerprint: tFingerprint - t0, match: tMatch - tFingerprint, upload: tUpload - tMatch, staging: 0, start: 0 },
+      };
+      progress({ step: 'uploaded', summary: { ...summary } });
+      if (!watch) {
+        progress({ step: 'done', summary });
+        return summary;
+      }
+
+      stage = 'staging';
+      const started = await startWithWatch({
+        client, name, changes, lockVersion: after.meta.version, stagingNeeded: summary.stagingNeeded, routerUrl: opts.routerUrl,
+        timeoutMs: opts.startTimeoutMs, signal, onStagingLog: opts.onStagingLog,
+        onProgress: (p) => { if (p.step === 'starting') stage = 'starting'; progress(p); },
+      }, watch, call);
+      summary.timingsMs.staging = started.stagingMs;
+      summary.timingsMs.start = started.startMs;
+      summary.packageState = started.app.package_state ?? summary.packageState;
+      summary.packageHash = started.app.package_hash ?? summary.packageHash;
+      summary.instances = started.app.instances;
+      summary.uris = started.app.uris;
+      summary.url = started.url;
+      summary.started = true;
+      summary.running = started.running;
+      summary.bytesSent = meter.bytesSent;
+      progress({ step: 'done', summary });
+      return summary;
+    } catch (e) {
+      if (signal?.aborted && stage === 'staging') await stopStaging(client, name);
+      throw e;
+    } finally {
+      watch?.close();
+    }
+  } catch (e) {
+    if (signal?.aborted && !(e instanceof PushCancelledError)) throw new PushCancelledError(stage);
+    throw e;
+  }
+}
+
+export interface StartAppOptions {
+  client: CloudControllerClient;
+  name: string;
+  /** Other changes sent with `state: STARTED` in the same PUT. */
+  changes?: AppUpdateRequest;
+  routerUrl?: string | null;
+  /** Staging plus instances RUNNING. Default 180 s. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  onStagingLog?: (line: string) => void;
+  onProgress?: (p: Extract<PushProgress, { step: 'staging' | 'starting' }>) => void;
+}
+
+export interface StartResult {
+  app: App;
+  running: number;
+  /** The package was staged on this start. */
+  staged: boolean;
+  url: string | null;
+  stagingMs: number;
+  startMs: number;
+}
+
+/**
+ * Starts an app (`PUT state: STARTED`), printing staging lines as they arrive when the package
+ * needs staging, and waits until its instances are RUNNING.
+ */
+export async function startApp(opts: StartAppOptions): Promise<StartResult> {
+  const app = await opts.client.app(opts.name, { signal: opts.signal });
+  if (!app) throw new CloudControllerError(301, 404, `App ${opts.name} not found`);
+  const watch = watchApp(opts.client, opts.name, opts.onStagingLog);
+  try {
+    return await startWithWatch({ ...opts, lockVersion: app.meta.version, stagingNeeded: app.package_state === 'PENDING' }, watch, { signal: opts.signal });
+  } catch (e) {
+    if (opts.signal?.aborted) await stopStaging(opts.client, opts.name);
+    throw e;
+  } finally {
+    watch.close();
+  }
+}
+
+async function startWithWatch(
+  opts: StartAppOptions & { lockVersion: number; stagingNeeded: boolean }, watch: AppWatch, call: { signal?: AbortSignal; meter?: { bytesSent: number } },
+): Promise<StartResult> {
+  const { client, name, signal } = opts;
+  const t0 = Date.now();
+  const deadline = t0 + (opts.timeoutMs ?? 180_000);
+  await watch.ready;
+  if (opts.stagingNeeded) opts.onProgress?.({ step: 'staging' });
+  const putStarted = client.updateApp(name, { ...opts.changes, state: 'STARTED', meta: { version: opts.lockVersion } }, { ...call, timeoutMs: 0 });
+  const staged = await Promise.race([
+    putStarted.then(() => waitForStaged(client, name, watch, opts.stagingNeeded, deadline, signal)),
+    watch.failed,
+  ]);
+  const tStaged = Date.now();
+  const running = await waitForRunning(client, staged, watch, deadline, signal, (r, expected) => opts.onProgress?.({ step: 'starting', running: r, expected }));
+  return {
+    app: staged, running, staged: opts.stagingNeeded, url: appUrl(staged.uris, opts.routerUrl),
+    stagingMs: tStaged - t0, startMs: Date.now() - tStaged,
+  };
+}
+
+function toResource(f: AppFile): Resource {
+  return { fn: f.fn, size: f.size, sha1: f.sha1 };
+}
+
+function uriFor(opts: PushOptions): string[] | undefined {
+  return opts.host ? [`${opts.host}.${opts.domain ?? 'localhost'}`] : undefined;
+}
+
+function envList(env: Record<string, string>): string[] {
+  return Object.entries(env).map(([k, v]) => `${k}=${v}`);
+}
+
+async function createApp(opts: PushOptions, call: { signal?: AbortSignal; meter: { bytesSent: number } }): Promise<App> {
+  return opts.client.createApp({
+    name: opts.name,
+    staging: { framework: opts.framework ?? null, runtime: null, command: opts.command ?? null },
+    uris: uriFor(opts) ?? [`${opts.name}.${opts.domain ?? 'localhost'}`],
+    instances: opts.instances ?? 1,
+    resources: opts.memory ? { memory: opts.memory } : {},
+    env: opts.env ? envList(opts.env) : [],
+  }, call);
+}
+
+/** What the options change on an existing app (sent with `meta.version`, so a concurrent change is refused, not lost). */
+function appChanges(opts: PushOptions, app: App): AppUpdateRequest {
+  const changes: AppUpdateRequest = {};
+  if (opts.memory !== undefined && opts.memory !== app.resources.memory) changes.resources = { memory: opts.memory };
+  if (opts.instances !== undefined && opts.instances !== app.instances) changes.instances = opts.instances;
+  const staging: AppUpdateRequest['staging'] = {};
+  if (opts.command !== undefined && opts.command !== (app.staging.command ?? null)) staging.command = opts.command;
+  if (opts.framework !== undefined && opts.framework !== (app.staging.framework ?? app.staging.model ?? null)) staging.framework = opts.framework;
+  if (Object.keys(staging).length > 0) changes.staging = staging;
+  if (opts.env !== undefined) {
+    const env = envList(opts.env);
+    if (env.join('\n') !== app.env.join('\n')) changes.env = env;
+  }
+  const uris = uriFor(opts);
+  if (uris && uris.join(' ') !== app.uris.join(' ')) changes.uris = uris;
+  return changes;
+}
+
+// ---- following staging and start ---------------------------------------------------------------
+
+interface AppWatch {
+  ready: Promise<void>;
+  /** Rejects (never resolves) when the event stream reports a staging failure. */
+  failed: Promise<never>;
+  /** Resolves when this push's staging task reported done (ok or not). */
+  stagingDone: Promise<{ ok: boolean; error?: string | null }>;
+  /** Resolves on the next app/instances event (re-armed by `nextChange`). */
+  nextChange(): Promise<void>;
+  live: boolean;
+  close(): void;
+}
+
+function watchApp(client: CloudControllerClient, name: string, onLine?: (line: string) => void): AppWatch {
+  let taskId: string | null = null;
+  let nextSeq = 0;
+  let resolveDone!: (v: { ok: boolean; error?: string | null }) => void;
+  const stagingDone = new Promise<{ ok: boolean; error?: string | null }>((r) => { resolveDone = r; });
+  let rejectFailed!: (e: Error) => void;
+  const failed = new Promise<never>((_r, rej) => { rejectFailed = rej; });
+  failed.catch(() => undefined);
+  let waiters: (() => void)[] = [];
+  const w: AppWatch = {
+    ready: Promise.resolve(),
+    failed,
+    stagingDone,
+    live: false,
+    nextChange: () => new Promise<void>((r) => { waiters.push(r); }),
+    close: () => sub.close(),
+  };
+  const wake = (): void => { const ws = waiters; waiters = []; for (const f of ws) f(); };
+  const onEvent = (e: PlatformEvent): void => {
+    if (e.name !== name) return;
+    if (e.type === 'staging') {
+      if (taskId !== e.task_id) { taskId = e.task_id; nextSeq = 0; }
+      if (e.line !== undefined && e.seq >= nextSeq) { nextSeq = e.seq + 1; onLine?.(e.line); }
+      if (e.done) {
+        resolveDone({ ok: e.ok === true, error: e.error });
+        if (e.ok === false) rejectFailed(new CloudControllerError(310, 500, `Staging failed${e.error ? `: ${e.error}` : ''}`));
+      }
+    }
+    wake();
+  };
+  const sub = client.events({ app: name }, onEvent, { onOpen: () => { w.live = true; wake(); }, onError: () => { w.live = false; } });
+  // Without an event stream (an older controller) the push still works, by polling.
+  w.ready = Promise.race([sub.ready, new Promise<void>((r) => setTimeout(r, 3000).unref())]).catch(() => undefined);
+  return w;
+}
+
+const pollMs = 1000;
+
+async function waitForStaged(client: CloudControllerClient, name: string, watch: AppWatch, stagingNeeded: boolean, deadline: number, signal?: AbortSignal): Promise<App> {
+  let doneSeen = false;
+  void watch.stagingDone.then(() => { doneSeen = true; });
+  let stagedSince: number | null = null;
+  for (;;) {
+    const app = await client.app(name, { signal });
+    if (!app) throw new CloudControllerError(301, 404, `App ${name} was deleted while it was being pushed`);
+    const state = app.package_state;
+    if (state === 'FAILED') {
+      const r = doneSeen ? await watch.stagingDone : null;
+      throw new CloudControllerError(310, 500, `Staging failed${r?.error ? `: ${r.error}` : ''}. See \`pocket logs ${name} --staging\`.`);
+    }
+    if (state === 'STAGED' || state === undefined) {
+      // Let the last log lines arrive before reporting: the done event closes the log.
+      if (!stagingNeeded || doneSeen || !watch.live) return app;
+      stagedSince ??= Date.now();
+      if (Date.now() - stagedSince > 1500) return app;
+    }
+    if (Date.now() > deadline) throw new PushError(`Staging of ${name} did not finish in time; it may still be running. See \`pocket logs ${name} --staging\`.`);
+    await sleepUntil(Promise.race([watch.nextChange(), watch.stagingDone.then(() => undefined)]), pollMs, signal);
+  }
+}
+
+async function waitForRunning(
+  client: CloudControllerClient, app: App, watch: AppWatch, deadline: number, signal: AbortSignal | undefined,
+  report: (running: number, expected: number) => void,
+): Promise<number> {
+  const expected = app.instances;
+  if (expected === 0) return 0;
+  let lastRunning = -1;
+  for (;;) {
+    const current = await client.app(app.name, { signal });
+    if (!current) throw new CloudControllerError(301, 404, `App ${app.name} was deleted while it was starting`);
+    const list: InstanceInfo[] = await client.instances(app.name, { signal }).catch((e: unknown) => {
+      if (e instanceof CloudControllerError && e.httpStatus < 500) return [];
+      throw e;
+    });
+    // Instances of an older version may still run during a replacement; count the new ones when told apart.
+    const live = list.filter((i) => typeof i.version !== 'string' || i.version === current.version);
+    const running = live.filter((i) => i.state === 'RUNNING').length;
+    if (running !== lastRunning) { lastRunning = running; report(running, current.instances); }
+    if (running >= current.instances) return running;
+    if (current.state === 'STOPPED') throw new PushError(`App ${app.name} was stopped while it was starting`);
+    if (live.some((i) => i.state === 'FLAPPING')) {
+      throw new PushError(`App ${app.name} is crashing (FLAPPING) instead of starting. See \`pocket crashes ${app.name}\` and \`pocket logs ${app.name}\`.`);
+    }
+    if (Date.now() > deadline) {
+      throw new PushError(`Only ${running} of ${current.instances} instances of ${app.name} are RUNNING after waiting; see \`pocket instances ${app.name}\` and \`pocket logs ${app.name}\`.`);
+    }
+    await sleepUntil(watch.nextChange(), pollMs, signal);
+  }
+}
+
+/** Waits for `p` or `ms`, whichever first; rejects when the signal aborts. */
+async function sleepUntil(p: Promise<void>, ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('aborted');
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  try {
+    await Promise.race([
+      p,
+      new Promise<void>((r) => { timer = setTimeout(r, ms); }),
+      new Promise<void>((_r, rej) => {
+        onAbort = () => rej(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+        signal?.addEventListener('abort', onAbort, { once: true });
+      }),
+    ]);
+  } finally {
+    if (timer) clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/** Tells the controller to cancel this app's staging task; the running droplet stays. */
+async function stopStaging(client: CloudControllerClient, name: string): Promise<void> {
+  try {
+    await client.cancelStaging(name, { timeoutMs: 5000 });
+  } catch { /* best effort: the push is reported as cancelled either way */ }
+}
+
+function hashFromVersion(version: string | undefined): string | null {
+  const m = version ? /^([0-9a-f]{40})-\d+$/.exec(version) : null;
+  return m ? m[1] : null;
+}
+
+export function appUrl(uris: string[], routerUrl?: string | null): string | null {
+  if (uris.length === 0) return null;
+  let port = '';
+  if (routerUrl) {
+    try { const u = new URL(routerUrl); port = u.port ? `:${u.port}` : ''; } catch { /* no port */ }
+  }
+  return `http://${uris[0]}${port}/`;
+}
+
+function isLocalApi(api: string): boolean {
+  try {
+    const h = new URL(api).hostname;
+    return h === 'localhost' || h.endsWith('.localhost') || h.startsWith('127.') || h === '[::1]';
+  } catch { return false; }
+}

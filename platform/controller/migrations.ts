@@ -1,0 +1,101 @@
+// Versioned schema migrations, applied in order, each in its own transaction. Never edit a shipped
+// migration: append a new one.
+import type { Database } from 'better-sqlite3';
+
+export interface Migration {
+  version: number;
+  description: string;
+  up(db: Database): void;
+}
+
+export const migrations: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'apps, uris, packages, droplets, staging logs, events, crashes',
+    up(db) {
+      db.exec(`
+        CREATE TABLE apps (
+          id INTEGER PRIMARY KEY AUTOINCREMENT,
+          name TEXT NOT NULL UNIQUE,
+          framework TEXT,
+          runtime TEXT,
+          command TEXT,
+          instances INTEGER NOT NULL DEFAULT 1,
+          memory INTEGER NOT NULL DEFAULT 256,
+          disk INTEGER NOT NULL DEFAULT 2048,
+          fds INTEGER NOT NULL DEFAULT 256,
+          state TEXT NOT NULL DEFAULT 'STOPPED' CHECK (state IN ('STARTED', 'STOPPED')),
+          package_state TEXT NOT NULL DEFAULT 'PENDING' CHECK (package_state IN ('PENDING', 'STAGED', 'FAILED')),
+          package_hash TEXT,
+          staged_hash TEXT,
+          droplet_sha1 TEXT,
+          run_count INTEGER NOT NULL DEFAULT 0,
+          env TEXT NOT NULL DEFAULT '[]',
+          debug TEXT,
+          console INTEGER,
+          lock_version INTEGER NOT NULL DEFAULT 1,
+          created_at INTEGER NOT NULL,
+          updated_at REAL NOT NULL,
+          staging_error TEXT,
+          staging_error_code INTEGER,
+          detected_framework TEXT,
+          detected_runtime TEXT,
+          detected_command TEXT,
+          placement_error TEXT
+        );
+        CREATE TABLE uris (
+          uri TEXT PRIMARY KEY,
+          app_id INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+          position INTEGER NOT NULL
+        );
+        CREATE INDEX uris_by_app ON uris(app_id, position);
+        CREATE TABLE packages (
+          hash TEXT PRIMARY KEY,
+          size INTEGER NOT NULL,
+          files INTEGER NOT NULL,
+          created_at REAL NOT NULL
+        );
+        CREATE TABLE droplets (
+          app_id INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+          sha1 TEXT NOT NULL,
+          package_hash TEXT,
+          task_id TEXT,
+          size INTEGER NOT NULL,
+          created_at REAL NOT NULL,
+          PRIMARY KEY (app_id, sha1)
+        );
+        CREATE TABLE staging_logs (
+          app_id INTEGER PRIMARY KEY REFERENCES apps(id) ON DELETE CASCADE,
+          task_id TEXT NOT NULL,
+          package_hash TEXT,
+          text TEXT NOT NULL DEFAULT '',
+          state TEXT NOT NULL CHECK (state IN ('RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED')),
+          started_at REAL NOT NULL,
+          finished_at REAL,
+          error TEXT,
+          error_code INTEGER
+        );
+        CREATE TABLE events (
+          id INTEGER PRIMARY KEY AUTOINCREMENT,
+          app_id INTEGER,
+          app_name TEXT NOT NULL,
+          event TEXT NOT NULL,
+          detail TEXT,
+          at REAL NOT NULL
+        );
+        CREATE INDEX events_by_app ON events(app_id, id);
+        CREATE TABLE crashes (
+          id INTEGER PRIMARY KEY AUTOINCREMENT,
+          app_id INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+          instance TEXT NOT NULL,
+          idx INTEGER NOT NULL,
+          version TEXT,
+          since REAL NOT NULL,
+          reason TEXT,
+          description TEXT,
+          UNIQUE (app_id, instance)
+        );
+      `);
+    },
+  },
+];

@@ -1,0 +1,183 @@
+// A deterministic zip writer for packages: entries in the order given (the caller sorts), one fixed
+// timestamp, unix modes in the external attributes, UTF-8 names, entries stored. Same entries in,
+// same bytes out, so an unchanged app keeps its package hash. Packages never leave the machine's
+// controller<->stager path, so storing beats compressing: jszip needed ~5 s for a 34 MB app here,
+// this writer ~0.1 s. The archives are cross-checked with jszip and unzip in the tests.
+import * as fs from 'node:fs';
+import { Readable } from 'node:stream';
+import * as zlib from 'node:zlib';
+
+export type ZipSource =
+  | { kind: 'dir'; name: string; mode: number }
+  | { kind: 'symlink'; name: string; target: string }
+  | { kind: 'file'; name: string; mode: number; size: number; path: string };
+
+const S_IFDIR = 0o040000;
+const S_IFLNK = 0o120000;
+const S_IFREG = 0o100000;
+/** 1980-01-01 00:00:00, the DOS epoch. */
+const DOS_TIME = 0;
+const DOS_DATE = (1 << 5) | 1;
+const MADE_BY_UNIX = (3 << 8) | 20;
+const FLAG_UTF8 = 0x0800;
+const SMALL_FILE = 4 * 1024 * 1024;
+const BATCH = 1024 * 1024;
+const U32 = 0xffffffff;
+
+interface CentralRecord {
+  name: Buffer;
+  flags: number;
+  method: number;
+  crc: number;
+  csize: number;
+  usize: number;
+  extAttr: number;
+  offset: number;
+}
+
+function localHeader(name: Buffer, flags: number, method: number, crc: number, csize: number, usize: number): Buffer {
+  const h = Buffer.alloc(30);
+  h.writeUInt32LE(0x04034b50, 0);
+  h.writeUInt16LE(20, 4);
+  h.writeUInt16LE(flags, 6);
+  h.writeUInt16LE(method, 8);
+  h.writeUInt16LE(DOS_TIME, 10);
+  h.writeUInt16LE(DOS_DATE, 12);
+  h.writeUInt32LE(crc >>> 0, 14);
+  h.writeUInt32LE(csize, 18);
+  h.writeUInt32LE(usize, 22);
+  h.writeUInt16LE(name.length, 26);
+  h.writeUInt16LE(0, 28);
+  return Buffer.concat([h, name]);
+}
+
+function centralHeader(r: CentralRecord): Buffer {
+  const zip64Offset = r.offset >= U32;
+  const extra = zip64Offset ? Buffer.alloc(12) : Buffer.alloc(0);
+  if (zip64Offset) {
+    extra.writeUInt16LE(0x0001, 0);
+    extra.writeUInt16LE(8, 2);
+    extra.writeBigUInt64LE(BigInt(r.offset), 4);
+  }
+  const h = Buffer.alloc(46);
+  h.writeUInt32LE(0x02014b50, 0);
+  h.writeUInt16LE(MADE_BY_UNIX, 4);
+  h.writeUInt16LE(zip64Offset ? 45 : 20, 6);
+  h.writeUInt16LE(r.flags, 8);
+  h.writeUInt16LE(r.method, 10);
+  h.writeUInt16LE(DOS_TIME, 12);
+  h.writeUInt16LE(DOS_DATE, 14);
+  h.writeUInt32LE(r.crc >>> 0, 16);
+  h.writeUInt32LE(r.csize, 20);
+  h.writeUInt32LE(r.usize, 24);
+  h.writeUInt16LE(r.name.length, 28);
+  h.writeUInt16LE(extra.length, 30);
+  h.writeUInt16LE(0, 32);
+  h.writeUInt16LE(0, 34);
+  h.writeUInt16LE(0, 36);
+  h.writeUInt32LE(r.extAttr >>> 0, 38);
+  h.writeUInt32LE(zip64Offset ? U32 : r.offset, 42);
+  return Buffer.concat([h, r.name, extra]);
+}
+
+function endRecords(count: number, cdOffset: number, cdSize: number): Buffer {
+  const parts: Buffer[] = [];
+  const needs64 = count > 0xffff || cdOffset >= U32 || cdSize >= U32;
+  if (needs64) {
+    const z = Buffer.alloc(56);
+    z.writeUInt32LE(0x06064b50, 0);
+    z.writeBigUInt64LE(44n, 4);
+    z.writeUInt16LE(MADE_BY_UNIX, 12);
+    z.writeUInt16LE(45, 14);
+    z.writeUInt32LE(0, 16);
+    z.writeUInt32LE(0, 20);
+    z.writeBigUInt64LE(BigInt(count), 24);
+    z.writeBigUInt64LE(BigInt(count), 32);
+    z.writeBigUInt64LE(BigInt(cdSize), 40);
+    z.writeBigUInt64LE(BigInt(cdOffset), 48);
+    const loc = Buffer.alloc(20);
+    loc.writeUInt32LE(0x07064b50, 0);
+    loc.writeUInt32LE(0, 4);
+    loc.writeBigUInt64LE(BigInt(cdOffset + cdSize), 8);
+    loc.writeUInt32LE(1, 16);
+    parts.push(z, loc);
+  }
+  const e = Buffer.alloc(22);
+  e.writeUInt32LE(0x06054b50, 0);
+  e.writeUInt16LE(needs64 ? 0xffff : count, 8);
+  e.writeUInt16LE(needs64 ? 0xffff : count, 10);
+  e.writeUInt32LE(needs64 ? U32 : cdSize, 12);
+  e.writeUInt32LE(needs64 ? U32 : cdOffset, 16);
+  parts.push(e);
+  return Buffer.concat(parts);
+}
+
+/** Streams the archive. A failure reading a source ends the stream with that error. */
+export function writeZip(entries: Iterable<ZipSource>): Readable {
+  async function* generate(): AsyncGenerator<Buffer> {
+    const central: CentralRecord[] = [];
+    let offset = 0;
+    // Small pieces are batched into ~1 MiB chunks: one async step per piece costs more than the copy.
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    const push = (b: Buffer): void => { offset += b.length; pending.push(b); pendingBytes += b.length; };
+    const flush = (): Buffer => { const out = Buffer.concat(pending, pendingBytes); pending = []; pendingBytes = 0; return out; };
+    const full = (): boolean => pendingBytes >= BATCH;
+    for (const e of entries) {
+      const start = offset;
+      if (e.kind === 'dir') {
+        const name = Buffer.from(`${e.name}/`, 'utf8');
+        push(localHeader(name, FLAG_UTF8, 0, 0, 0, 0)); if (full()) yield flush();
+        central.push({ name, flags: FLAG_UTF8, method: 0, crc: 0, csize: 0, usize: 0, extAttr: (((S_IFDIR | (e.mode & 0o7777)) << 16) | 0x10) >>> 0, offset: start });
+      } else if (e.kind === 'symlink') {
+        const name = Buffer.from(e.name, 'utf8');
+        const data = Buffer.from(e.target, 'utf8');
+        const crc = zlib.crc32(data);
+        push(localHeader(name, FLAG_UTF8, 0, crc, data.length, data.length)); if (full()) yield flush();
+        push(data); if (full()) yield flush();
+        central.push({ name, flags: FLAG_UTF8, method: 0, crc, csize: data.length, usize: data.length, extAttr: ((S_IFLNK | 0o777) << 16) >>> 0, offset: start });
+      } else {
+        const name = Buffer.from(e.name, 'utf8');
+        const extAttr = ((S_IFREG | (e.mode & 0o7777)) << 16) >>> 0;
+        if (e.size >= U32) throw new Error(`${e.name}: files of 4 GiB or more are not supported in packages`);
+        if (e.size === 0) {
+          push(localHeader(name, FLAG_UTF8, 0, 0, 0, 0)); if (full()) yield flush();
+          central.push({ name, flags: FLAG_UTF8, method: 0, crc: 0, csize: 0, usize: 0, extAttr, offset: start });
+          continue;
+        }
+        // Stored, with CRC and sizes in the local header: no data descriptor, so even streaming
+        // unzippers read it. Small files are read once; large ones twice (CRC pass, copy pass).
+        if (e.size <= SMALL_FILE) {
+          // Sync reads: for many small files they are an order of magnitude faster than fs streams.
+          const data = fs.readFileSync(e.path);
+          if (data.length !== e.size) throw new Error(`${e.name}: read ${data.length} bytes, expected ${e.size}`);
+          const crc = zlib.crc32(data);
+          push(localHeader(name, FLAG_UTF8, 0, crc, data.length, data.length)); if (full()) yield flush();
+          push(data); if (full()) yield flush();
+          central.push({ name, flags: FLAG_UTF8, method: 0, crc, csize: data.length, usize: data.length, extAttr, offset: start });
+          continue;
+        }
+        let crc = 0;
+        let usize = 0;
+        for await (const chunk of fs.createReadStream(e.path) as AsyncIterable<Buffer>) { crc = zlib.crc32(chunk, crc); usize += chunk.length; }
+        if (usize !== e.size) throw new Error(`${e.name}: read ${usize} bytes, expected ${e.size}`);
+        push(localHeader(name, FLAG_UTF8, 0, crc, usize, usize)); if (full()) yield flush();
+        let crc2 = 0;
+        let copied = 0;
+        for await (const chunk of fs.createReadStream(e.path) as AsyncIterable<Buffer>) {
+          copied += chunk.length;
+          if (copied > usize) break;
+          crc2 = zlib.crc32(chunk, crc2);
+          push(chunk); if (full()) yield flush();
+        }
+        if (copied !== usize || crc2 !== crc) throw new Error(`${e.name}: changed while being packaged`);
+        central.push({ name, flags: FLAG_UTF8, method: 0, crc, csize: usize, usize, extAttr, offset: start });
+      }
+    }
+    const cdOffset = offset;
+    for (const r of central) push(centralHeader(r)); if (full()) yield flush();
+    push(endRecords(central.length, cdOffset, offset - cdOffset));
+    yield flush();
+  }
+  return Readable.from(generate(), { objectMode: false });
+}

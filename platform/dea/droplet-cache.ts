@@ -1,0 +1,105 @@
+// Droplets by SHA-1: downloaded once from the controller (with the platform token), verified while
+// streaming to a temp name, then renamed into place; concurrent starts of the same droplet share
+// one download. Unpacking uses the system tar (GNU or bsd), which refuses absolute and `..` names.
+import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import * as path from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Log } from '../log';
+
+export class DropletFetchError extends Error {
+  override name = 'DropletFetchError';
+  constructor(message: string, options?: { cause?: unknown }) { super(message, options); }
+}
+
+const sha1Pattern = /^[0-9a-f]{40}$/;
+
+export function isSha1(s: string): boolean {
+  return sha1Pattern.test(s);
+}
+
+export class DropletCache {
+  private readonly inFlight = new Map<string, Promise<string>>();
+
+  constructor(private readonly dir: string, private readonly token: string, private readonly idleMs: number, private readonly log: Log) {
+    fs.mkdirSync(dir, { recursive: true });
+    // Temp files of downloads cut short by a previous run
+    for (const f of fs.readdirSync(dir)) if (f.endsWith('.tmp')) fs.rmSync(path.join(dir, f), { force: true });
+  }
+
+  pathOf(sha1: string): string {
+    return path.join(this.dir, `${sha1}.tgz`);
+  }
+
+  /** The local path of droplet `sha1`, downloading it from `uri` if needed. `signal` only stops the wait. */
+  async fetch(sha1: string, uri: string, signal?: AbortSignal): Promise<string> {
+    if (!isSha1(sha1)) throw new DropletFetchError(`droplet sha1 "${sha1}" is not a SHA-1`);
+    const target = this.pathOf(sha1);
+    if (fs.existsSync(target)) return target;
+    let p = this.inFlight.get(sha1);
+    if (!p) {
+      p = this.download(sha1, uri, target).finally(() => this.inFlight.delete(sha1));
+      this.inFlight.set(sha1, p);
+    }
+    if (!signal) return p;
+    return new Promise<string>((resolve, reject) => {
+      if (signal.aborted) { reject(new DropletFetchError('aborted')); return; }
+      const onAbort = (): void => reject(new DropletFetchError('aborted'));
+      signal.addEventListener('abort', onAbort, { once: true });
+      p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    });
+  }
+
+  private async download(sha1: string, uri: string, target: string): Promise<string> {
+    let url: URL;
+    try { url = new URL(uri); } catch { throw new DropletFetchError(`bad droplet uri "${uri}"`); }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new DropletFetchError(`droplet uri must be http or https, not ${url.protocol}`);
+    }
+    const tmp = `${target}.${randomBytes(6).toString('hex')}.tmp`;
+    const started = Date.now();
+    const where = `${url.origin}${url.pathname}`;
+    try {
+      const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+        const get = url.protocol === 'https:' ? https.get : http.get;
+        const req = get(url, { headers: { Authorization: this.token } }, resolve);
+        req.setTimeout(this.idleMs, () => req.destroy(new DropletFetchError(`droplet download from ${where} stalled for ${this.idleMs} ms`)));
+        req.on('error', reject);
+      });
+      if (res.statusCode !== 200) {
+        res.resume();
+        throw new DropletFetchError(`droplet download failed: HTTP ${res.statusCode ?? '?'} from ${where}`);
+      }
+      const hash = createHash('sha1');
+      let bytes = 0;
+      const counter = new Transform({
+        transform(chunk: Buffer, _enc, cb): void { hash.update(chunk); bytes += chunk.length; cb(null, chunk); },
+      });
+      await pipeline(res, counter, fs.createWriteStream(tmp, { mode: 0o600 }));
+      if (!res.complete) throw new DropletFetchError(`droplet download from ${where} was cut short after ${bytes} bytes`);
+      const got = hash.digest('hex');
+      if (got !== sha1) throw new DropletFetchError(`droplet SHA-1 mismatch: expected ${sha1}, got ${got} (${bytes} bytes)`);
+      await fs.promises.rename(tmp, target);
+      this.log.info(`droplet ${sha1} cached (${bytes} bytes in ${Date.now() - started} ms)`);
+      return target;
+    } catch (e) {
+      await fs.promises.rm(tmp, { force: true });
+      if (e instanceof DropletFetchError) throw e;
+      throw new DropletFetchError(`droplet download from ${where} failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    }
+  }
+}
+
+/** Unpacks a droplet .tgz into `dir` (which must exist). */
+export function extractDroplet(tgz: string, dir: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile('tar', ['-xzf', tgz, '-C', dir, '--no-same-owner'], { timeout: 120_000, maxBuffer: 1 << 20 }, (err, _out, stderr) => {
+      if (err) reject(new DropletFetchError(`cannot unpack droplet: ${String(stderr).trim() || err.message}`, { cause: err }));
+      else resolve();
+    });
+  });
+}

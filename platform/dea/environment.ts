@@ -1,0 +1,80 @@
+// The environment an instance starts with: clean (nothing of the DEA's own environment leaks in but
+// PATH, which apps need to find node, ruby or python3), in the v1 shape (PROTOCOL.md section 5).
+import type { Limits } from '../bus';
+
+export interface InstanceEnvInput {
+  instanceId: string;
+  index: number;
+  name: string;
+  uris: string[];
+  version: string;
+  runtime: string;
+  host: string;
+  port: number | null;
+  limits: Limits;
+  /** The instance folder. */
+  home: string;
+  /** Milliseconds since the epoch when the instance was started. */
+  startedAt: number;
+  /** Seconds since the epoch of the last state change. */
+  stateTimestamp: number;
+  /** User env entries `K=V`, applied last. */
+  userEnv: string[];
+  /** PATH handed down from the DEA. */
+  path: string;
+}
+
+/** v1 printed times as Ruby's `Time#to_s`: `2013-06-26 03:38:44 +0000`. */
+export function v1Time(ms: number): string {
+  const iso = new Date(ms).toISOString();
+  return `${iso.slice(0, 10)} ${iso.slice(11, 19)} +0000`;
+}
+
+/** Splits `K=V` user entries; entries without `=` or with an unusable name are skipped. */
+export function parseUserEnv(entries: string[]): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  for (const e of entries) {
+    const i = e.indexOf('=');
+    if (i <= 0) continue;
+    const key = e.slice(0, i);
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key) || e.includes('\0')) continue;
+    out.push([key, e.slice(i + 1)]);
+  }
+  return out;
+}
+
+export function buildInstanceEnv(i: InstanceEnvInput): Record<string, string> {
+  const application = {
+    instance_id: i.instanceId,
+    instance_index: i.index,
+    name: i.name,
+    uris: i.uris,
+    users: [] as string[],
+    version: i.version,
+    start: v1Time(i.startedAt),
+    runtime: i.runtime,
+    state_timestamp: i.stateTimestamp,
+    port: i.port,
+    limits: { fds: i.limits.fds, mem: i.limits.mem, disk: i.limits.disk },
+    host: i.host,
+  };
+  const appJson = JSON.stringify(application);
+  const env: Record<string, string> = {
+    HOME: i.home,
+    PATH: i.path,
+    VCAP_APPLICATION: appJson,
+    VCAP_SERVICES: '{}',
+    VCAP_APP_HOST: i.host,
+    VMC_APP_HOST: i.host,
+    VMC_APP_NAME: i.name,
+    VMC_APP_ID: i.instanceId,
+    VMC_APP_VERSION: i.version,
+    VMC_APP_INSTANCE: appJson,
+  };
+  if (i.port !== null) {
+    const port = String(i.port);
+    Object.assign(env, { VCAP_APP_PORT: port, VMC_APP_PORT: port, PORT: port });
+  }
+  for (const [k, v] of parseUserEnv(i.userEnv)) env[k] = v;
+  return env;
+}

@@ -1,0 +1,164 @@
+// The composition root of `pocket up`: NATS, controller, stager, DEA, health manager and router, in
+// that order, each on its own bus connection (as if each were its own process); stopped in reverse.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Bus, startEmbeddedNats } from './bus';
+import { startController } from './controller';
+import { startDea, type DeaTimings } from './dea';
+import { acquireDirLock, claimComponentDir, loadOrCreateToken, removeEndpoint, writeEndpoint } from './endpoint';
+import { startHealthManager, type HealthTimings } from './health';
+import type { Log } from './log';
+import { startRouter, type RouterTimings } from './router';
+import { startStager } from './stager';
+
+export const platformComponents = ['controller', 'stager', 'dea', 'health', 'router'] as const;
+export type PlatformComponent = (typeof platformComponents)[number];
+
+export interface PlatformOptions {
+  dataDir: string;
+  /** An external NATS server (a cluster shared by several hosts); embedded when absent. */
+  natsUrl?: string;
+  /** Token of that NATS server; it is also the platform token (REST and droplet transfer). */
+  natsToken?: string;
+  /** 0 or absent: a free port. */
+  apiPort?: number;
+  routerPort?: number;
+  log: Log;
+  /** Run only these components (`pocket dea`, `pocket router`, ...). Default: all. */
+  only?: readonly PlatformComponent[];
+  /** Finer settings, mostly for tests. */
+  tuning?: PlatformTuning;
+}
+
+export interface PlatformTuning {
+  dea?: Partial<DeaTimings>;
+  deaMaxMemoryMb?: number;
+  router?: Partial<RouterTimings>;
+  health?: Partial<HealthTimings>;
+  stagingTimeoutSec?: number;
+  maxPackageBytes?: number;
+  memoryLimitMb?: number;
+}
+
+export interface Platform {
+  dataDir: string;
+  /** Controller base URL, when the controller runs here. */
+  api: string | null;
+  /** Router base URL, when the router runs here. */
+  router: string | null;
+  nats: string;
+  token: string;
+  components: readonly PlatformComponent[];
+  stop(): Promise<void>;
+}
+
+interface Stoppable {
+  name: string;
+  stop(): Promise<void> | void;
+}
+
+/** What the setup steps share while the platform comes up. */
+interface Assembly {
+  opts: PlatformOptions;
+  log: Log;
+  dataDir: string;
+  token: string;
+  tuning: PlatformTuning;
+  nats: string;
+  started: Stoppable[];
+}
+
+export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
+  const log = opts.log;
+  const dataDir = path.resolve(opts.dataDir);
+  const only = new Set<PlatformComponent>(opts.only ?? platformComponents);
+  const started: Stoppable[] = [];
+  const stopAll = async (): Promise<void> => {
+    for (const s of started.splice(0).reverse()) {
+      try { await s.stop(); } catch (e) { log.error(`stopping ${s.name}`, e); }
+    }
+  };
+
+  try {
+    fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    // The controller owns the data dir's state: one per data dir.
+    if (only.has('controller')) {
+      const lock = acquireDirLock(dataDir);
+      started.push({ name: 'data dir lock', stop: () => lock.release() });
+    }
+    const a: Assembly = { opts, log, dataDir, token: opts.natsToken ?? loadOrCreateToken(dataDir), tuning: opts.tuning ?? {}, nats: '', started };
+    a.nats = await setupNats(a);
+    const api = only.has('controller') ? await setupController(a) : null;
+    if (only.has('stager')) await setupStager(a);
+    if (only.has('dea')) await setupDea(a);
+    if (only.has('health')) await setupHealthManager(a);
+    const router = only.has('router') ? await setupRouter(a) : null;
+    if (api) setupEndpoint(a, api, router);
+
+    let stopping: Promise<void> | null = null;
+    return {
+      dataDir, api, router, nats: a.nats, token: a.token, components: [...only],
+      stop: () => (stopping ??= stopAll()),
+    };
+  } catch (e) {
+    await stopAll();
+    throw e;
+  }
+}
+
+async function setupNats(a: Assembly): Promise<string> {
+  if (a.opts.natsUrl) return a.opts.natsUrl;
+  const nats = await startEmbeddedNats({ log: a.log.child('nats'), dir: path.join(a.dataDir, 'nats'), token: a.token });
+  a.started.push({ name: 'nats-server', stop: () => nats.stop() });
+  return nats.url;
+}
+
+/** Each component gets its own connection, closed after the component stops. */
+async function connect(a: Assembly, component: string): Promise<Bus> {
+  const bus = await Bus.connect({ url: a.nats, token: a.token, name: `pocket-${component}-${process.pid}`, log: a.log.child(component) });
+  a.started.push({ name: `${component} bus`, stop: () => bus.close() });
+  return bus;
+}
+
+async function setupController(a: Assembly): Promise<string> {
+  const controller = await startController({
+    bus: await connect(a, 'cc'), dataDir: path.join(a.dataDir, 'controller'), token: a.token, port: a.opts.apiPort ?? 0,
+    maxPackageBytes: a.tuning.maxPackageBytes, memoryLimitMb: a.tuning.memoryLimitMb, stagingTimeoutSec: a.tuning.stagingTimeoutSec,
+    log: a.log.child('cc'),
+  });
+  a.started.push({ name: 'controller', stop: () => controller.stop() });
+  return controller.url;
+}
+
+async function setupStager(a: Assembly): Promise<void> {
+  const dir = claimComponentDir(path.join(a.dataDir, 'stager'));
+  a.started.push({ name: 'stager folder', stop: () => dir.release() });
+  const stager = await startStager({ bus: await connect(a, 'stager'), workDir: dir.dir, token: a.token, timeoutSec: a.tuning.stagingTimeoutSec, log: a.log.child('stager') });
+  a.started.push({ name: 'stager', stop: () => stager.stop() });
+}
+
+async function setupDea(a: Assembly): Promise<void> {
+  const dir = claimComponentDir(path.join(a.dataDir, 'dea'));
+  a.started.push({ name: 'dea folder', stop: () => dir.release() });
+  const dea = await startDea({
+    bus: await connect(a, 'dea'), baseDir: dir.dir, token: a.token, maxMemoryMb: a.tuning.deaMaxMemoryMb, timings: a.tuning.dea, log: a.log.child('dea'),
+  });
+  a.started.push({ name: 'dea', stop: () => dea.stop() });
+}
+
+async function setupHealthManager(a: Assembly): Promise<void> {
+  const hm = await startHealthManager({ bus: await connect(a, 'hm'), timings: a.tuning.health, log: a.log.child('hm') });
+  a.started.push({ name: 'health manager', stop: () => hm.stop() });
+}
+
+async function setupRouter(a: Assembly): Promise<string> {
+  const router = await startRouter({ bus: await connect(a, 'router'), port: a.opts.routerPort ?? 0, timings: a.tuning.router, log: a.log.child('router') });
+  a.started.push({ name: 'router', stop: () => router.stop() });
+  return router.url;
+}
+
+/** endpoint.json last: once it exists, everything it names answers. */
+function setupEndpoint(a: Assembly, api: string, router: string | null): void {
+  writeEndpoint(a.dataDir, { api, router, nats: a.nats, token: a.token, pid: process.pid });
+  a.started.push({ name: 'endpoint.json', stop: () => removeEndpoint(a.dataDir) });
+}

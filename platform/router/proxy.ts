@@ -1,0 +1,365 @@
+// The forwarding half of the router: HTTP requests and upgrades (WebSocket) streamed to a backend
+// chosen from the RouteTable. Bodies are piped both ways (back-pressure, never buffered whole); a
+// client that goes away aborts the upstream request; a backend that refuses the connection is
+// dropped from the table and the request is tried on another.
+import * as http from 'node:http';
+import type { Socket } from 'node:net';
+import { pipeline, type Duplex } from 'node:stream';
+import { describeError, type Log } from '../log';
+import { normalizeHost, type Backend, type RouteTable } from './route-table';
+
+export const NOT_FOUND_BODY = 'VCAP ROUTER: 404 - DESTINATION NOT FOUND';
+const BAD_REQUEST_BODY = 'VCAP ROUTER: 400 - BAD REQUEST (missing or empty Host header)';
+const BAD_GATEWAY_BODY = 'VCAP ROUTER: 502 - BAD GATEWAY (no backend answered)';
+
+export const STICKY_COOKIE = '__VCAP_ID__';
+
+export interface ProxyOptions {
+  table: RouteTable;
+  log: Log;
+  traceKey: string;
+  /** `host:port` of this router, for `X-Vcap-Router`. */
+  routerAddress(): string;
+  connectTimeoutMs: number;
+  /**
+   * Attempts per request, the first included. A refused connection delivered nothing, so it may go
+   * on to further backends up to this bound; a reset is retried once, for idempotent requests only.
+   */
+  maxAttempts: number;
+}
+
+/** Hop-by-hop request headers (RFC 9110 7.6.1) plus `expect`, which this hop has already answered. */
+const requestHopHeaders = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'expect']);
+/** Response hop-by-hop headers; transfer-encoding goes too since the body is re-framed on this hop. */
+const responseHopHeaders = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'transfer-encoding']);
+const idempotentMethods = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
+type ErrnoError = Error & { code?: string };
+
+export class ReverseProxy {
+  /** Keep-alive connections to backends, shared by every request. */
+  readonly agent = new http.Agent({ keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo', noDelay: true });
+  /** Upgraded (WebSocket) connection pairs, closed on stop. */
+  private readonly tunnels = new Set<Duplex>();
+  readonly counters = { requests: 0, notFound: 0, badGateway: 0, retries: 0, dropped: 0, upgrades: 0 };
+
+  constructor(private readonly o: ProxyOptions) {}
+
+  handleRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    this.counters.requests++;
+    req.on('error', () => undefined); // a client reset surfaces through res 'close'
+    const target = requestTarget(req);
+    if (!target.uri) { this.plain(res, 400, BAD_REQUEST_BODY); return; }
+    if (this.o.table.lookup(target.uri).length === 0) { this.counters.notFound++; this.plain(res, 404, NOT_FOUND_BODY); return; }
+    new HttpExchange(this, this.o, req, res, target.uri, target.path).attempt();
+  }
+
+  handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    this.counters.upgrades++;
+    socket.on('error', () => undefined);
+    const target = requestTarget(req);
+    if (!target.uri) { rawReply(socket, 400, BAD_REQUEST_BODY); return; }
+    if (this.o.table.lookup(target.uri).length === 0) { this.counters.notFound++; rawReply(socket, 404, NOT_FOUND_BODY); return; }
+    new UpgradeExchange(this, this.o, req, socket, head, target.uri, target.path).attempt();
+  }
+
+  /** A backend refused: out of the table until it registers again. */
+  dropBackend(b: Backend, err: ErrnoError): void {
+    const n = this.o.table.dropBackend(b.key);
+    if (n > 0) {
+      this.counters.dropped++;
+      this.o.log.warn(`backend ${b.key} (app ${b.app || '?'}) failed (${err.code ?? err.message}); dropped from ${n} route(s) until it registers again`);
+    }
+  }
+
+  trackTunnel(a: Duplex, b: Duplex): void {
+    this.tunnels.add(a); this.tunnels.add(b);
+    const close = (): void => { this.tunnels.delete(a); this.tunnels.delete(b); a.destroy(); b.destroy(); };
+    a.once('close', close); b.once('close', close);
+  }
+
+  plain(res: http.ServerResponse, status: number, body: string, close = false): void {
+    if (status === 502) this.counters.badGateway++;
+    if (res.headersSent) { res.destroy(); return; }
+    const headers: http.OutgoingHttpHeaders = { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) };
+    if (close) headers.connection = 'close';
+    res.writeHead(status, headers);
+    res.end(body);
+  }
+
+  close(): void {
+    for (const s of this.tunnels) s.destroy();
+    this.tunnels.clear();
+    this.agent.destroy();
+  }
+}
+
+/** The state of one proxied HTTP request across its attempts. */
+class HttpExchange {
+  private readonly tried = new Set<string>();
+  private readonly sticky: string | undefined;
+  private readonly hasBody: boolean;
+  private readonly trace: boolean;
+  private attempts = 0;
+  /** Resets retried so far: an idempotent request is retried after a reset once. */
+  private resets = 0;
+  private bodyStarted = false;
+  private clientGone = false;
+  private upstream: http.ClientRequest | undefined;
+
+  constructor(
+    private readonly proxy: ReverseProxy,
+    private readonly o: ProxyOptions,
+    private readonly req: http.IncomingMessage,
+    private readonly res: http.ServerResponse,
+    private readonly uri: string,
+    private readonly path: string,
+  ) {
+    this.sticky = stickyId(req.headers.cookie);
+    this.hasBody = requestHasBody(req);
+    this.trace = req.headers['x-vcap-trace'] === o.traceKey;
+    res.on('close', () => {
+      if (res.writableFinished) return;
+      this.clientGone = true;
+      this.upstream?.destroy();
+    });
+  }
+
+  attempt(): void {
+    if (this.clientGone) return;
+    const backend = this.o.table.choose(this.uri, this.sticky, this.tried);
+    if (!backend) { this.proxy.plain(this.res, 502, BAD_GATEWAY_BODY, this.bodyStarted); return; }
+    this.attempts++;
+    const { req, res } = this;
+    const up = http.request({
+      host: backend.host, port: backend.port, method: req.method, path: this.path,
+      headers: forwardedHeaders(req, false), agent: this.proxy.agent, setHost: false,
+    });
+    this.upstream = up;
+    let connected = false;
+    let responded = false;
+    up.on('socket', (s: Socket) => {
+      if (!s.connecting) { connected = true; this.sendBody(up); return; }
+      const timer = setTimeout(() => up.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), this.o.connectTimeoutMs);
+      s.once('connect', () => { clearTimeout(timer); connected = true; this.sendBody(up); });
+      s.once('close', () => clearTimeout(timer));
+    });
+    // A request without a body is complete now; one with a body waits for the connection, so a
+    // refused connection leaves the body unread and the request can go to another backend.
+    if (!this.hasBody) up.end();
+    up.on('response', (ures) => {
+      responded = true;
+      const headers = responseHeaders(ures);
+      addStickyCookie(headers, ures, backend);
+      if (this.trace) { headers['x-vcap-backend'] = backend.key; headers['x-vcap-router'] = this.o.routerAddress(); }
+      res.writeHead(ures.statusCode ?? 502, ures.statusMessage, headers);
+      pipeline(ures, res, (err) => {
+        if (err && !this.clientGone) this.o.log.debug(`response from ${backend.key} cut: ${describeError(err)}`);
+      });
+    });
+    up.on('error', (err: ErrnoError) => {
+      if (responded || this.clientGone) return; // the pipeline ends both sides
+      req.unpipe(up);
+      const refused = !connected;
+      const staleKeepAlive = connected && up.reusedSocket;
+      if (refused || err.code === 'ECONNRESET') {
+        if (!staleKeepAlive) { this.tried.add(backend.key); this.proxy.dropBackend(backend, err); }
+      }
+      // Retry only what the backend cannot have acted on: nothing sent (refused), or an idempotent
+      // request whose body was not consumed.
+      const retryable = !this.bodyStarted && this.attempts < this.o.maxAttempts &&
+        (refused || (err.code === 'ECONNRESET' && idempotentMethods.has(req.method ?? '') && this.resets++ === 0));
+      if (retryable) {
+        this.proxy.counters.retries++;
+        this.o.log.debug(`retrying ${req.method} ${this.uri}${this.path} after ${backend.key}: ${err.code ?? err.message}`);
+        this.attempt();
+        return;
+      }
+      this.o.log.warn(`${req.method} ${this.uri}${this.path} -> ${backend.key} failed: ${err.code ?? describeError(err)}`);
+      this.proxy.plain(res, 502, BAD_GATEWAY_BODY, this.bodyStarted);
+    });
+  }
+
+  private sendBody(up: http.ClientRequest): void {
+    if (!this.hasBody || this.bodyStarted || up.destroyed) return;
+    this.bodyStarted = true;
+    this.req.pipe(up);
+  }
+}
+
+/** One upgrade request (WebSocket): once the backend answers 101, bytes flow both ways untouched. */
+class UpgradeExchange {
+  private readonly tried = new Set<string>();
+  private readonly trace: boolean;
+  private attempts = 0;
+  private clientGone = false;
+  private upstream: http.ClientRequest | undefined;
+
+  constructor(
+    private readonly proxy: ReverseProxy,
+    private readonly o: ProxyOptions,
+    private readonly req: http.IncomingMessage,
+    private readonly socket: Duplex,
+    private readonly head: Buffer,
+    private readonly uri: string,
+    private readonly path: string,
+  ) {
+    this.trace = req.headers['x-vcap-trace'] === o.traceKey;
+    socket.once('close', () => { this.clientGone = true; this.upstream?.destroy(); });
+  }
+
+  attempt(): void {
+    if (this.clientGone) return;
+    const backend = this.o.table.choose(this.uri, stickyId(this.req.headers.cookie), this.tried);
+    if (!backend) { this.proxy.counters.badGateway++; rawReply(this.socket, 502, BAD_GATEWAY_BODY); return; }
+    this.attempts++;
+    const { req, socket } = this;
+    // No agent: an upgraded connection is never returned to a pool.
+    const up = http.request({
+      host: backend.host, port: backend.port, method: req.method, path: this.path,
+      headers: forwardedHeaders(req, true), setHost: false, agent: false,
+    });
+    this.upstream = up;
+    let connected = false;
+    let answered = false;
+    up.on('socket', (s: Socket) => {
+      if (!s.connecting) { connected = true; return; }
+      const timer = setTimeout(() => up.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), this.o.connectTimeoutMs);
+      s.once('connect', () => { clearTimeout(timer); connected = true; });
+      s.once('close', () => clearTimeout(timer));
+    });
+    up.end();
+    up.on('upgrade', (ures, usocket, uhead) => {
+      answered = true;
+      if (this.clientGone) { usocket.destroy(); return; }
+      const extra: [string, string][] = this.trace ? [['X-Vcap-Backend', backend.key], ['X-Vcap-Router', this.o.routerAddress()]] : [];
+      socket.write(statusLine(ures) + rawHeaderLines(ures.rawHeaders, extra) + '\r\n');
+      if (uhead.length > 0) socket.write(uhead);
+      if (this.head.length > 0) usocket.write(this.head);
+      (usocket as Socket).setNoDelay?.(true);
+      (usocket as Socket).setTimeout?.(0);
+      this.proxy.trackTunnel(socket, usocket);
+      usocket.on('error', () => undefined);
+      socket.pipe(usocket).pipe(socket);
+    });
+    up.on('response', (ures) => {
+      // The backend declined the upgrade: relay its answer, then close.
+      answered = true;
+      const headers = responseHeaders(ures);
+      const pairs: [string, string][] = [];
+      for (const [k, v] of Object.entries(headers)) {
+        if (v === undefined) continue;
+        for (const one of Array.isArray(v) ? v : [String(v)]) pairs.push([k, one]);
+      }
+      if (this.trace) pairs.push(['x-vcap-backend', backend.key], ['x-vcap-router', this.o.routerAddress()]);
+      pairs.push(['connection', 'close']);
+      socket.write(statusLine(ures) + rawHeaderLines([], pairs) + '\r\n');
+      pipeline(ures, socket, () => undefined);
+    });
+    up.on('error', (err: ErrnoError) => {
+      if (answered || this.clientGone) return;
+      const refused = !connected;
+      if (refused || (err.code === 'ECONNRESET' && !up.reusedSocket)) { this.tried.add(backend.key); this.proxy.dropBackend(backend, err); }
+      if ((refused || err.code === 'ECONNRESET') && this.attempts < this.o.maxAttempts) {
+        this.proxy.counters.retries++;
+        this.attempt();
+        return;
+      }
+      this.proxy.counters.badGateway++;
+      rawReply(socket, 502, BAD_GATEWAY_BODY);
+    });
+  }
+}
+
+/** The uri to route by and the path to send upstream; absolute-form targets name the host themselves. */
+function requestTarget(req: http.IncomingMessage): { uri: string; path: string } {
+  const url = req.url ?? '/';
+  if (url.startsWith('/') || url === '*') return { uri: normalizeHost(req.headers.host), path: url };
+  try {
+    const u = new URL(url);
+    return { uri: normalizeHost(u.host), path: u.pathname + u.search };
+  } catch {
+    return { uri: normalizeHost(req.headers.host), path: url };
+  }
+}
+
+function requestHasBody(req: http.IncomingMessage): boolean {
+  if (req.headers['transfer-encoding'] !== undefined) return true;
+  const len = req.headers['content-length'];
+  return len !== undefined && len !== '0';
+}
+
+function connectionListed(value: string | undefined): string[] {
+  return value ? value.toLowerCase().split(',').map((s) => s.trim()).filter(Boolean) : [];
+}
+
+function forwardedHeaders(req: http.IncomingMessage, upgrade: boolean): http.OutgoingHttpHeaders {
+  const out: http.OutgoingHttpHeaders = {};
+  const listed = connectionListed(req.headers.connection);
+  for (const k in req.headers) {
+    const v = req.headers[k];
+    if (v === undefined || requestHopHeaders.has(k) || listed.includes(k)) continue;
+    out[k] = v;
+  }
+  if (upgrade && req.headers.upgrade) { out.connection = 'Upgrade'; out.upgrade = req.headers.upgrade; }
+  const remote = clientAddress(req.socket.remoteAddress);
+  const prior = req.headers['x-forwarded-for'];
+  out['x-forwarded-for'] = prior ? `${prior}, ${remote}` : remote;
+  if (!req.headers['x-forwarded-proto']) out['x-forwarded-proto'] = 'http';
+  if (!req.headers['x-forwarded-host'] && req.headers.host) out['x-forwarded-host'] = req.headers.host;
+  return out;
+}
+
+function clientAddress(a: string | undefined): string {
+  if (!a) return 'unknown';
+  return a.startsWith('::ffff:') ? a.slice(7) : a;
+}
+
+function responseHeaders(ures: http.IncomingMessage): http.OutgoingHttpHeaders {
+  const out: http.OutgoingHttpHeaders = {};
+  const listed = connectionListed(typeof ures.headers.connection === 'string' ? ures.headers.connection : undefined);
+  for (const k in ures.headers) {
+    const v = ures.headers[k];
+    if (v === undefined || responseHopHeaders.has(k) || listed.includes(k)) continue;
+    out[k] = v;
+  }
+  return out;
+}
+
+/** `__VCAP_ID__` from a Cookie header. */
+function stickyId(cookie: string | undefined): string | undefined {
+  if (!cookie || !cookie.includes(STICKY_COOKIE)) return undefined;
+  for (const part of cookie.split(';')) {
+    const p = part.trim();
+    if (p.startsWith(STICKY_COOKIE + '=')) return decodeURIComponent(p.slice(STICKY_COOKIE.length + 1)) || undefined;
+  }
+  return undefined;
+}
+
+/** A backend that starts a JSESSIONID session gets its instance pinned by `__VCAP_ID__`. */
+function addStickyCookie(headers: http.OutgoingHttpHeaders, ures: http.IncomingMessage, b: Backend): void {
+  const set = ures.headers['set-cookie'];
+  if (!set || !b.private_instance_id) return;
+  if (!set.some((c) => c.slice(0, Math.max(0, c.indexOf('='))).includes('JSESSIONID'))) return;
+  headers['set-cookie'] = [...set, `${STICKY_COOKIE}=${encodeURIComponent(b.private_instance_id)}; Path=/; HttpOnly`];
+}
+
+function statusLine(ures: http.IncomingMessage): string {
+  const code = ures.statusCode ?? 502;
+  return `HTTP/1.1 ${code} ${ures.statusMessage || http.STATUS_CODES[code] || ''}\r\n`;
+}
+
+function rawHeaderLines(raw: string[], extra: [string, string][]): string {
+  let s = '';
+  for (let i = 0; i + 1 < raw.length; i += 2) s += `${raw[i]}: ${raw[i + 1]}\r\n`;
+  for (const [k, v] of extra) s += `${k}: ${v}\r\n`;
+  return s;
+}
+
+function rawReply(socket: Duplex, status: number, body: string): void {
+  if (socket.destroyed) return;
+  socket.end(
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}

@@ -1,0 +1,139 @@
+// The router: an HTTP/WebSocket reverse proxy whose RouteTable is fed over NATS
+// (`router.register` / `router.unregister`), kept as leases (`router.start` asks everyone to
+// re-register; the sweeper drops what was not), and reported on `router.status`.
+import { randomBytes } from 'node:crypto';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Subscription } from '@nats-io/transport-node';
+import { Subjects, routerRegister, routerStatus, type Bus, type RouterStatusReply } from '../bus';
+import type { Log } from '../log';
+import { ReverseProxy } from './proxy';
+import { RouteTable, type Balancing } from './route-table';
+
+/** Router timings in milliseconds. Local defaults; v1 values in the comments. */
+export interface RouterTimings {
+  /** A registration not refreshed for this long is dropped (v1: 120 s). */
+  leaseMs: number;
+  /** How often the sweeper looks for expired registrations (v1: 30 s). */
+  sweepIntervalMs: number;
+  /** How often `router.start` is published so every participant re-registers (v1: 30 s). */
+  startIntervalMs: number;
+  /** A backend that has not accepted the connection by then counts as refused (v1: none). */
+  connectTimeoutMs: number;
+}
+
+export const defaultRouterTimings: RouterTimings = {
+  leaseMs: 120_000,
+  sweepIntervalMs: 10_000,
+  startIntervalMs: 30_000,
+  connectTimeoutMs: 5_000,
+};
+
+export interface RouterOptions {
+  bus: Bus;
+  /** Listen address; loopback by default. */
+  host?: string;
+  /** 0 (the default) picks a free port. */
+  port?: number;
+  log: Log;
+  timings?: Partial<RouterTimings>;
+  /** `X-Vcap-Trace` must carry this to get `X-Vcap-Backend`/`X-Vcap-Router`; random when absent. */
+  traceKey?: string;
+  /** Backend choice when no sticky session applies; round-robin by default. */
+  balancing?: Balancing;
+  /** Attempts per request when backends refuse connections, the first included (default 3). */
+  maxAttempts?: number;
+}
+
+export interface Router {
+  /** `http://host:port` */
+  url: string;
+  port: number;
+  /** This router's id in `router.start` and `router.status`. */
+  id: string;
+  traceKey: string;
+  stop(): Promise<void>;
+}
+
+export async function startRouter(opts: RouterOptions): Promise<Router> {
+  const timings: RouterTimings = { ...defaultRouterTimings, ...opts.timings };
+  const log = opts.log;
+  const bus = opts.bus;
+  const host = opts.host ?? '127.0.0.1';
+  const id = randomBytes(8).toString('hex');
+  const traceKey = opts.traceKey ?? randomBytes(16).toString('hex');
+  const table = new RouteTable(opts.balancing ?? 'round-robin');
+  let address = `${host}:0`;
+
+  const proxy = new ReverseProxy({
+    table, log, traceKey,
+    routerAddress: () => address,
+    connectTimeoutMs: timings.connectTimeoutMs,
+    maxAttempts: Math.max(1, opts.maxAttempts ?? 3),
+  });
+
+  // Host checks are ours (400 with a router body); uploads may take as long as they take.
+  const server = http.createServer({ requireHostHeader: false, requestTimeout: 0, keepAliveTimeout: 5_000 });
+  server.on('request', (req, res) => {
+    try { proxy.handleRequest(req, res); } catch (e) { log.error('request handling failed', e); res.destroy(); }
+  });
+  server.on('upgrade', (req: http.IncomingMessage, socket, head: Buffer) => {
+    try { proxy.handleUpgrade(req, socket, head); } catch (e) { log.error('upgrade handling failed', e); socket.destroy(); }
+  });
+  server.on('clientError', (err: Error & { code?: string }, socket) => {
+    if (err.code === 'ECONNRESET' || !socket.writable) { socket.destroy(); return; }
+    socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, host, () => { server.off('error', reject); resolve(); });
+  });
+  const port = (server.address() as AddressInfo).port;
+  address = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+
+  const subs: Subscription[] = [];
+  subs.push(bus.subscribe(Subjects.routerRegister, routerRegister, (m) => {
+    const r = table.register({ host: m.host, port: m.port, uris: m.uris, app: m.app, private_instance_id: m.private_instance_id, dea: m.dea, tags: m.tags });
+    if (r.rejected.length > 0) log.warn(`router.register from ${m.dea ?? '?'}: unusable uris ${JSON.stringify(r.rejected)} ignored`);
+    if (r.added > 0) log.debug(`registered ${m.host}:${m.port} for ${m.uris.join(', ')}`);
+  }));
+  subs.push(bus.subscribe(Subjects.routerUnregister, routerRegister, (m) => {
+    const n = table.unregister({ host: m.host, port: m.port, uris: m.uris });
+    if (n > 0) log.debug(`unregistered ${m.host}:${m.port} from ${m.uris.join(', ')}`);
+  }));
+  subs.push(bus.subscribe(Subjects.routerStatus, routerStatus, (): RouterStatusReply => ({ id, routes: table.snapshot() })));
+  await bus.flush();
+
+  const announce = (): void => {
+    bus.publish(Subjects.routerStart, { id, hosts: [host], minimumRegisterIntervalInSeconds: timings.startIntervalMs / 1000 });
+  };
+  announce();
+  const startTimer = setInterval(announce, timings.startIntervalMs);
+  const sweepTimer = setInterval(() => {
+    const n = table.sweep(Date.now() - timings.leaseMs);
+    if (n > 0) log.info(`lease expired for ${n} route entr${n === 1 ? 'y' : 'ies'}`);
+  }, timings.sweepIntervalMs);
+  startTimer.unref(); sweepTimer.unref();
+
+  log.info(`router ${id} listening on http://${address}`);
+  let stopped: Promise<void> | undefined;
+  return {
+    url: `http://${address}`,
+    port,
+    id,
+    traceKey,
+    stop(): Promise<void> {
+      stopped ??= (async () => {
+        clearInterval(startTimer); clearInterval(sweepTimer);
+        for (const s of subs) s.unsubscribe();
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeAllConnections();
+        proxy.close();
+        await closed;
+        log.info(`router ${id} stopped`);
+      })();
+      return stopped;
+    },
+  };
+}
