@@ -2,9 +2,10 @@
 // client's fingerprint-diff `push()` (upload only, no start), beside `rsync -a` and `sha1sum` over the
 // same tree, measured in the same run. Prints a markdown table with medians and the targets.
 //   npm run bench:push -- [--runs 5] [--files 5000] [--mib 50] [--data DIR | --api URL --token T]
-//                         [--write docs/benchmarks.md]
+//                         [--in-process] [--write docs/benchmarks.md]
 // By default each run gets a fresh platform (`pocket up` in its own process, temp data dir), so the
-// first push really is a first push. With --data/--api an existing platform is used instead, and the
+// first push really is a first push; --in-process runs it in this process with `startPlatform` instead
+// (client and controller then share one event loop). With --data/--api an existing platform is used instead, and the
 // workspace content is salted per invocation so its resource pool cannot already hold it.
 import { spawn, spawnSync, execSync, type ChildProcess } from 'node:child_process';
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
@@ -15,6 +16,8 @@ import { parseArgs } from 'node:util';
 import {
   CloudControllerClient, push, listAppFiles, fingerprintFiles, readEndpoint, type PushSummary,
 } from '../platform/client';
+import { silentLog } from '../platform/log';
+import { startPlatform } from '../platform/platform';
 
 const root = path.resolve(__dirname, '..');
 const KiB = 1024;
@@ -27,6 +30,7 @@ interface Options {
   dataDir?: string;
   api?: string;
   token?: string;
+  inProcess: boolean;
   write?: string;
 }
 
@@ -40,6 +44,7 @@ function parseOptions(): Options {
       api: { type: 'string' },
       token: { type: 'string' },
       write: { type: 'string' },
+      'in-process': { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -56,6 +61,7 @@ function parseOptions(): Options {
     dataDir: values.data,
     api: values.api,
     token: values.token,
+    inProcess: values['in-process'] ?? false,
     write: values.write,
   };
 }
@@ -167,6 +173,21 @@ async function startOwnPlatform(): Promise<PlatformHandle> {
   }
 }
 
+async function startInProcessPlatform(): Promise<PlatformHandle> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pocket-bench-data-'));
+  const platform = await startPlatform({ dataDir, log: silentLog });
+  if (!platform.api) throw new Error('the platform started without a controller');
+  const client = new CloudControllerClient({ api: platform.api, token: platform.token });
+  return {
+    client,
+    stop: async () => {
+      client.close();
+      await platform.stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
 function existingPlatform(opts: Options): PlatformHandle {
   let api = opts.api;
   let token = opts.token;
@@ -243,7 +264,7 @@ async function oneRun(ws: Workspace, run: number, opts: Options, external: boole
     fs.rmSync(copy, { recursive: true, force: true });
   }
 
-  const platform = external ? existingPlatform(opts) : await startOwnPlatform();
+  const platform = external ? existingPlatform(opts) : opts.inProcess ? await startInProcessPlatform() : await startOwnPlatform();
   const name = external ? `bench-push-${ws.seed.slice(0, 8)}-${run}` : 'bench-push';
   try {
     const first = await timedPush(platform.client, ws.dir, name);
@@ -328,7 +349,9 @@ function report(ws: Workspace, runs: RunResult[], opts: Options): { markdown: st
   ];
   const lines = [
     `Workspace: ${ws.files.length} files, ${fmtBytes(total)} (incompressible content); ${runs.length} runs, medians.` +
-      (opts.api || opts.dataDir ? ' Platform: an existing one.' : ' Platform: a fresh `pocket up` per run, in its own process.'),
+      (opts.api || opts.dataDir ? ' Platform: an existing one.'
+        : opts.inProcess ? ' Platform: a fresh `startPlatform()` per run, in the benchmark\'s process.'
+          : ' Platform: a fresh `pocket up` per run, in its own process.'),
     '',
     '| what | time | bytes sent | note |',
     '|---|---:|---:|---|',

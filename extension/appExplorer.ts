@@ -1,4 +1,5 @@
 // The app explorer: apps -> instances, in CF terms, refreshed by platform events (never polled).
+import { performance } from 'node:perf_hooks';
 import * as vscode from 'vscode';
 import type { CloudControllerClient } from '../platform/client/cloud-controller';
 import { formatDuration, formatMemory } from '../platform/client/format';
@@ -43,13 +44,19 @@ export class AppExplorer implements vscode.TreeDataProvider<ExplorerNode>, vscod
   private debounce: NodeJS.Timeout | undefined;
   private lastApps: App[] = [];
   private lastError: string | undefined;
+  /** When the oldest event not yet shown arrived (performance.now()). */
+  private pendingEventAt: number | undefined;
+  private readonly latencies: number[] = [];
+  /** VS Code reads a tree only while it is visible; latency is measured only then. */
+  visible = false;
 
   constructor(private readonly source: ExplorerSource) {}
 
   get apps(): readonly App[] { return this.lastApps; }
 
   /** Re-reads everything shortly; bursts of platform events become one refresh. */
-  refreshSoon(delayMs = 80): void {
+  refreshSoon(delayMs = 80, fromEvent = false): void {
+    if (fromEvent && this.visible) this.pendingEventAt ??= performance.now();
     if (this.debounce) return;
     this.debounce = setTimeout(() => { this.debounce = undefined; this.changed.fire(undefined); }, delayMs);
   }
@@ -63,7 +70,22 @@ export class AppExplorer implements vscode.TreeDataProvider<ExplorerNode>, vscod
     return node.kind === 'app' ? this.appItem(node.app) : this.instanceItem(node);
   }
 
+  /** Milliseconds from a platform event to the tree having re-read the apps (latest 200). */
+  get eventLatencies(): readonly number[] { return this.latencies; }
+
   async getChildren(node?: ExplorerNode): Promise<ExplorerNode[]> {
+    const eventAt = node ? undefined : this.pendingEventAt;
+    if (!node) this.pendingEventAt = undefined;
+    const children = await this.readChildren(node);
+    if (eventAt !== undefined) {
+      this.latencies.push(performance.now() - eventAt);
+      if (this.latencies.length > 200) this.latencies.shift();
+    }
+    return children;
+  }
+
+  /** What getChildren returns, without counting as a refresh (for tests reading the tree). */
+  async readChildren(node?: ExplorerNode): Promise<ExplorerNode[]> {
     const client = await this.source.client();
     if (!client) { this.setApps([]); return []; }
     if (!node) {

@@ -52,6 +52,7 @@ export class PocketFoundry implements vscode.Disposable {
       this.supervisor.onDidChangeState((s) => this.onPlatformState(s)),
       this.explorer.onDidReadApps((apps) => this.onApps(apps)),
       this.stagingLogs.onDidFinish((f) => { if (!f.ok) void this.stagingFailed(f.app); }),
+      this.treeView.onDidChangeVisibility((e) => { this.explorer.visible = e.visible; }),
     );
     void vscode.commands.executeCommand('setContext', 'pocketFoundry.platformState', 'stopped');
   }
@@ -157,11 +158,11 @@ export class PocketFoundry implements vscode.Disposable {
     switch (e.type) {
       case 'staging':
         this.stagingLogs.append(e.name, e);
-        if (e.done) { this.explorer.refreshSoon(); InstancePanel.notify(e.name); }
+        if (e.done) { this.explorer.refreshSoon(80, true); InstancePanel.notify(e.name); }
         break;
       case 'app':
       case 'instances':
-        this.explorer.refreshSoon();
+        this.explorer.refreshSoon(80, true);
         InstancePanel.notify(e.name);
         break;
     }

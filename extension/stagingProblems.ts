@@ -26,7 +26,11 @@ export function findStagingProblems(logLines: readonly string[], root: string, l
   let inStackReported = false;
   for (let i = 0; i < lines.length && out.length < limit; i++) {
     const loc = locate(lines[i] ?? '');
-    if (!loc) { inStackReported = false; continue; }
+    if (!loc) {
+      // A runtime frame (node:internal, node_modules) still belongs to the stack being read.
+      if (!/^\s*at /.test(lines[i] ?? '')) inStackReported = false;
+      continue;
+    }
     // Only the innermost frame of the app's own code per stack: the rest are its callers.
     if (loc.kind === 'frame' && inStackReported) continue;
     const file = resolveInFolder(loc.file, root);
@@ -37,7 +41,45 @@ export function findStagingProblems(logLines: readonly string[], root: string, l
     if (loc.kind === 'frame') inStackReported = true;
     out.push({ file, line: loc.line, column: loc.column, message: messageNear(lines, i, loc) });
   }
+  if (out.length < limit) out.push(...dependencyProblems(lines, root, seen).slice(0, limit - out.length));
   return out;
+}
+
+/** npm could not install a dependency: point at its line in package.json. */
+function dependencyProblems(lines: readonly string[], root: string, seen: Set<string>): StagingProblem[] {
+  const pkgFile = path.join(root, 'package.json');
+  let pkgText: string;
+  try { pkgText = fs.readFileSync(pkgFile, 'utf8'); } catch { return []; }
+  const pkgLines = pkgText.split('\n');
+  const out: StagingProblem[] = [];
+  for (const l of lines) {
+    const name = missingPackage(l);
+    if (!name) continue;
+    const at = pkgLines.findIndex((pl) => pl.includes(`"${name}"`));
+    if (at < 0) continue;
+    const key = `${pkgFile}:${at + 1}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const column = (pkgLines[at] ?? '').indexOf(`"${name}"`) + 1;
+    const message = l.replace(/^npm (?:error|ERR!)\s*/, '').trim();
+    out.push({ file: pkgFile, line: at + 1, column: column > 0 ? column : undefined, message: `Cannot install ${name}: ${message}` });
+  }
+  return out;
+}
+
+function missingPackage(line: string): string | undefined {
+  const pkg = '(@[\\w.-]+(?:/|%2[fF])[\\w.-]+|[\\w.-]+)';
+  const patterns = [
+    new RegExp(`404 Not Found - GET https?://\\S+?/${pkg}(?:/-/\\S*)?\\s*(?:-|$)`),
+    new RegExp(`'${pkg}@[^']*' is not in (?:this|the npm) registry`),
+    new RegExp(`No matching version found for ${pkg}@`),
+    new RegExp(`request to https?://\\S+?/${pkg} failed`),
+  ];
+  for (const re of patterns) {
+    const m = re.exec(line);
+    if (m?.[1]) return decodeURIComponent(m[1]);
+  }
+  return undefined;
 }
 
 function locate(line: string): Location | undefined {

@@ -40,12 +40,14 @@ export interface PocketFoundryTestApi {
   problems(): ProblemSnapshot[];
   panel(app: string): PanelSnapshot | undefined;
   statusBarText(): string;
+  /** Milliseconds from platform events to the app explorer having re-read the apps. */
+  eventToTreeMs(): readonly number[];
 }
 
 export function createTestApi(ctx: PocketFoundry, activationMs: number): PocketFoundryTestApi {
   const snapshot = async (node: ExplorerNode): Promise<TreeItemSnapshot> => {
     const item = ctx.explorer.getTreeItem(node);
-    const kids = node.kind === 'app' ? await ctx.explorer.getChildren(node) : [];
+    const kids = node.kind === 'app' ? await ctx.explorer.readChildren(node) : [];
     return {
       label: typeof item.label === 'string' ? item.label : item.label?.label ?? '',
       description: typeof item.description === 'string' ? item.description : '',
@@ -69,7 +71,7 @@ export function createTestApi(ctx: PocketFoundry, activationMs: number): PocketF
         resolve(s);
       });
     }),
-    tree: async () => Promise.all((await ctx.explorer.getChildren()).map(snapshot)),
+    tree: async () => Promise.all((await ctx.explorer.readChildren()).map(snapshot)),
     stagingLines: (app) => ctx.stagingLogs.lines(app),
     problems: () => {
       const out: ProblemSnapshot[] = [];
@@ -80,6 +82,7 @@ export function createTestApi(ctx: PocketFoundry, activationMs: number): PocketF
     },
     panel: (app) => InstancePanel.get(app)?.snapshot,
     statusBarText: () => ctx.statusBar.text,
+    eventToTreeMs: () => ctx.explorer.eventLatencies,
   };
 }
 

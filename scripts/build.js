@@ -27,6 +27,11 @@ if (fs.existsSync(path.join(root, 'extension/main.ts'))) {
   builds.push({ ...common, entryPoints: ['extension/main.ts'], outfile: 'dist/extension.js',
     external: ['vscode'] });
 }
+if (fs.existsSync(path.join(root, 'media/instances.ts'))) {
+  // The instance panel's webview script: a browser bundle the panel loads from media/ (its CSP root).
+  builds.push({ ...common, entryPoints: ['media/instances.ts'], outfile: 'media/dist/instances.js',
+    platform: 'browser', format: 'iife', target: 'es2022' });
+}
 
 async function main() {
   for (const b of builds) {

@@ -13,7 +13,7 @@ WITH_EDITOR=0
 for arg in "$@"; do
   case "$arg" in
     --with-editor) WITH_EDITOR=1 ;;
-    -h|--help) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "setup: unknown option '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -260,10 +260,15 @@ ensure_editor_cache() {
   fi
 }
 
-check_node
-ensure_system_packages
-ensure_node_modules
-ensure_nats_server
-build
-ensure_editor_cache
-say "done in $((SECONDS - START_SECONDS)) s"
+main() {
+  check_node
+  ensure_system_packages
+  ensure_node_modules
+  ensure_nats_server
+  build
+  ensure_editor_cache
+  say "done in $((SECONDS - START_SECONDS)) s"
+}
+
+# Sourcing the file (to try one step) defines the functions without running them.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then main; fi

@@ -53,8 +53,10 @@ export const migrations: readonly Migration[] = [
           hash TEXT PRIMARY KEY,
           size INTEGER NOT NULL,
           files INTEGER NOT NULL,
+          manifest TEXT,
           created_at REAL NOT NULL
         );
+        CREATE INDEX packages_by_manifest ON packages(manifest);
         CREATE TABLE droplets (
           app_id INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
           sha1 TEXT NOT NULL,

@@ -33,14 +33,29 @@ export class ResourcePool {
     }
   }
 
+  /** Sync stat: for thousands of small checks it is far faster than fs.promises here. */
+  sizeOfSync(sha1: string): number | undefined {
+    try {
+      const st = fs.statSync(this.pathOf(sha1), { throwIfNoEntry: false });
+      return st?.isFile() ? st.size : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   async has(r: ResourceFingerprint): Promise<boolean> {
     return SHA1_HEX.test(r.sha1) && (await this.sizeOf(r.sha1)) === r.size;
   }
 
   /** The subset of `resources` the pool holds (same SHA-1 and size), in the given order. */
   async match<T extends ResourceFingerprint>(resources: readonly T[]): Promise<T[]> {
-    const held = await Promise.all(resources.map((r) => this.has(r)));
-    return resources.filter((_, i) => held[i]);
+    const out: T[] = [];
+    for (let i = 0; i < resources.length; i++) {
+      const r = resources[i];
+      if (SHA1_HEX.test(r.sha1) && this.sizeOfSync(r.sha1) === r.size) out.push(r);
+      if (i % 1000 === 999) await new Promise((res) => setImmediate(res));
+    }
+    return out;
   }
 
   /**

@@ -256,8 +256,17 @@ export class Store {
 
   // ---- packages and droplets -------------------------------------------------------------
 
-  addPackage(hash: string, size: number, files: number): void {
-    this.db.prepare('INSERT OR IGNORE INTO packages (hash, size, files, created_at) VALUES (?, ?, ?, ?)').run(hash, size, files, nowSeconds());
+  addPackage(hash: string, size: number, files: number, manifest: string | null): void {
+    this.db.prepare(`
+      INSERT INTO packages (hash, size, files, manifest, created_at) VALUES (?, ?, ?, ?, ?)
+      ON CONFLICT (hash) DO UPDATE SET manifest = COALESCE(excluded.manifest, manifest)
+    `).run(hash, size, files, manifest, nowSeconds());
+  }
+
+  /** The package already assembled from exactly this content, if any. */
+  packageByManifest(manifest: string): { hash: string; size: number; files: number } | undefined {
+    const r = this.db.prepare('SELECT hash, size, files FROM packages WHERE manifest = ? LIMIT 1').get(manifest) as Row | undefined;
+    return r ? { hash: String(r.hash), size: num(r.size), files: num(r.files) } : undefined;
   }
 
   hasPackage(hash: string): boolean {

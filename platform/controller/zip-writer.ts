@@ -117,65 +117,58 @@ export function writeZip(entries: Iterable<ZipSource>): Readable {
   async function* generate(): AsyncGenerator<Buffer> {
     const central: CentralRecord[] = [];
     let offset = 0;
-    // Small pieces are batched into ~1 MiB chunks: one async step per piece costs more than the copy.
+    // Pieces are batched into ~1 MiB chunks: one async step per small piece costs more than the copy.
     let pending: Buffer[] = [];
     let pendingBytes = 0;
-    const push = (b: Buffer): void => { offset += b.length; pending.push(b); pendingBytes += b.length; };
+    const push = (...bufs: Buffer[]): void => {
+      for (const b of bufs) { offset += b.length; pending.push(b); pendingBytes += b.length; }
+    };
     const flush = (): Buffer => { const out = Buffer.concat(pending, pendingBytes); pending = []; pendingBytes = 0; return out; };
-    const full = (): boolean => pendingBytes >= BATCH;
+    const stored = (name: Buffer, data: Buffer, extAttr: number, start: number): void => {
+      const crc = data.length ? zlib.crc32(data) : 0;
+      push(localHeader(name, FLAG_UTF8, 0, crc, data.length, data.length), data);
+      central.push({ name, flags: FLAG_UTF8, method: 0, crc, csize: data.length, usize: data.length, extAttr, offset: start });
+    };
     for (const e of entries) {
       const start = offset;
       if (e.kind === 'dir') {
-        const name = Buffer.from(`${e.name}/`, 'utf8');
-        push(localHeader(name, FLAG_UTF8, 0, 0, 0, 0)); if (full()) yield flush();
-        central.push({ name, flags: FLAG_UTF8, method: 0, crc: 0, csize: 0, usize: 0, extAttr: (((S_IFDIR | (e.mode & 0o7777)) << 16) | 0x10) >>> 0, offset: start });
+        stored(Buffer.from(`${e.name}/`, 'utf8'), Buffer.alloc(0), (((S_IFDIR | (e.mode & 0o7777)) << 16) | 0x10) >>> 0, start);
       } else if (e.kind === 'symlink') {
-        const name = Buffer.from(e.name, 'utf8');
-        const data = Buffer.from(e.target, 'utf8');
-        const crc = zlib.crc32(data);
-        push(localHeader(name, FLAG_UTF8, 0, crc, data.length, data.length)); if (full()) yield flush();
-        push(data); if (full()) yield flush();
-        central.push({ name, flags: FLAG_UTF8, method: 0, crc, csize: data.length, usize: data.length, extAttr: ((S_IFLNK | 0o777) << 16) >>> 0, offset: start });
+        stored(Buffer.from(e.name, 'utf8'), Buffer.from(e.target, 'utf8'), ((S_IFLNK | 0o777) << 16) >>> 0, start);
       } else {
         const name = Buffer.from(e.name, 'utf8');
         const extAttr = ((S_IFREG | (e.mode & 0o7777)) << 16) >>> 0;
         if (e.size >= U32) throw new Error(`${e.name}: files of 4 GiB or more are not supported in packages`);
-        if (e.size === 0) {
-          push(localHeader(name, FLAG_UTF8, 0, 0, 0, 0)); if (full()) yield flush();
-          central.push({ name, flags: FLAG_UTF8, method: 0, crc: 0, csize: 0, usize: 0, extAttr, offset: start });
-          continue;
-        }
-        // Stored, with CRC and sizes in the local header: no data descriptor, so even streaming
-        // unzippers read it. Small files are read once; large ones twice (CRC pass, copy pass).
         if (e.size <= SMALL_FILE) {
           // Sync reads: for many small files they are an order of magnitude faster than fs streams.
-          const data = fs.readFileSync(e.path);
+          const data = e.size === 0 ? Buffer.alloc(0) : fs.readFileSync(e.path);
           if (data.length !== e.size) throw new Error(`${e.name}: read ${data.length} bytes, expected ${e.size}`);
-          const crc = zlib.crc32(data);
-          push(localHeader(name, FLAG_UTF8, 0, crc, data.length, data.length)); if (full()) yield flush();
-          push(data); if (full()) yield flush();
-          central.push({ name, flags: FLAG_UTF8, method: 0, crc, csize: data.length, usize: data.length, extAttr, offset: start });
-          continue;
+          stored(name, data, extAttr, start);
+        } else {
+          // Large files: a CRC pass, then a copy pass, so the local header carries CRC and sizes
+          // (no data descriptor: even streaming unzippers can read the package).
+          let crc = 0;
+          let size = 0;
+          for await (const chunk of fs.createReadStream(e.path) as AsyncIterable<Buffer>) { crc = zlib.crc32(chunk, crc); size += chunk.length; }
+          if (size !== e.size) throw new Error(`${e.name}: read ${size} bytes, expected ${e.size}`);
+          push(localHeader(name, FLAG_UTF8, 0, crc, size, size));
+          let crc2 = 0;
+          let copied = 0;
+          for await (const chunk of fs.createReadStream(e.path) as AsyncIterable<Buffer>) {
+            copied += chunk.length;
+            if (copied > size) break;
+            crc2 = zlib.crc32(chunk, crc2);
+            push(chunk);
+            if (pendingBytes >= BATCH) yield flush();
+          }
+          if (copied !== size || crc2 !== crc) throw new Error(`${e.name}: changed while being packaged`);
+          central.push({ name, flags: FLAG_UTF8, method: 0, crc, csize: size, usize: size, extAttr, offset: start });
         }
-        let crc = 0;
-        let usize = 0;
-        for await (const chunk of fs.createReadStream(e.path) as AsyncIterable<Buffer>) { crc = zlib.crc32(chunk, crc); usize += chunk.length; }
-        if (usize !== e.size) throw new Error(`${e.name}: read ${usize} bytes, expected ${e.size}`);
-        push(localHeader(name, FLAG_UTF8, 0, crc, usize, usize)); if (full()) yield flush();
-        let crc2 = 0;
-        let copied = 0;
-        for await (const chunk of fs.createReadStream(e.path) as AsyncIterable<Buffer>) {
-          copied += chunk.length;
-          if (copied > usize) break;
-          crc2 = zlib.crc32(chunk, crc2);
-          push(chunk); if (full()) yield flush();
-        }
-        if (copied !== usize || crc2 !== crc) throw new Error(`${e.name}: changed while being packaged`);
-        central.push({ name, flags: FLAG_UTF8, method: 0, crc, csize: usize, usize, extAttr, offset: start });
       }
+      if (pendingBytes >= BATCH) yield flush();
     }
     const cdOffset = offset;
-    for (const r of central) push(centralHeader(r)); if (full()) yield flush();
+    for (const r of central) push(centralHeader(r));
     push(endRecords(central.length, cdOffset, offset - cdOffset));
     yield flush();
   }

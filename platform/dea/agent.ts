@@ -19,7 +19,7 @@ import { InstanceFileServer } from './file-server';
 import { Instance, describeExit, lastLine, type StopReason } from './instance';
 import { isLive } from './lifecycle';
 import { PortAllocator } from './ports';
-import { groupMembers, killGroupsNow, pidAlive, processesUnder, signalGroup, terminateGroup, waitGroupGone } from './process-group';
+import { groupMembers, killGroupsNow, pidAlive, appProcessesUnder, signalGroup, terminateGroup, waitGroupGone } from './process-group';
 import { detectRuntimes, type RuntimeCatalog } from './runtimes';
 import { defaultDeaTimings, type Dea, type DeaOptions, type DeaTimings } from './types';
 import { directoryBytes, forgetPids, sampleGroup } from './usage';
@@ -32,10 +32,16 @@ const TAINT_MAX_MS = 250;
 const MEMORY_KILL_FACTOR = 1.5;
 const MEMORY_KILL_SAMPLES = 2;
 
-const appName = /^[\w-]{1,100}$/;
+const appName = /^[\w-]{1,200}$/;
 const anything = z.unknown();
 
 class LaunchStopped extends Error { override name = 'LaunchStopped'; }
+
+// Last resort if the process exits without stop(): detached app groups would otherwise outlive it
+const runningAgents = new Set<DeaAgent>();
+function killEveryAgentsApps(): void {
+  for (const a of runningAgents) a.killAllNow();
+}
 
 export class DeaAgent implements Dea {
   readonly id = randomBytes(16).toString('hex');
@@ -59,7 +65,6 @@ export class DeaAgent implements Dea {
   private heartbeatSoon: NodeJS.Immediate | null = null;
   private advertiseSoon: NodeJS.Immediate | null = null;
   private sampling = false;
-  private readonly exitHook = (): void => { killGroupsNow(this.liveGroups()); };
 
   private constructor(private readonly opts: DeaOptions) {
     this.timings = { ...defaultDeaTimings, ...opts.timings };
@@ -90,7 +95,8 @@ export class DeaAgent implements Dea {
       fs.rmSync(dea.lockFile, { force: true });
       throw e;
     }
-    process.on('exit', dea.exitHook);
+    if (runningAgents.size === 0) process.on('exit', killEveryAgentsApps);
+    runningAgents.add(dea);
     dea.log.info(`dea ${dea.id} up: ${dea.maxMemoryMb} MB, runtimes ${dea.runtimes.advertised.join(', ') || 'none'}, files on port ${dea.files.port}`);
     dea.advertise();
     dea.sendHeartbeat();
@@ -103,7 +109,7 @@ export class DeaAgent implements Dea {
     fs.mkdirSync(this.appsDir, { recursive: true, mode: 0o700 });
     this.acquireLock();
     // A previous DEA on this folder died without stopping its apps: nobody tracks them now
-    const orphans = processesUnder(this.appsDir);
+    const orphans = appProcessesUnder(this.appsDir);
     if (orphans.length) {
       const groups = new Set(orphans.map((o) => o.pgid));
       this.log.warn(`killing ${orphans.length} process(es) left running by a previous DEA in ${this.appsDir}`);
@@ -175,8 +181,9 @@ export class DeaAgent implements Dea {
   // ---- inbound -------------------------------------------------------------------------------
 
   private onStart(m: DeaStart): void {
-    if (!appName.test(m.name)) { this.log.warn(`start refused: app name "${m.name.slice(0, 100)}" is not a valid name`); return; }
+    if (!appName.test(m.name)) { this.log.warn(`start refused: app name "${m.name.slice(0, 200)}" is not a valid name`); return; }
     if (!isSha1(m.sha1)) { this.log.warn(`start of ${m.name} refused: sha1 "${m.sha1.slice(0, 64)}" is not a SHA-1`); return; }
+    if (!/^https?:\/\//i.test(m.executableUri)) { this.log.warn(`start of ${m.name} refused: droplet uri must be http or https`); return; }
     const why = this.refusal(m.runtime, m.limits.mem);
     if (why) { this.log.info(`start of ${m.name}[${m.index}] refused: ${why}`); return; }
     const inst = new Instance(m, this.appsDir); // memory is reserved from here on
@@ -313,18 +320,21 @@ export class DeaAgent implements Dea {
     }
   }
 
-  /** Readiness: TCP connects until one succeeds; throws when the limit passes first. */
+  /**
+   * Readiness: TCP connects until one succeeds; throws when the limit passes first. The first tries
+   * come quicker (25, 50, 100 ms ...) up to the poll period, so a fast app is routed sooner.
+   */
   private async waitUntilListening(inst: Instance): Promise<void> {
     const port = inst.port as number;
     const deadline = Date.now() + this.timings.readinessLimitMs;
-    for (;;) {
+    for (let attempt = 0; ; attempt++) {
       this.stopIfAsked(inst);
       if (inst.exit) throw new LaunchStopped(); // the exit handler reports the crash
       if (await canConnect(this.host, port, Math.max(100, this.timings.readinessPollMs))) return;
       if (Date.now() >= deadline) {
         throw new Error(`did not start listening on port ${port} within ${Math.round(this.timings.readinessLimitMs / 100) / 10}s`);
       }
-      await sleep(this.timings.readinessPollMs, inst.abort.signal);
+      await sleep(Math.min(this.timings.readinessPollMs, 25 * 2 ** attempt), inst.abort.signal);
     }
   }
 
@@ -393,6 +403,8 @@ export class DeaAgent implements Dea {
     this.transition(inst, 'DELETED');
     this.instances.delete(inst.id);
     await fs.promises.rm(inst.dir, { recursive: true, force: true }).catch((e: unknown) => this.log.warn(`removing ${inst.dir}: ${describeError(e)}`));
+    const inUse = new Set([...this.instances.values()].map((i) => i.start.sha1));
+    await this.cache.prune(inUse).catch((e: unknown) => this.log.warn(`pruning the droplet cache: ${describeError(e)}`));
   }
 
   private instanceDir(id: string): string | null {
@@ -400,10 +412,11 @@ export class DeaAgent implements Dea {
     return inst && inst.state !== 'DELETED' && fs.existsSync(inst.dir) ? inst.dir : null;
   }
 
-  private liveGroups(): number[] {
-    const out: number[] = [];
-    for (const i of this.instances.values()) if (i.pgid !== null && !i.exit) out.push(i.pgid);
-    return out;
+  /** Synchronous SIGKILL of every app process group (process exit without stop()). */
+  killAllNow(): void {
+    const groups: number[] = [];
+    for (const i of this.instances.values()) if (i.pgid !== null && (i.exit === null || isLive(i.state))) groups.push(i.pgid);
+    killGroupsNow(groups);
   }
 
   // ---- usage ---------------------------------------------------------------------------------
@@ -469,7 +482,8 @@ export class DeaAgent implements Dea {
     this.sendHeartbeat();
     await this.bus.flush().catch(() => undefined);
     await this.files.stop();
-    process.off('exit', this.exitHook);
+    runningAgents.delete(this);
+    if (runningAgents.size === 0) process.off('exit', killEveryAgentsApps);
     forgetPids();
     fs.rmSync(this.lockFile, { force: true });
     this.log.info(`dea ${this.id} stopped`);

@@ -39,7 +39,11 @@ export class DropletCache {
   async fetch(sha1: string, uri: string, signal?: AbortSignal): Promise<string> {
     if (!isSha1(sha1)) throw new DropletFetchError(`droplet sha1 "${sha1}" is not a SHA-1`);
     const target = this.pathOf(sha1);
-    if (fs.existsSync(target)) return target;
+    if (fs.existsSync(target)) {
+      const now = new Date();
+      fs.utimes(target, now, now, () => undefined); // recency for prune()
+      return target;
+    }
     let p = this.inFlight.get(sha1);
     if (!p) {
       p = this.download(sha1, uri, target).finally(() => this.inFlight.delete(sha1));
@@ -52,6 +56,18 @@ export class DropletCache {
       signal.addEventListener('abort', onAbort, { once: true });
       p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
     });
+  }
+
+  /** Removes cached droplets no instance uses, except the `spare` most recently used ones. */
+  async prune(inUse: ReadonlySet<string>, spare = 4): Promise<void> {
+    const unused: Array<{ file: string; mtime: number }> = [];
+    for (const f of await fs.promises.readdir(this.dir)) {
+      const sha1 = f.endsWith('.tgz') ? f.slice(0, -4) : '';
+      if (!isSha1(sha1) || inUse.has(sha1) || this.inFlight.has(sha1)) continue;
+      try { unused.push({ file: path.join(this.dir, f), mtime: (await fs.promises.stat(path.join(this.dir, f))).mtimeMs }); } catch { /* gone */ }
+    }
+    unused.sort((a, b) => b.mtime - a.mtime);
+    for (const u of unused.slice(spare)) await fs.promises.rm(u.file, { force: true });
   }
 
   private async download(sha1: string, uri: string, target: string): Promise<string> {

@@ -99,8 +99,12 @@ export class InstanceFileServer {
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') { this.reply(res, 405, 'method not allowed\n', { Allow: 'GET, HEAD' }); return; }
-    const url = new URL(req.url ?? '/', 'http://dea');
-    const m = /^\/instances\/([^/]+)(?:\/(.*))?$/.exec(url.pathname);
+    // The raw path, not URL-normalised: a `..` (plain or %2e%2e) must be refused, not resolved away
+    const rawUrl = req.url ?? '/';
+    const q = rawUrl.indexOf('?');
+    const rawPath = q < 0 ? rawUrl : rawUrl.slice(0, q);
+    const query = new URLSearchParams(q < 0 ? '' : rawUrl.slice(q + 1));
+    const m = /^\/instances\/([^/]+)(?:\/(.*))?$/.exec(rawPath);
     if (!m) { this.reply(res, 404, 'not found\n'); return; }
     const root = this.opts.instanceDir(m[1]);
     if (!root) { this.reply(res, 404, 'instance not found\n'); return; }
@@ -127,7 +131,7 @@ export class InstanceFileServer {
     if (st.isDirectory()) {
       this.reply(res, 200, await this.listing(realRoot, target));
     } else if (st.isFile()) {
-      if (url.searchParams.get('tail') === '1') this.tail(req, res, target, Number(url.searchParams.get('offset') ?? 0));
+      if (query.get('tail') === '1') this.tail(req, res, target, Number(query.get('offset') ?? 0));
       else await this.raw(req, res, target, st.size);
     } else {
       this.reply(res, 403, 'not a regular file\n');

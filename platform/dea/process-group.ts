@@ -81,18 +81,21 @@ export function killGroupsNow(pgids: Iterable<number>): void {
 }
 
 /**
- * Processes whose working directory lies under `dir` (Linux only; elsewhere an empty list). Used at
- * start-up to find apps a previous DEA on the same folder left running when it died.
+ * App processes an earlier DEA on `appsDir` started (Linux only; elsewhere an empty list): those whose
+ * environment has the `HOME` of an instance folder under it. Used at start-up to find apps a DEA
+ * left running when it died; a user's shell that merely `cd`s there is not one of them.
  */
-export function processesUnder(dir: string): Array<{ pid: number; pgid: number }> {
+export function appProcessesUnder(appsDir: string): Array<{ pid: number; pgid: number }> {
   if (!hasProc) return [];
-  const root = dir.endsWith(path.sep) ? dir : dir + path.sep;
+  const root = appsDir.endsWith(path.sep) ? appsDir : appsDir + path.sep;
   const out: Array<{ pid: number; pgid: number }> = [];
   for (const pid of allPids()) {
     if (pid === process.pid) continue;
-    let cwd: string;
-    try { cwd = fs.readlinkSync(`/proc/${pid}/cwd`); } catch { continue; }
-    if (!(cwd + path.sep).startsWith(root)) continue;
+    let environ: string;
+    try { environ = fs.readFileSync(`/proc/${pid}/environ`, 'utf8'); } catch { continue; }
+    const home = environ.split('\0').find((v) => v.startsWith('HOME='))?.slice(5);
+    const isApp = environ.startsWith('VCAP_APPLICATION=') || environ.includes('\0VCAP_APPLICATION=');
+    if (!home || !home.startsWith(root) || !isApp) continue;
     const e = readProcStat(pid);
     if (e && !e.zombie) out.push({ pid, pgid: e.pgid });
   }

@@ -153,9 +153,14 @@ class HttpExchange {
       addStickyCookie(headers, ures, backend);
       if (this.trace) { headers['x-vcap-backend'] = backend.key; headers['x-vcap-router'] = this.o.routerAddress(); }
       res.writeHead(ures.statusCode ?? 502, ures.statusMessage, headers);
-      pipeline(ures, res, (err) => {
-        if (err && !this.clientGone) this.o.log.debug(`response from ${backend.key} cut: ${describeError(err)}`);
+      // pipe, not pipeline: same back-pressure, without an AbortController per request. A client
+      // that leaves is handled by res 'close' (destroys upstream); a backend that cuts the body
+      // mid-way must cut the client's response too, or it would look complete.
+      ures.on('error', (err) => {
+        if (!this.clientGone) this.o.log.debug(`response from ${backend.key} cut: ${describeError(err)}`);
+        res.destroy();
       });
+      ures.pipe(res);
     });
     up.on('error', (err: ErrnoError) => {
       if (responded || this.clientGone) return; // the pipeline ends both sides

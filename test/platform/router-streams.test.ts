@@ -67,7 +67,6 @@ describe('router streams', function () {
 
   // The backend: records what it saw so the tests can tell what travelled and when.
   const seen = {
-    uploadPausedReceived: 0,
     uploadBytes: 0,
     uploadSha1: '',
     downloadWritten: 0,
@@ -98,7 +97,7 @@ describe('router streams', function () {
           bytes += c.length; h.update(c);
           if (!paused) {
             paused = true; req.pause();
-            setTimeout(() => { seen.uploadPausedReceived = bytes; req.resume(); }, 800);
+            setTimeout(() => req.resume(), 800);
           }
         });
         req.on('end', () => { seen.uploadBytes = bytes; seen.uploadSha1 = h.digest('hex'); res.end(`${bytes}`); });
@@ -122,6 +121,16 @@ describe('router streams', function () {
         res.writeHead(200, { 'content-type': 'text/plain' });
         const timer = setInterval(() => res.write('tick\n'), 10);
         res.on('close', () => { clearInterval(timer); if (!res.writableFinished) seen.aborted.push('download'); });
+        return;
+      }
+      if (path === '/hang') {
+        res.on('close', () => { if (!res.writableFinished) seen.aborted.push('waiting'); });
+        return;
+      }
+      if (path === '/half') {
+        res.writeHead(200, { 'content-length': 1000 });
+        res.write(Buffer.alloc(100, 1));
+        setTimeout(() => req.socket.destroy(), 50);
         return;
       }
       if (path === '/upload-forever') {
@@ -211,7 +220,6 @@ describe('router streams', function () {
 
   it('holds an uploader back while the backend does not read (no buffering in the router)', async () => {
     const sent = { bytes: 0 };
-    let sentWhilePaused = -1;
     const reply = new Promise<string>((resolve, reject) => {
       const req = http.request({ host: '127.0.0.1', port: router.port, method: 'PUT', path: '/slow-reader', headers: { host: 'stream.localhost', 'content-length': TOTAL } }, (res) => {
         let body = ''; res.on('data', (c: Buffer) => { body += c.toString(); }); res.on('end', () => resolve(body));
@@ -220,7 +228,7 @@ describe('router streams', function () {
       void writeBody(req, TOTAL, sent);
     });
     await sleep(600); // the backend pauses for 800 ms after its first chunk
-    sentWhilePaused = sent.bytes;
+    const sentWhilePaused = sent.bytes;
     assert.equal(await reply, String(TOTAL));
     assert.equal(seen.uploadBytes, TOTAL);
     assert.equal(seen.uploadSha1, sha1);
@@ -255,6 +263,21 @@ describe('router streams', function () {
     assert.ok(writtenWhilePaused > 0 && writtenWhilePaused < 32 * MB, `${writtenWhilePaused / MB} MB written by the backend while the client did not read`);
   });
 
+  it('cuts the client response when the backend dies mid-body, so it never looks complete', async () => {
+    const outcome = await new Promise<string>((resolve) => {
+      const req = http.request({ host: '127.0.0.1', port: router.port, path: '/half', headers: { host: 'stream.localhost' } }, (res) => {
+        let n = 0;
+        res.on('data', (c: Buffer) => { n += c.length; });
+        res.on('end', () => resolve(`complete ${n}`));
+        res.on('error', () => resolve(`cut after ${n}`));
+        res.on('aborted', () => resolve(`cut after ${n}`));
+      });
+      req.on('error', () => resolve('request error'));
+      req.end();
+    });
+    assert.match(outcome, /^cut after \d+$|^request error$/);
+  });
+
   it('aborts the upstream request when the client goes away, and keeps serving', async () => {
     seen.aborted = [];
     // Mid-download.
@@ -274,12 +297,39 @@ describe('router streams', function () {
     s.destroy();
     await waitFor('both aborts seen by the backend', () => seen.aborted.includes('download') && seen.aborted.includes('upload'));
     // Before the response headers: the client leaves while the backend has not answered yet.
+    const waiting = http.get({ host: '127.0.0.1', port: router.port, path: '/hang', headers: { host: 'stream.localhost' } });
+    waiting.on('error', () => undefined);
+    await sleep(100);
+    waiting.destroy();
+    await waitFor('the waiting request aborted upstream', () => seen.aborted.includes('waiting'));
     const r = await new Promise<string>((resolve, reject) => {
       http.get({ host: '127.0.0.1', port: router.port, path: '/', headers: { host: 'stream.localhost' } }, (res) => {
         let b = ''; res.on('data', (c: Buffer) => { b += c.toString(); }); res.on('end', () => resolve(b));
       }).on('error', reject);
     });
     assert.equal(r, 'plain');
+  });
+
+  it('stops cleanly with open WebSockets and keep-alive connections', async () => {
+    const r = await startRouter({ bus: await t.connect('short-lived-router'), log: silentLog });
+    bus.publish(Subjects.routerRegister, { host: '127.0.0.1', port: backendPort, uris: ['stream.localhost'] });
+    await waitFor('route on the second router', async () => {
+      const replies = await bus.requestMany(Subjects.routerStatus, {}, routerStatusReply, { maxWait: 500, maxMessages: 2 });
+      return replies.find((x) => x.id === r.id)?.routes['stream.localhost'] !== undefined;
+    });
+    const ws = new WebSocket(`ws://127.0.0.1:${r.port}/`, { headers: { host: 'stream.localhost' } });
+    await new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject); });
+    const keepAlive = new http.Agent({ keepAlive: true });
+    await new Promise<void>((resolve) => http.get({ host: '127.0.0.1', port: r.port, headers: { host: 'stream.localhost' }, agent: keepAlive }, (res) => { res.resume(); res.on('end', resolve); }));
+    const closed = new Promise((resolve) => ws.once('close', resolve));
+    const t0 = Date.now();
+    await r.stop();
+    await closed;
+    assert.ok(Date.now() - t0 < 2000, `stopped in ${Date.now() - t0} ms`);
+    await assert.rejects(new Promise((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port: r.port, headers: { host: 'stream.localhost' }, agent: false }, resolve).on('error', reject);
+    }), /ECONNREFUSED/);
+    keepAlive.destroy();
   });
 
   it('keeps many concurrent requests apart', async () => {

@@ -283,6 +283,25 @@ describe('router', function () {
     assert.deepEqual((await routesOf(router))['retry.localhost'], [`127.0.0.1:${live.port}`]);
   });
 
+  it('retries a GET on another backend when a fresh connection is reset before any response', async () => {
+    const live = await backend('steady');
+    const resetter = net.createServer((sock) => { sock.once('data', () => sock.resetAndDestroy()); });
+    await new Promise<void>((r) => resetter.listen(0, '127.0.0.1', r));
+    const resetPort = (resetter.address() as AddressInfo).port;
+    try {
+      await register(reg(resetPort, ['reset.localhost']));
+      await register(reg(live.port, ['reset.localhost']));
+      for (let i = 0; i < 3; i++) assert.equal((await send(router.port, 'reset.localhost')).body, 'steady');
+      assert.deepEqual((await routesOf(router))['reset.localhost'], [`127.0.0.1:${live.port}`], 'the resetting backend is dropped');
+      // A POST that reached a backend is not sent twice: the client gets 502.
+      await register(reg(resetPort, ['reset-post.localhost']));
+      const r = await send(router.port, 'reset-post.localhost', { method: 'POST', body: 'once' });
+      assert.equal(r.status, 502);
+    } finally {
+      await new Promise<void>((r) => resetter.close(() => r()));
+    }
+  });
+
   it('answers 502 when no backend answers, then 404 once the dead route is gone', async () => {
     const dead = await deadPort();
     await register(reg(dead, ['dead.localhost']));

@@ -1,0 +1,94 @@
+// The interpreters a droplet needs, found on this machine: node, ruby, python3, and the libraries a
+// framework cannot run without (sinatra, rails, flask, django, rackup).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { probe } from './processes';
+
+export type RuntimeName = 'node' | 'ruby' | 'python3';
+
+export interface Runtime {
+  name: RuntimeName;
+  /** Absolute path of the interpreter as found here (the real file, not a version-manager shim). */
+  executable: string;
+  version: string;
+}
+
+/** The first executable called `name` on PATH, or null. */
+export function which(name: string, pathVar: string = process.env.PATH ?? ''): string | null {
+  if (name.includes('/')) return isExecutable(name) ? name : null;
+  for (const dir of pathVar.split(path.delimiter)) {
+    if (!dir) continue;
+    const p = path.join(dir, name);
+    if (isExecutable(p)) return p;
+  }
+  return null;
+}
+
+function isExecutable(p: string): boolean {
+  try { fs.accessSync(p, fs.constants.X_OK); return fs.statSync(p).isFile(); } catch { return false; }
+}
+
+export class RuntimeMissing extends Error {
+  override name = 'RuntimeMissing';
+  /** `library`: the interpreter is there, a library the framework needs is not. */
+  constructor(message: string, readonly kind: 'runtime' | 'library' = 'runtime') {
+    super(message);
+  }
+}
+
+const installHint: Record<RuntimeName, string> = {
+  node: 'install Node.js (apt-get install nodejs)',
+  ruby: 'install Ruby (apt-get install ruby)',
+  python3: 'install Python 3 (apt-get install python3)',
+};
+
+export async function findNode(env: NodeJS.ProcessEnv): Promise<Runtime> {
+  const exe = which('node', env.PATH) ?? which('nodejs', env.PATH);
+  if (!exe) throw new RuntimeMissing(`the node runtime is not installed on this stager: ${installHint.node}`);
+  const r = await probe(exe, ['-e', 'process.stdout.write(process.execPath + "\\n" + process.version)'], { env });
+  if (!r.ok) throw new RuntimeMissing(`node (${exe}) does not run: ${r.stderr || r.stdout}`);
+  const [real, version] = r.stdout.split('\n');
+  return { name: 'node', executable: real || exe, version: version ?? '' };
+}
+
+export async function findRuby(env: NodeJS.ProcessEnv): Promise<Runtime> {
+  const exe = which('ruby', env.PATH);
+  if (!exe) throw new RuntimeMissing(`the ruby runtime is not installed on this stager: ${installHint.ruby}`);
+  const r = await probe(exe, ['-e', 'print RbConfig.ruby, "\\n", RUBY_VERSION'], { env });
+  if (!r.ok) throw new RuntimeMissing(`ruby (${exe}) does not run: ${r.stderr || r.stdout}`);
+  const [real, version] = r.stdout.split('\n');
+  return { name: 'ruby', executable: real || exe, version: version ?? '' };
+}
+
+/** A ruby library check: `require` (or `gem`, which also finds gems not yet loadable); the version or null. */
+export async function rubyLibrary(ruby: Runtime, code: string, env: NodeJS.ProcessEnv): Promise<string | null> {
+  const r = await probe(ruby.executable, ['-e', code], { env });
+  return r.ok ? r.stdout || 'present' : null;
+}
+
+/**
+ * The first python3 that can import `modules` (PATH's python3 first, then the system's), so an app
+ * that needs Flask gets the interpreter that has it, not merely the first one.
+ */
+export async function findPython(env: NodeJS.ProcessEnv, modules: string[] = []): Promise<Runtime> {
+  const candidates = [which('python3', env.PATH), '/usr/bin/python3', '/usr/local/bin/python3']
+    .filter((p): p is string => p !== null && isExecutable(p));
+  if (candidates.length === 0) throw new RuntimeMissing(`the python3 runtime is not installed on this stager: ${installHint.python3}`);
+  const imports = modules.map((m) => `import ${m}; `).join('');
+  let first: Runtime | null = null;
+  const tried: string[] = [];
+  for (const exe of [...new Set(candidates)]) {
+    const r = await probe(exe, ['-c', `import sys, platform; ${imports}print(sys.executable); print(platform.python_version())`], { env });
+    if (r.ok) {
+      const [real, version] = r.stdout.split('\n');
+      return { name: 'python3', executable: real || exe, version: version ?? '' };
+    }
+    tried.push(exe);
+    if (!first) {
+      const v = await probe(exe, ['-c', 'import sys, platform; print(sys.executable); print(platform.python_version())'], { env });
+      if (v.ok) { const [real, version] = v.stdout.split('\n'); first = { name: 'python3', executable: real || exe, version: version ?? '' }; }
+    }
+  }
+  if (!first) throw new RuntimeMissing(`python3 does not run on this stager (tried ${tried.join(', ')})`);
+  throw new RuntimeMissing(`python module ${modules.join(', ')} is not installed for python3 (tried ${tried.join(', ')})`, 'library');
+}

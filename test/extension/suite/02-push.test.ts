@@ -1,0 +1,113 @@
+import * as assert from 'node:assert/strict';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { PushOutcome } from '../../../extension/pushWorkspace';
+import type { PocketFoundryTestApi, TreeItemSnapshot } from '../../../extension/testApi';
+import { activateExtension, findApp, httpGet, waitFor, workspaceRoot } from '../helpers';
+
+const app = 'node-hello';
+
+describe('Push Workspace, app explorer, staging log and instance panel', function () {
+  this.timeout(180_000);
+  let api: PocketFoundryTestApi;
+
+  before(async () => { api = await activateExtension(); });
+
+  async function appItem(test: (t: TreeItemSnapshot) => boolean, what: string, timeoutMs = 30_000): Promise<TreeItemSnapshot> {
+    return waitFor(what, async () => {
+      const t = findApp(await api.tree(), app);
+      return t && test(t) ? t : undefined;
+    }, timeoutMs);
+  }
+
+  it('pushes node-hello from the Explorer menu and reports the fingerprint summary', async () => {
+    const uri = vscode.Uri.file(path.join(workspaceRoot(), app));
+    const outcome = await vscode.commands.executeCommand<PushOutcome>('pocketFoundry.pushWorkspace', uri);
+    assert.equal(outcome.kind, 'pushed', JSON.stringify(outcome));
+    if (outcome.kind !== 'pushed') return;
+    const s = outcome.summary;
+    assert.equal(s.app, app);
+    assert.ok(s.files >= 2, `files: ${s.files}`);
+    assert.equal(s.matched + s.uploaded, s.files);
+    assert.ok(s.bytesSent > 0);
+    assert.ok(s.running >= 1, `running: ${s.running}`);
+    assert.match(s.url ?? '', /^http:\/\/node-hello\.localhost:\d+\/$/);
+    assert.equal(api.platformState().kind, 'running', 'the push started the platform');
+  });
+
+  it('shows the app started with a running instance in the tree', async () => {
+    const item = await appItem((t) => t.contextValue === 'app.started' && t.children.some((c) => c.contextValue === 'instance.running'), 'node-hello started with a running instance');
+    assert.match(item.description, /STARTED · 1\/1 · node-hello\.localhost/);
+    assert.equal(item.children.length, 1);
+    assert.match(item.children[0]?.description ?? '', /^RUNNING · 127\.0\.0\.1:\d+/);
+  });
+
+  it('streamed the staging log into "Pocket Foundry: node-hello" as it was written', () => {
+    const lines = api.stagingLines(app);
+    const start = lines.findIndex((l) => l.startsWith('── staging node-hello'));
+    assert.ok(start >= 0, `no staging header in:\n${lines.join('\n')}`);
+    const finished = lines.indexOf('Staging finished.', start);
+    assert.ok(finished > start + 1, `no staging lines between header and end:\n${lines.join('\n')}`);
+    assert.ok(lines.some((l) => /\d+ files, \d+ matched, \d+ uploaded, .* sent/.test(l)), 'fingerprint summary line');
+  });
+
+  it('serves the app through the router', async () => {
+    const ep = await api.ensurePlatform();
+    const res = await httpGet(ep.router, 'node-hello.localhost');
+    assert.equal(res.status, 200);
+    assert.match(res.body, /Hello from node-hello/);
+  });
+
+  it('lists the instance in the instance panel with port, memory quota and no crashes', async () => {
+    await vscode.commands.executeCommand('pocketFoundry.showInstances', app);
+    const snap = await waitFor('a panel row RUNNING', () => {
+      const s = api.panel(app);
+      return s && s.rows.length === 1 && s.rows[0]?.state === 'RUNNING' && s.rows[0].port ? s : undefined;
+    });
+    const row = snap.rows[0];
+    assert.ok(row);
+    assert.equal(row.index, 0);
+    assert.equal(row.memQuotaBytes, 64 * 1024 * 1024);
+    assert.equal(row.crashCount, 0);
+    assert.match(snap.url ?? '', /node-hello\.localhost/);
+  });
+
+  it('stops from the tree: contextValue app.stopped, no instances, router answers 404', async () => {
+    const item = await appItem((t) => t.contextValue === 'app.started', 'started');
+    await vscode.commands.executeCommand('pocketFoundry.stop', item.node);
+    const stopped = await appItem((t) => t.contextValue === 'app.stopped', 'app.stopped');
+    assert.equal(stopped.children.length, 0);
+    const ep = await api.ensurePlatform();
+    await waitFor('router 404', async () => (await httpGet(ep.router, 'node-hello.localhost')).status === 404, 10_000);
+  });
+
+  it('starts from the tree again', async () => {
+    const item = await appItem((t) => t.contextValue === 'app.stopped', 'stopped');
+    await vscode.commands.executeCommand('pocketFoundry.start', item.node);
+    await appItem((t) => t.contextValue === 'app.started' && t.children.some((c) => c.contextValue === 'instance.running'), 'started again');
+  });
+
+  it('scales to 2 instances from the tree; both run and the panel lists both', async () => {
+    const item = await appItem((t) => t.contextValue === 'app.started', 'started');
+    await vscode.commands.executeCommand('pocketFoundry.scale', item.node, { instances: 2 });
+    const scaled = await appItem((t) => t.children.filter((c) => c.contextValue === 'instance.running').length === 2, 'two running instances', 40_000);
+    assert.match(scaled.description, /2\/2/);
+    await waitFor('two panel rows', () => api.panel(app)?.rows.filter((r) => r.state === 'RUNNING').length === 2);
+    assert.match(api.statusBarText(), /1 app\b/);
+  });
+
+  it('updates the tree from platform events within 500 ms (no polling)', () => {
+    const latencies = api.eventToTreeMs();
+    assert.ok(latencies.length > 0, 'no event-driven refresh measured');
+    const sorted = [...latencies].sort((a, b) => a - b);
+    const p90 = sorted[Math.floor(sorted.length * 0.9)] ?? 0;
+    console.log(`      event -> tree refresh: n=${sorted.length} median=${sorted[Math.floor(sorted.length / 2)]?.toFixed(0)} ms p90=${p90.toFixed(0)} ms`);
+    assert.ok(p90 < 500, `p90 ${p90} ms`);
+  });
+
+  it('deletes after confirmation and the tree drops the app', async () => {
+    const item = await appItem(() => true, 'the app');
+    await vscode.commands.executeCommand('pocketFoundry.delete', item.node, { skipConfirmation: true });
+    await waitFor('app gone', async () => !findApp(await api.tree(), app));
+  });
+});

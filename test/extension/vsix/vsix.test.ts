@@ -1,0 +1,28 @@
+import * as assert from 'node:assert/strict';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { PushOutcome } from '../../../extension/pushWorkspace';
+import { activateExtension, extensionId, findApp, waitFor, workspaceRoot } from '../helpers';
+
+describe('The packaged .vsix, installed into code-server', function () {
+  this.timeout(180_000);
+
+  it('is installed (not a development copy) and activates', async () => {
+    const ext = vscode.extensions.getExtension(extensionId);
+    assert.ok(ext, 'installed');
+    assert.ok(!ext.extensionPath.startsWith(process.env.POCKET_FOUNDRY_REPO ?? '/nonexistent'), `loaded from ${ext.extensionPath}`);
+    const api = await activateExtension();
+    assert.ok(api.activationMs < 50, `activation ${api.activationMs} ms`);
+  });
+
+  it('pushes node-hello with the platform it carries and shows it running', async () => {
+    const api = await activateExtension();
+    const outcome = await vscode.commands.executeCommand<PushOutcome>('pocketFoundry.pushWorkspace', vscode.Uri.file(path.join(workspaceRoot(), 'node-hello')));
+    assert.equal(outcome.kind, 'pushed', JSON.stringify(outcome));
+    await waitFor('node-hello running in the tree', async () => {
+      const t = findApp(await api.tree(), 'node-hello');
+      return t?.contextValue === 'app.started' && t.children.some((c) => c.contextValue === 'instance.running');
+    });
+    await vscode.commands.executeCommand('pocketFoundry.delete', 'node-hello', { skipConfirmation: true });
+  });
+});
