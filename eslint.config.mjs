@@ -35,7 +35,7 @@ const browserGlobals = Object.fromEntries([
 
 export default tseslint.config(
   {
-    ignores: ['dist/', 'out/', 'node_modules/', 'test/fixtures/', '.vscode-test/', 'test-results/', 'tmp/', '**/*.d.ts'],
+    ignores: ['dist/', 'media/dist/', 'out/', 'node_modules/', 'test/fixtures/', '.vscode-test/', 'test-results/', 'tmp/', '**/*.d.ts'],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,

@@ -1,9 +1,8 @@
 // The app explorer: apps -> instances, in CF terms, refreshed by platform events (never polled).
 import { performance } from 'node:perf_hooks';
 import * as vscode from 'vscode';
-import type { CloudControllerClient } from '../platform/client/cloud-controller';
-import { formatDuration, formatMemory } from '../platform/client/format';
-import type { App, AppStats, InstanceInfo } from '../platform/client/types';
+import type { App, AppStats, CloudControllerClient, InstanceInfo } from '../platform/client';
+import { clientLib } from './clientLib';
 
 export interface AppNode {
   kind: 'app';
@@ -147,7 +146,7 @@ export class AppExplorer implements vscode.TreeDataProvider<ExplorerNode>, vscod
     const url = this.appUrl(app);
     const md = new vscode.MarkdownString(undefined, true);
     md.appendMarkdown(`**${app.name}** — ${stateWord}\n\n`);
-    md.appendMarkdown(`Instances: ${counts} running · Memory: ${formatMemory(app.resources.memory)} each\n\n`);
+    md.appendMarkdown(`Instances: ${counts} running · Memory: ${clientLib().formatMemory(app.resources.memory)} each\n\n`);
     const fw = app.staging.framework ?? app.staging.model;
     if (fw) md.appendMarkdown(`Framework: ${fw}${app.staging.runtime ?? app.staging.stack ? ` (${app.staging.runtime ?? app.staging.stack})` : ''}\n\n`);
     if (url) md.appendMarkdown(`URL: [${url}](${url})\n\n`);
@@ -164,7 +163,7 @@ export class AppExplorer implements vscode.TreeDataProvider<ExplorerNode>, vscod
     item.contextValue = `instance.${info.state.toLowerCase()}`;
     const s = stats?.stats;
     const where = s?.port ? `${s.host}:${s.port}` : undefined;
-    const up = s && info.state === 'RUNNING' ? `up ${formatDuration(s.uptime)}` : info.since ? `since ${new Date(info.since * 1000).toLocaleTimeString()}` : undefined;
+    const up = s && info.state === 'RUNNING' ? `up ${clientLib().formatDuration(s.uptime)}` : info.since ? `since ${new Date(info.since * 1000).toLocaleTimeString()}` : undefined;
     item.description = [info.state, where, up].filter(Boolean).join(' · ');
     item.iconPath = instanceIcon(info.state);
     item.tooltip = `${node.appName} instance ${info.index}: ${info.state}${where ? ` at ${where}` : ''}`;

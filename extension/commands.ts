@@ -1,8 +1,9 @@
 // Every `pocketFoundry.*` command. Handlers take what the tree or the Explorer passes (a node, a
 // URI) or nothing (command palette: they ask), and report failures in words.
 import * as vscode from 'vscode';
-import { CloudControllerError, formatMemory, parseMemory, type App, type CloudControllerClient } from '../platform/client';
+import type { App, CloudControllerClient } from '../platform/client';
 import { appPhase, type ExplorerNode } from './appExplorer';
+import { clientLib } from './clientLib';
 import { browseFiles, followLogs, showInstanceLogs, showStoredStagingLog } from './appFiles';
 import type { PocketFoundry } from './context';
 import { InstancePanel } from './instancePanel';
@@ -122,11 +123,11 @@ async function changeState(ctx: PocketFoundry, c: CloudControllerClient, app: Ap
 
 async function scale(ctx: PocketFoundry, c: CloudControllerClient, app: App, args: ScaleArgs | undefined): Promise<void> {
   let instances = args?.instances;
-  let memory = args?.memory === undefined ? undefined : parseMemory(args.memory);
+  let memory = args?.memory === undefined ? undefined : clientLib().parseMemory(args.memory);
   if (!args) {
     const what = await vscode.window.showQuickPick([
       { label: 'Instances', description: `now ${app.instances}`, key: 'instances' as const },
-      { label: 'Memory', description: `now ${formatMemory(app.resources.memory)} per instance`, key: 'memory' as const },
+      { label: 'Memory', description: `now ${clientLib().formatMemory(app.resources.memory)} per instance`, key: 'memory' as const },
     ], { placeHolder: `Scale ${app.name}` });
     if (!what) return;
     if (what.key === 'instances') {
@@ -138,11 +139,11 @@ async function scale(ctx: PocketFoundry, c: CloudControllerClient, app: App, arg
       instances = Number(v.trim());
     } else {
       const v = await vscode.window.showInputBox({
-        title: `Scale ${app.name}: memory per instance`, value: formatMemory(app.resources.memory),
-        validateInput: (s) => { try { parseMemory(s); return undefined; } catch (e) { return describe(e); } },
+        title: `Scale ${app.name}: memory per instance`, value: clientLib().formatMemory(app.resources.memory),
+        validateInput: (s) => { try { clientLib().parseMemory(s); return undefined; } catch (e) { return describe(e); } },
       });
       if (v === undefined) return;
-      memory = parseMemory(v);
+      memory = clientLib().parseMemory(v);
     }
   }
   if (instances === undefined && memory === undefined) return;
@@ -152,7 +153,7 @@ async function scale(ctx: PocketFoundry, c: CloudControllerClient, app: App, arg
       ...(memory !== undefined ? { resources: { memory } } : {}),
       meta: { version: app.meta.version },
     }).catch((e: unknown) => {
-      if (e instanceof CloudControllerError && e.code === 600) throw new Error(`Not enough memory to scale ${app.name}: ${e.description}`);
+      if (e instanceof clientLib().CloudControllerError && e.code === 600) throw new Error(`Not enough memory to scale ${app.name}: ${e.description}`);
       throw e;
     }));
   ctx.explorer.refreshSoon();

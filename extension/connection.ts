@@ -1,8 +1,7 @@
 // A connection to one running platform: the REST client and the controller's event stream.
 import * as vscode from 'vscode';
-import { CloudControllerClient } from '../platform/client/cloud-controller';
-import type { EventSubscription } from '../platform/client/events';
-import type { PlatformEvent } from '../platform/client/types';
+import type { CloudControllerClient, EventSubscription, PlatformEvent } from '../platform/client';
+import { clientLib } from './clientLib';
 import type { Endpoint } from './supervisor';
 
 export interface ConnectionHandlers {
@@ -18,7 +17,7 @@ export class PlatformConnection implements vscode.Disposable {
   private readonly events: EventSubscription;
 
   constructor(readonly endpoint: Endpoint, handlers: ConnectionHandlers) {
-    this.client = new CloudControllerClient({ api: endpoint.api, token: endpoint.token });
+    this.client = new (clientLib().CloudControllerClient)({ api: endpoint.api, token: endpoint.token });
     this.events = this.client.events({}, (e) => handlers.onEvent(e), {
       onOpen: () => handlers.onOpen(),
       onError: (err) => handlers.onDrop(err),

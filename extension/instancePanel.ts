@@ -2,8 +2,7 @@
 // uptime, cpu, memory against quota, crashes), updated live from platform events.
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
-import type { CloudControllerClient } from '../platform/client/cloud-controller';
-import type { App, AppStats, CrashInfo, InstanceInfo } from '../platform/client/types';
+import type { App, AppStats, CloudControllerClient, CrashInfo, InstanceInfo } from '../platform/client';
 import { FromPanel, isFromPanelMessage, ToPanel, type FromPanelMessage, type InstanceRow, type PanelSnapshot, type ToPanelMessage } from './panelProtocol';
 
 export interface PanelHost {

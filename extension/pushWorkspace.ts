@@ -3,10 +3,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import {
-  CloudControllerError, findManifest, formatBytes, formatPushCounts, ManifestError, push, PushCancelledError, readManifest,
-  type CloudControllerClient, type ManifestApp, type PushProgress, type PushSummary,
-} from '../platform/client';
+import type { CloudControllerClient, ManifestApp, PushProgress, PushSummary } from '../platform/client';
+import { clientLib } from './clientLib';
 
 export interface PushHost {
   client(): Promise<CloudControllerClient>;
@@ -36,8 +34,8 @@ const rememberedNames = 'pocketFoundry.appNames';
 export async function pickPushTarget(uri: vscode.Uri | undefined): Promise<{ folder: string; manifest: string | null } | undefined> {
   if (uri?.scheme === 'file') {
     const st = fs.statSync(uri.fsPath, { throwIfNoEntry: false });
-    if (st?.isFile()) return { folder: path.dirname(uri.fsPath), manifest: /\.ya?ml$/i.test(uri.fsPath) ? uri.fsPath : findManifest(path.dirname(uri.fsPath)) };
-    if (st?.isDirectory()) return { folder: uri.fsPath, manifest: findManifest(uri.fsPath) };
+    if (st?.isFile()) return { folder: path.dirname(uri.fsPath), manifest: /\.ya?ml$/i.test(uri.fsPath) ? uri.fsPath : clientLib().findManifest(path.dirname(uri.fsPath)) };
+    if (st?.isDirectory()) return { folder: uri.fsPath, manifest: clientLib().findManifest(uri.fsPath) };
   }
   const folders = vscode.workspace.workspaceFolders?.filter((f) => f.uri.scheme === 'file') ?? [];
   let folder: vscode.WorkspaceFolder | undefined;
@@ -49,7 +47,7 @@ export async function pickPushTarget(uri: vscode.Uri | undefined): Promise<{ fol
     return undefined;
   }
   if (!folder) return undefined;
-  return { folder: folder.uri.fsPath, manifest: findManifest(folder.uri.fsPath) };
+  return { folder: folder.uri.fsPath, manifest: clientLib().findManifest(folder.uri.fsPath) };
 }
 
 export async function pushWorkspace(host: PushHost, uri: vscode.Uri | undefined): Promise<PushOutcome> {
@@ -58,7 +56,7 @@ export async function pushWorkspace(host: PushHost, uri: vscode.Uri | undefined)
   let manifestApp: ManifestApp = {};
   if (target.manifest) {
     try {
-      const manifest = await readManifest(target.manifest);
+      const manifest = await clientLib().readManifest(target.manifest);
       if (manifest.applications.length > 1) {
         const pick = await vscode.window.showQuickPick(manifest.applications.map((a) => ({ label: a.name ?? '(no name)', app: a })), { placeHolder: 'Which app of the manifest?' });
         if (!pick) return { kind: 'aborted' };
@@ -67,11 +65,11 @@ export async function pushWorkspace(host: PushHost, uri: vscode.Uri | undefined)
         manifestApp = manifest.applications[0] ?? {};
       }
     } catch (e) {
-      const msg = e instanceof ManifestError ? e.message : `Cannot read ${target.manifest}: ${String(e)}`;
+      const msg = e instanceof clientLib().ManifestError ? e.message : `Cannot read ${target.manifest}: ${String(e)}`;
       const open = await vscode.window.showErrorMessage(msg, 'Open Manifest');
       if (open && target.manifest) {
         const doc = await vscode.workspace.openTextDocument(target.manifest);
-        const line = e instanceof ManifestError && e.line ? e.line - 1 : 0;
+        const line = e instanceof clientLib().ManifestError && e.line ? e.line - 1 : 0;
         await vscode.window.showTextDocument(doc, { selection: new vscode.Range(line, 0, line, 0) });
       }
       return { kind: 'failed', error: msg };
@@ -95,7 +93,7 @@ export async function pushWorkspace(host: PushHost, uri: vscode.Uri | undefined)
     cancellable: true,
   }, async (progress, token) => {
     const abort = new AbortController();
-    const cancelled = token.onCancellationRequested(() => abort.abort(new PushCancelledError('push')));
+    const cancelled = token.onCancellationRequested(() => abort.abort(new (clientLib().PushCancelledError)('push')));
     let lastPct = 0;
     const step = (message: string, pct: number): void => {
       progress.report({ message, increment: Math.max(0, pct - lastPct) });
@@ -103,7 +101,7 @@ export async function pushWorkspace(host: PushHost, uri: vscode.Uri | undefined)
     };
     host.noteStaging(name, `Pushing ${folder}${target.manifest ? ` (manifest ${path.basename(target.manifest)})` : ''}`);
     try {
-      const summary = await push({
+      const summary = await clientLib().push({
         client,
         path: folder,
         name,
@@ -118,19 +116,19 @@ export async function pushWorkspace(host: PushHost, uri: vscode.Uri | undefined)
         onProgress: (p) => reportStep(p, step, host, name),
       });
       host.stagingFinished(name, folder, true);
-      host.noteStaging(name, `Pushed ${name}: ${formatPushCounts(summary)}${summary.url ? `; running at ${summary.url}` : ''}`);
+      host.noteStaging(name, `Pushed ${name}: ${clientLib().formatPushCounts(summary)}${summary.url ? `; running at ${summary.url}` : ''}`);
       host.afterPush(summary);
       void offerNext(name, summary);
       return { kind: 'pushed', summary };
     } catch (e) {
       host.afterPush(undefined);
-      if (e instanceof PushCancelledError || abort.signal.aborted) {
+      if (e instanceof clientLib().PushCancelledError || abort.signal.aborted) {
         host.noteStaging(name, 'Push cancelled; the running version was left untouched.', 'warn');
         void vscode.window.showInformationMessage(`Push of ${name} cancelled; the running version was left untouched.`);
         return { kind: 'cancelled' };
       }
       const error = describePushError(e);
-      const stagingFailed = e instanceof CloudControllerError && (e.code === 310 || e.code === 800 || e.code === 801);
+      const stagingFailed = e instanceof clientLib().CloudControllerError && (e.code === 310 || e.code === 800 || e.code === 801);
       if (stagingFailed) host.stagingFinished(name, folder, false);
       host.noteStaging(name, `Push failed: ${error}`, 'error');
       void vscode.window.showErrorMessage(`Push of ${name} failed: ${error}`, 'Show Log').then((a) => {
@@ -146,26 +144,26 @@ export async function pushWorkspace(host: PushHost, uri: vscode.Uri | undefined)
 function reportStep(p: PushProgress, step: (message: string, pct: number) => void, host: PushHost, name: string): void {
   switch (p.step) {
     case 'scanning': step('Scanning files…', 2); break;
-    case 'fingerprinting': step(`Fingerprinting ${p.files}/${p.totalFiles} files (${formatBytes(p.bytes)})…`, 2 + Math.round(18 * (p.totalFiles ? p.files / p.totalFiles : 1))); break;
+    case 'fingerprinting': step(`Fingerprinting ${p.files}/${p.totalFiles} files (${clientLib().formatBytes(p.bytes)})…`, 2 + Math.round(18 * (p.totalFiles ? p.files / p.totalFiles : 1))); break;
     case 'matching': step(`Matching ${p.files} files against the resource pool…`, 22); break;
-    case 'packing': step(`Packing ${p.files} files (${formatBytes(p.bytes)})…`, 28); break;
-    case 'uploading': step(`Uploading ${formatBytes(p.bytes)}…`, 32); break;
+    case 'packing': step(`Packing ${p.files} files (${clientLib().formatBytes(p.bytes)})…`, 28); break;
+    case 'uploading': step(`Uploading ${clientLib().formatBytes(p.bytes)}…`, 32); break;
     case 'uploaded':
-      step(`${formatPushCounts(p.summary)}${p.summary.stagingNeeded ? '' : ' · unchanged, no staging needed'}`, 45);
-      host.noteStaging(name, formatPushCounts(p.summary));
+      step(`${clientLib().formatPushCounts(p.summary)}${p.summary.stagingNeeded ? '' : ' · unchanged, no staging needed'}`, 45);
+      host.noteStaging(name, clientLib().formatPushCounts(p.summary));
       break;
     case 'staging':
       step('Staging… (log in the output)', 50);
       host.showStagingLog(name);
       break;
     case 'starting': step(`Starting: ${p.running}/${p.expected} instances running…`, 80 + Math.round(18 * (p.expected ? p.running / p.expected : 1))); break;
-    case 'done': step(formatPushCounts(p.summary), 100); break;
+    case 'done': step(clientLib().formatPushCounts(p.summary), 100); break;
   }
 }
 
 async function offerNext(name: string, summary: PushSummary): Promise<void> {
   const actions = summary.url ? ['Open in Browser', 'Show Logs', 'Show Instances'] : ['Show Logs', 'Show Instances'];
-  const msg = `Pushed ${name}: ${formatPushCounts(summary)}.${summary.url ? ` Running at ${summary.url}` : ''}`;
+  const msg = `Pushed ${name}: ${clientLib().formatPushCounts(summary)}.${summary.url ? ` Running at ${summary.url}` : ''}`;
   const a = await vscode.window.showInformationMessage(msg, ...actions);
   if (a === 'Open in Browser') await vscode.commands.executeCommand('pocketFoundry.openInBrowser', name);
   else if (a === 'Show Logs') await vscode.commands.executeCommand('pocketFoundry.showLogs', name);

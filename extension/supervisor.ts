@@ -4,7 +4,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { CloudControllerClient } from '../platform/client/cloud-controller';
+import { clientLib } from './clientLib';
 import type { PocketConfig } from './config';
 import { describe, type ExtensionLog } from './log';
 
@@ -299,7 +299,7 @@ export function readEndpoint(dataDir: string): Endpoint | undefined {
 }
 
 async function answers(ep: Endpoint): Promise<boolean> {
-  const client = new CloudControllerClient({ api: ep.api, token: ep.token, timeoutMs: 3000 });
+  const client = new (clientLib().CloudControllerClient)({ api: ep.api, token: ep.token, timeoutMs: 3000 });
   try { await client.apps(); return true; } catch { return false; } finally { client.close(); }
 }
 

@@ -25,8 +25,9 @@ export interface ProblemSnapshot {
 }
 
 export interface PocketFoundryTestApi {
-  /** Milliseconds activate() spent on its own work. */
+  /** Milliseconds activate() took (wall clock), and the CPU time it used (less sensitive to a busy machine). */
   readonly activationMs: number;
+  readonly activationCpuMs: number;
   platformState(): PlatformState;
   ensurePlatform(): Promise<Endpoint>;
   /** pid of the platform process this window started, if it started one. */
@@ -44,7 +45,7 @@ export interface PocketFoundryTestApi {
   eventToTreeMs(): readonly number[];
 }
 
-export function createTestApi(ctx: PocketFoundry, activationMs: number): PocketFoundryTestApi {
+export function createTestApi(ctx: PocketFoundry, activation: { wallMs: number; cpuMs: number }): PocketFoundryTestApi {
   const snapshot = async (node: ExplorerNode): Promise<TreeItemSnapshot> => {
     const item = ctx.explorer.getTreeItem(node);
     const kids = node.kind === 'app' ? await ctx.explorer.readChildren(node) : [];
@@ -57,7 +58,8 @@ export function createTestApi(ctx: PocketFoundry, activationMs: number): PocketF
     };
   };
   return {
-    activationMs,
+    activationMs: activation.wallMs,
+    activationCpuMs: activation.cpuMs,
     platformState: () => ctx.platformState,
     ensurePlatform: () => ctx.supervisor.ensureRunning(),
     ownedPlatformPid: () => ctx.supervisor.ownedPid,

@@ -107,6 +107,8 @@ async function runPlatform(cmd: Command, opts: { nats?: string; natsToken?: stri
   const { startPlatform } = await import('./platform.js');
   const p = await startPlatform({ dataDir, natsUrl, natsToken, apiPort: opts.apiPort, routerPort: opts.routerPort, log, only });
 
+  // Nothing else may hold the event loop while stopping (nats-server's handle is unref'd): keep it open until done.
+  const keepAlive = setInterval(() => undefined, 1 << 30);
   let stopping = false;
   const stop = (sig: string): void => {
     if (stopping) { process.stderr.write(`${sig} again: exiting without waiting\n`); process.exit(1); }
@@ -114,7 +116,7 @@ async function runPlatform(cmd: Command, opts: { nats?: string; natsToken?: stri
     process.stderr.write(`\n${sig}: stopping...\n`);
     const force = setTimeout(() => { process.stderr.write('stop took too long; exiting\n'); process.exit(1); }, 30_000);
     force.unref();
-    p.stop().then(() => { process.stderr.write('stopped\n'); process.exit(0); }, (e: unknown) => { process.stderr.write(`stop failed: ${describeError(e)}\n`); process.exit(1); });
+    p.stop().then(() => { clearInterval(keepAlive); process.stderr.write('stopped\n'); process.exit(0); }, (e: unknown) => { process.stderr.write(`stop failed: ${describeError(e)}\n`); process.exit(1); });
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
@@ -301,7 +303,7 @@ async function statsCommand(cmd: Command, name: string): Promise<void> {
       if (!st) return [idx, s.state, '-', '-', '-', '-', '-'];
       return [
         idx, s.state, `${st.usage.cpu.toFixed(1)}%`,
-        `${formatBytes(st.usage.mem * 1024)} of ${formatMemory(st.mem_quota / (1024 * 1024) >= 1 ? Math.round(st.mem_quota / (1024 * 1024)) : st.mem_quota)}`,
+        `${formatBytes(st.usage.mem * 1024)} of ${formatBytes(st.mem_quota)}`,
         formatBytes(st.usage.disk), formatDuration(st.uptime), st.port ? `${st.host}:${st.port}` : st.host,
       ];
     });

@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Bus, startEmbeddedNats } from './bus';
-import { startController } from './controller';
+import { startController, type ControllerTimings } from './controller';
 import { startDea, type DeaTimings } from './dea';
 import { acquireDirLock, claimComponentDir, loadOrCreateToken, removeEndpoint, writeEndpoint } from './endpoint';
 import { startHealthManager, type HealthTimings } from './health';
@@ -31,6 +31,7 @@ export interface PlatformOptions {
 }
 
 export interface PlatformTuning {
+  controller?: Partial<ControllerTimings>;
   dea?: Partial<DeaTimings>;
   deaMaxMemoryMb?: number;
   router?: Partial<RouterTimings>;
@@ -124,7 +125,7 @@ async function setupController(a: Assembly): Promise<string> {
   const controller = await startController({
     bus: await connect(a, 'cc'), dataDir: path.join(a.dataDir, 'controller'), token: a.token, port: a.opts.apiPort ?? 0,
     maxPackageBytes: a.tuning.maxPackageBytes, memoryLimitMb: a.tuning.memoryLimitMb, stagingTimeoutSec: a.tuning.stagingTimeoutSec,
-    log: a.log.child('cc'),
+    timings: a.tuning.controller, log: a.log.child('cc'),
   });
   a.started.push({ name: 'controller', stop: () => controller.stop() });
   return controller.url;

@@ -27,6 +27,10 @@ if (fs.existsSync(path.join(root, 'extension/main.ts'))) {
   builds.push({ ...common, entryPoints: ['extension/main.ts'], outfile: 'dist/extension.js',
     external: ['vscode'] });
 }
+if (fs.existsSync(path.join(root, 'extension/clientLib.ts'))) {
+  // platform/client as its own bundle: the extension loads it on first need, not at activation.
+  builds.push({ ...common, entryPoints: ['platform/client/index.ts'], outfile: 'dist/client.js' });
+}
 if (fs.existsSync(path.join(root, 'media/instances.ts'))) {
   // The instance panel's webview script: a browser bundle the panel loads from media/ (its CSP root).
   builds.push({ ...common, entryPoints: ['media/instances.ts'], outfile: 'media/dist/instances.js',

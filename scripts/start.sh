@@ -51,12 +51,29 @@ running_platform_pid() {
 }
 
 push_sample() {
-  local app="$1"
+  local app="$1" out url
+  out="$(mktemp)"
   say "running: pocket push $app"
-  if "${POCKET[@]}" push "$app"; then
+  if "${POCKET[@]}" push "$app" | tee "$out"; then
+    url="$(grep -Eo 'http://[^ ]+\.localhost:[0-9]+/' "$out" | tail -1 || true)"
+    rm -f "$out"
     say "pushed $app"
+    [ -n "$url" ] && show_response "$url"
   else
+    rm -f "$out"
     say "the push failed (see above); the platform keeps running so you can retry: npx pocket push $app"
+  fi
+}
+
+# The app's first answer through the router (*.localhost resolves to loopback; the Host header routes).
+show_response() {
+  local url="$1" hostport host port body
+  hostport="${url#http://}"; hostport="${hostport%/}"
+  host="${hostport%:*}"; port="${hostport##*:}"
+  if body="$(curl -sS --max-time 10 -H "Host: $host" "http://127.0.0.1:$port/" 2>&1)"; then
+    say "GET $url answered: $(printf '%s' "$body" | head -c 200)"
+  else
+    say "GET $url failed: $body"
   fi
 }
 
@@ -89,10 +106,13 @@ run_headless() {
   fi
 
   say "starting the platform: pocket up --data $data"
+  # Its own process group (job control on), so Ctrl-C reaches it once, through the trap below, and it
+  # can stop cleanly instead of seeing a second SIGINT ("exit without waiting").
+  set -m
   "${POCKET[@]}" up --data "$data" &
   platform_pid=$!
-  # Ctrl-C reaches the whole foreground process group; also forward TERM and wait for a clean stop.
-  trap 'kill -TERM "$platform_pid" 2>/dev/null || true' TERM
+  set +m
+  trap 'kill -TERM "$platform_pid" 2>/dev/null || true' TERM HUP
   trap 'kill -INT "$platform_pid" 2>/dev/null || true' INT
 
   local waited=0

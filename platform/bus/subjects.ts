@@ -22,7 +22,7 @@ export const Subjects = {
   routerRegister: 'router.register',
   routerUnregister: 'router.unregister',
   routerStart: 'router.start',
-  /** Addition: request -> every router answers `{id, uris}` with the uris it routes (lets cc wait until a new instance is routed). */
+  /** Addition: request -> every router answers `{id, routes}` (uri -> backends) (lets cc wait until a new instance is routed). */
   routerStatus: 'router.status',
 
   healthmanagerStart: 'healthmanager.start',

@@ -80,8 +80,8 @@ export function openEventStream(opts: OpenStreamOptions): EventSubscription {
       const err = e instanceof Error ? e : new Error(String(e));
       if (!firstSettled) { firstSettled = true; rejectReady(err); }
       opts.onError?.(err);
-      // A refused token will not get better by retrying.
-      if (!reconnect || (err instanceof CloudControllerError && err.httpStatus === 403)) { close(); return; }
+      // A refused token or an unknown app will not get better by retrying.
+      if (!reconnect || (err instanceof CloudControllerError && err.httpStatus >= 400 && err.httpStatus < 500)) { close(); return; }
       retryTimer = setTimeout(() => { void connect(); }, delay);
       delay = Math.min(delay * 2, 5000);
     }

@@ -3,7 +3,7 @@
 // Errors name the file, the line and the field.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair, type YAMLMap } from 'yaml';
+import type { Node, Pair, YAMLMap } from 'yaml';
 import { ManifestError } from './errors';
 
 export interface ManifestApp {
@@ -69,7 +69,9 @@ export async function readManifest(file: string): Promise<Manifest> {
   return parseManifest(text, file);
 }
 
-export function parseManifest(text: string, file: string): Manifest {
+export async function parseManifest(text: string, file: string): Promise<Manifest> {
+  // Loaded on first use: the YAML parser is the heaviest module of the CLI, and most commands never need it.
+  const { isMap, isScalar, isSeq, LineCounter, parseDocument } = await import('yaml');
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {

@@ -1,7 +1,6 @@
 // Zips the files the controller does not hold yet. Unix modes are kept; entries are sorted and
 // dated at a fixed time so the same files give the same zip.
 import * as fs from 'node:fs';
-import JSZip from 'jszip';
 import { PushError } from './errors';
 import type { AppFile } from './fingerprint';
 
@@ -16,6 +15,8 @@ const fixedDate = new Date(Date.UTC(1980, 0, 1));
 const storedExtensions = /\.(zip|gz|tgz|bz2|xz|zst|jar|war|png|jpe?g|gif|webp|woff2?|mp[34]|mov|pdf)$/i;
 
 export async function packFiles(files: AppFile[], opts: PackOptions = {}): Promise<Buffer> {
+  // Loaded on first use, like the YAML parser: commands that do not push start faster.
+  const { default: JSZip } = await import('jszip');
   const zip = new JSZip();
   const sorted = [...files].sort((a, b) => (a.fn < b.fn ? -1 : a.fn > b.fn ? 1 : 0));
   for (const f of sorted) {

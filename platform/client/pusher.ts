@@ -357,7 +357,8 @@ async function waitForStaged(client: CloudControllerClient, name: string, watch:
     const state = app.package_state;
     if (state === 'FAILED') {
       const r = doneSeen ? await watch.stagingDone : null;
-      throw new CloudControllerError(310, 500, `Staging failed${r?.error ? `: ${r.error}` : ''}. See \`pocket logs ${name} --staging\`.`);
+      const why = app.staging_error?.description ?? r?.error;
+      throw new CloudControllerError(app.staging_error?.code ?? 310, 500, `Staging failed${why ? `: ${why}` : ''}. See \`pocket logs ${name} --staging\`.`);
     }
     if (state === 'STAGED' || state === undefined) {
       // Let the last log lines arrive before reporting: the done event closes the log.
@@ -394,6 +395,7 @@ async function waitForRunning(
       throw new PushError(`App ${app.name} is crashing (FLAPPING) instead of starting. See \`pocket crashes ${app.name}\` and \`pocket logs ${app.name}\`.`);
     }
     if (Date.now() > deadline) {
+      if (current.placement_error) throw new PushError(`${app.name} cannot start: ${current.placement_error}`);
       throw new PushError(`Only ${running} of ${current.instances} instances of ${app.name} are RUNNING after waiting; see \`pocket instances ${app.name}\` and \`pocket logs ${app.name}\`.`);
     }
     await sleepUntil(watch.nextChange(), pollMs, signal);

@@ -44,6 +44,12 @@ export interface App {
   package_hash?: string | null;
   staged_hash?: string | null;
   staging_task_id?: string | null;
+  /** Why the last staging failed (310 failed, 800 timeout, 801 aborted). */
+  staging_error?: { code: number; description: string } | null;
+  /** Why instances could not be placed on a DEA (not enough memory, no DEA), when that is the case. */
+  placement_error?: string | null;
+  /** What the stager detected on the last staging. */
+  detected?: { framework?: string | null; runtime?: string | null; command?: string | null } | null;
   [key: string]: unknown;
 }
 

@@ -36,6 +36,8 @@ export interface ControllerTimings {
   startGraceMs: number;
   /** A DEA silent this long (before its heartbeat interval is known) loses its instances. */
   instanceLostMs: number;
+  /** Beyond the staging time limit, how long the stager may take to report its own timeout. */
+  stagingReplyGraceMs: number;
 }
 
 export const defaultControllerTimings: ControllerTimings = {
@@ -48,6 +50,7 @@ export const defaultControllerTimings: ControllerTimings = {
   rolloutPollMs: 250,
   startGraceMs: 8000,
   instanceLostMs: 10_000,
+  stagingReplyGraceMs: 10_000,
 };
 
 /** Version of an app with no package at all (SHA-1 of nothing). */
@@ -98,7 +101,7 @@ export interface AppServiceOptions {
 }
 
 const range = (from: number, to: number): number[] => Array.from({ length: Math.max(0, to - from) }, (_, i) => from + i);
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const sleep = (ms: number): Promise<void> => new Promise((r) => { setTimeout(r, ms).unref(); });
 const live: readonly InstanceState[] = ['STARTING', 'RUNNING'];
 
 function constraintError(e: unknown): string | null {
@@ -112,12 +115,20 @@ export class AppService {
   private readonly pendingStarts = new Map<string, number>();
   private readonly rollouts = new Map<number, { version: string; token: symbol }>();
   private stopped = false;
+  private wake: () => void = () => undefined;
+  private readonly closed = new Promise<void>((resolve) => { this.wake = resolve; });
 
   constructor(private readonly o: AppServiceOptions) {}
 
   close(): void {
     this.stopped = true;
     this.rollouts.clear();
+    this.wake();
+  }
+
+  /** Sleeps, but wakes at once when the controller stops. */
+  private pause(ms: number): Promise<void> {
+    return Promise.race([sleep(ms), this.closed]);
   }
 
   // ---- reading -------------------------------------------------------------------------
@@ -512,7 +523,7 @@ export class AppService {
       const deadline = Date.now() + this.o.timings.rolloutTimeoutMs;
       let ready = false;
       while (Date.now() < deadline) {
-        await sleep(this.o.timings.rolloutPollMs);
+        await this.pause(this.o.timings.rolloutPollMs);
         if (!current()) return;
         const cur = this.o.store.getApp(id);
         if (!cur || cur.state !== 'STARTED' || versionOf(cur) !== version) return;
@@ -619,7 +630,7 @@ export class AppService {
       this.o.store.appendStagingLog(l.appId, l.taskId, '[controller restarted: staging interrupted]\n');
       this.o.store.finishStagingLog(l.appId, l.taskId, 'FAILED', { error: 'staging interrupted by a controller restart', errorCode: ErrorCodes.stagingAborted });
     }
-    await sleep(this.o.timings.restoreSettleMs);
+    await this.pause(this.o.timings.restoreSettleMs);
     for (const a of this.o.store.listApps()) {
       if (this.stopped) return;
       if (a.state !== 'STARTED') continue;

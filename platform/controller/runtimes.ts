@@ -58,11 +58,24 @@ function probe(p: Probe, timeoutMs: number): Promise<Runtime | undefined> {
   });
 }
 
+/** Probing costs up to seconds (interpreter shims); one probe per process and PATH is enough. */
+const detected = new Map<string, Promise<RuntimeCatalog>>();
+
 export class RuntimeCatalog {
   constructor(readonly runtimes: readonly Runtime[]) {}
 
-  /** Probes the executables on PATH (node falls back to the one running this process). */
-  static async detect(timeoutMs = 10_000): Promise<RuntimeCatalog> {
+  /** Probes the executables on PATH (node falls back to the one running this process); memoised. */
+  static detect(timeoutMs = 10_000): Promise<RuntimeCatalog> {
+    const key = process.env.PATH ?? '';
+    let p = detected.get(key);
+    if (!p) {
+      p = RuntimeCatalog.probeAll(timeoutMs);
+      detected.set(key, p);
+    }
+    return p;
+  }
+
+  private static async probeAll(timeoutMs: number): Promise<RuntimeCatalog> {
     const found = await Promise.all(probes.map((p) => probe(p, timeoutMs)));
     if (!found[0]) {
       const v = process.versions.node;

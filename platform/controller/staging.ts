@@ -36,13 +36,12 @@ export interface StagingOptions {
   /** Base URL the stager reaches this controller at. */
   url: () => string;
   timeoutSec: number;
+  /** Extra time the stager gets beyond its own limit to report the failure itself. */
+  replyGraceMs: number;
   maxDropletBytes: number;
   /** Called once per task that ends other than by cancellation. */
   onDone: (task: StagingTask, outcome: StagingOutcome, log: string) => void;
 }
-
-/** Extra time the stager gets beyond its own limit to report the failure itself. */
-const REPLY_GRACE_MS = 10_000;
 
 function isNoResponders(e: unknown): boolean {
   if (e && typeof e === 'object' && 'isNoResponders' in e && typeof (e as { isNoResponders: unknown }).isNoResponders === 'function') {
@@ -99,7 +98,7 @@ export class StagingCoordinator {
   private async run(task: StagingTask, req: StagingRequest): Promise<void> {
     let reply: StagingReply;
     try {
-      reply = await this.o.bus.request(Subjects.staging, req, stagingReply, this.o.timeoutSec * 1000 + REPLY_GRACE_MS);
+      reply = await this.o.bus.request(Subjects.staging, req, stagingReply, this.o.timeoutSec * 1000 + this.o.replyGraceMs);
     } catch (e) {
       if (task.settled) return;
       if (isNoResponders(e)) {

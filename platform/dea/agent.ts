@@ -22,7 +22,7 @@ import { PortAllocator } from './ports';
 import { groupMembers, killGroupsNow, pidAlive, appProcessesUnder, signalGroup, terminateGroup, waitGroupGone } from './process-group';
 import { detectRuntimes, type RuntimeCatalog } from './runtimes';
 import { defaultDeaTimings, type Dea, type DeaOptions, type DeaTimings } from './types';
-import { directoryBytes, forgetPids, sampleGroup } from './usage';
+import { directoryBytes, forgetPids, sampleGroup, warmUpSampling } from './usage';
 
 /** Discover replies are delayed by load so that the least loaded DEA answers first (v1 values). */
 const TAINT_MS_PER_INSTANCE = 10;
@@ -80,8 +80,10 @@ export class DeaAgent implements Dea {
 
   static async start(opts: DeaOptions): Promise<DeaAgent> {
     const dea = new DeaAgent(opts);
-    await dea.setupFolders();
+    fs.mkdirSync(dea.appsDir, { recursive: true, mode: 0o700 });
+    dea.acquireLock();
     try {
+      await dea.clearLeftovers();
       dea.cache = new DropletCache(path.join(dea.baseDir, 'droplets'), opts.token, dea.timings.downloadIdleMs, dea.log);
       dea.files = await InstanceFileServer.start({
         host: dea.host, log: dea.log, instanceDir: (id) => dea.instanceDir(id), tailPollMs: 200,
@@ -100,14 +102,13 @@ export class DeaAgent implements Dea {
     dea.log.info(`dea ${dea.id} up: ${dea.maxMemoryMb} MB, runtimes ${dea.runtimes.advertised.join(', ') || 'none'}, files on port ${dea.files.port}`);
     dea.advertise();
     dea.sendHeartbeat();
+    warmUpSampling();
     return dea;
   }
 
   // ---- setup ---------------------------------------------------------------------------------
 
-  private async setupFolders(): Promise<void> {
-    fs.mkdirSync(this.appsDir, { recursive: true, mode: 0o700 });
-    this.acquireLock();
+  private async clearLeftovers(): Promise<void> {
     // A previous DEA on this folder died without stopping its apps: nobody tracks them now
     const orphans = appProcessesUnder(this.appsDir);
     if (orphans.length) {
@@ -144,7 +145,7 @@ export class DeaAgent implements Dea {
     sub(b.subscribe(Subjects.deaStop, deaStop, (m) => { this.onStop(m); }));
     sub(b.subscribe(Subjects.deaUpdate, deaUpdate, (m) => { this.onUpdate(m); }));
     sub(b.subscribe(Subjects.deaDiscover, deaDiscover, (m) => this.onDiscover(m)));
-    sub(b.subscribe(Subjects.deaFindDroplet, deaFindDroplet, (m, ctx) => this.onFindDroplet(m, ctx)));
+    sub(b.subscribe(Subjects.deaFindDroplet, deaFindDroplet, (m, ctx) => { this.onFindDroplet(m, ctx); }));
     sub(b.subscribe(Subjects.deaLocate, anything, () => { this.advertise(); }));
     sub(b.subscribe(Subjects.healthmanagerStart, anything, () => { this.sendHeartbeat(); }));
     sub(b.subscribe(Subjects.routerStart, routerStart, () => { this.registerAllRoutes(); }));
@@ -227,13 +228,10 @@ export class DeaAgent implements Dea {
     return { id: this.id, ip: this.host, port: this.files.port, version: 0.1 };
   }
 
-  private async onFindDroplet(m: DeaFindDroplet, ctx: HandlerContext): Promise<void> {
+  private onFindDroplet(m: DeaFindDroplet, ctx: HandlerContext): void {
     if (this.shuttingDown) return;
+    // Stats are the latest sample: replies never wait for sampling (callers wait a fixed time)
     const found = this.matching(m).filter((i) => i.state !== 'DELETED');
-    if (m.include_stats) {
-      // An instance never sampled yet (just started) is sampled now, so its stats are not all zero
-      await Promise.all(found.filter((i) => i.state === 'RUNNING' && i.usage.sampledAt === 0).map((i) => this.sampleInstance(i, true)));
-    }
     for (const inst of found) {
       ctx.respond(inst.findReply(this.id, this.host, this.files.fileUri(inst.id), this.files.credentials, m.include_stats === true));
     }
@@ -314,6 +312,8 @@ export class DeaAgent implements Dea {
       this.log.info(`${inst.label} RUNNING on port ${inst.port}`);
       const r = inst.route(this.id, this.host);
       if (r) this.bus.publish(Subjects.routerRegister, r);
+      // A first sample now, so stats asked for right after the start are not all zero
+      this.sampleInstance(inst, true).catch((e: unknown) => this.log.debug(`sampling ${inst.label}: ${describeError(e)}`));
     } catch (e) {
       if (e instanceof LaunchStopped || inst.stopReason || inst.state !== 'STARTING') return;
       await this.crash(inst, describeError(e));

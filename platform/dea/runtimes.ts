@@ -37,7 +37,7 @@ function onPath(exe: string, pathVar: string): boolean {
 
 /** The family of a runtime name: `ruby19` -> `ruby`, `node` -> `node`, `erlangR14B02` -> `erlang`. */
 export function runtimeFamily(runtime: string): string {
-  const r = runtime.trim().toLowerCase();
+  const r = runtime.trim().toLowerCase().replace(/^nodejs/, 'node');
   // a version suffix: digits (`19`, `2.7`) or an Erlang release (`r14b02`)
   for (const f of Object.keys(families)) if (r === f || (r.startsWith(f) && /^([\d._-]|r\d)/.test(r.slice(f.length)))) return f;
   return r;

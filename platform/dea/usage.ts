@@ -49,6 +49,11 @@ export async function directoryBytes(dir: string, maxEntries = 200_000): Promise
   return total;
 }
 
+/** pidusage asks the system for its clock tick and page size on first use (a child process): do it early. */
+export function warmUpSampling(): void {
+  pidusage(process.pid).catch(() => undefined);
+}
+
 /** Forgets pidusage's per-pid history (open /proc handles) for pids that are gone. */
 export function forgetPids(): void {
   pidusage.clear();

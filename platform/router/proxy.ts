@@ -140,9 +140,7 @@ class HttpExchange {
     let responded = false;
     up.on('socket', (s: Socket) => {
       if (!s.connecting) { connected = true; this.sendBody(up); return; }
-      const timer = setTimeout(() => up.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), this.o.connectTimeoutMs);
-      s.once('connect', () => { clearTimeout(timer); connected = true; this.sendBody(up); });
-      s.once('close', () => clearTimeout(timer));
+      onConnect(s, up, this.o.connectTimeoutMs, () => { connected = true; this.sendBody(up); });
     });
     // A request without a body is complete now; one with a body waits for the connection, so a
     // refused connection leaves the body unread and the request can go to another backend.
@@ -163,7 +161,7 @@ class HttpExchange {
       ures.pipe(res);
     });
     up.on('error', (err: ErrnoError) => {
-      if (responded || this.clientGone) return; // the pipeline ends both sides
+      if (responded || this.clientGone) return; // the response side already ends both
       req.unpipe(up);
       const refused = !connected;
       const staleKeepAlive = connected && up.reusedSocket;
@@ -229,9 +227,7 @@ class UpgradeExchange {
     let answered = false;
     up.on('socket', (s: Socket) => {
       if (!s.connecting) { connected = true; return; }
-      const timer = setTimeout(() => up.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), this.o.connectTimeoutMs);
-      s.once('connect', () => { clearTimeout(timer); connected = true; });
-      s.once('close', () => clearTimeout(timer));
+      onConnect(s, up, this.o.connectTimeoutMs, () => { connected = true; });
     });
     up.end();
     up.on('upgrade', (ures, usocket, uhead) => {
@@ -274,6 +270,14 @@ class UpgradeExchange {
       rawReply(socket, 502, BAD_GATEWAY_BODY);
     });
   }
+}
+
+/** Calls `connected` once a fresh backend connection is up; one that takes too long is aborted as ETIMEDOUT. */
+function onConnect(s: Socket, up: http.ClientRequest, timeoutMs: number, connected: () => void): void {
+  const timer = setTimeout(() => up.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), timeoutMs);
+  const onClose = (): void => clearTimeout(timer);
+  s.once('close', onClose);
+  s.once('connect', () => { clearTimeout(timer); s.off('close', onClose); connected(); });
 }
 
 /** The uri to route by and the path to send upstream; absolute-form targets name the host themselves. */

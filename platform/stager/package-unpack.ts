@@ -52,13 +52,15 @@ export async function unpackPackage(zipFile: string, root: string, signal: Abort
   const links: { at: string; target: string; name: string }[] = [];
   for (const entry of Object.values(zip.files)) {
     signal.throwIfAborted();
-    const rel = safeEntryPath(entry.name);
+    // jszip quietly rewrites `../x` to `x`; a package that says `../x` is refused, not relocated.
+    const rel = safeEntryPath(entry.unsafeOriginalName ?? entry.name);
+    safeEntryPath(entry.name);
     if (rel === '.' || rel === '') continue;
     const dest = path.join(realRoot, rel);
     // The parent must really be inside the root, even through links created earlier.
     await fs.promises.mkdir(path.dirname(dest), { recursive: true });
     const realParent = await fs.promises.realpath(path.dirname(dest));
-    if (!inside(realRoot, realParent)) throw new StagingError(`bad package: entry ${JSON.stringify(entry.name)} points outside the app folder`);
+    if (!inside(realRoot, realParent)) throw new StagingError(`bad package: entry ${JSON.stringify(entry.unsafeOriginalName ?? entry.name)} points outside the app folder`);
     const mode = unixMode(entry);
     if (entry.dir) {
       await fs.promises.mkdir(dest, { recursive: true });

@@ -129,7 +129,8 @@ export async function planStart(input: PlanInput): Promise<StartPlan> {
         throw new StagingError(`cannot stage a ${d.framework} app: ${(e as Error).message}`);
       }
       if (d.framework === 'flask') {
-        return plan('python3', rt, `python3 -m flask --app ${d.entry ?? 'app'} run --host $VCAP_APP_HOST --port $PORT`, { env: { PYTHONUNBUFFERED: '1' } });
+        // Reported as wsgi, the v1 name the controller knows (flask is its alias); the command says flask.
+        return plan('python3', rt, `python3 -m flask --app ${d.entry ?? 'app'} run --host $VCAP_APP_HOST --port $PORT`, { framework: 'wsgi', env: { PYTHONUNBUFFERED: '1' } });
       }
       return plan('python3', rt, `python3 ../pocket/wsgi-runner.py ${d.entry ?? 'wsgi'}`, {
         env: { PYTHONUNBUFFERED: '1' },

@@ -66,6 +66,33 @@ export async function rubyLibrary(ruby: Runtime, code: string, env: NodeJS.Proce
   return r.ok ? r.stdout || 'present' : null;
 }
 
+interface PythonProbe {
+  runtime: Runtime;
+  /** Of the modules asked about, those it can import. */
+  has: Set<string>;
+}
+
+/** Probes are slow behind version-manager shims (pyenv: ~1 s each), so results are kept a minute. */
+const pythonCache = new Map<string, { at: number; probe: PythonProbe | null }>();
+const pythonCacheMs = 60_000;
+
+async function probePython(exe: string, modules: string[], env: NodeJS.ProcessEnv): Promise<PythonProbe | null> {
+  const key = `${exe}\0${modules.join(',')}\0${env.PATH ?? ''}`;
+  const hit = pythonCache.get(key);
+  if (hit && Date.now() - hit.at < pythonCacheMs) return hit.probe;
+  const code = 'import sys, platform, importlib.util\n' +
+    'print(sys.executable)\nprint(platform.python_version())\n' +
+    `print(",".join(m for m in ${JSON.stringify(modules)} if importlib.util.find_spec(m) is not None))`;
+  const r = await probe(exe, ['-c', code], { env });
+  let result: PythonProbe | null = null;
+  if (r.ok) {
+    const [real, version, found] = r.stdout.split('\n');
+    result = { runtime: { name: 'python3', executable: real || exe, version: version ?? '' }, has: new Set((found ?? '').split(',').filter(Boolean)) };
+  }
+  pythonCache.set(key, { at: Date.now(), probe: result });
+  return result;
+}
+
 /**
  * The first python3 that can import `modules` (PATH's python3 first, then the system's), so an app
  * that needs Flask gets the interpreter that has it, not merely the first one.
@@ -74,21 +101,15 @@ export async function findPython(env: NodeJS.ProcessEnv, modules: string[] = [])
   const candidates = [which('python3', env.PATH), '/usr/bin/python3', '/usr/local/bin/python3']
     .filter((p): p is string => p !== null && isExecutable(p));
   if (candidates.length === 0) throw new RuntimeMissing(`the python3 runtime is not installed on this stager: ${installHint.python3}`);
-  const imports = modules.map((m) => `import ${m}; `).join('');
-  let first: Runtime | null = null;
+  let runs = false;
   const tried: string[] = [];
   for (const exe of [...new Set(candidates)]) {
-    const r = await probe(exe, ['-c', `import sys, platform; ${imports}print(sys.executable); print(platform.python_version())`], { env });
-    if (r.ok) {
-      const [real, version] = r.stdout.split('\n');
-      return { name: 'python3', executable: real || exe, version: version ?? '' };
-    }
     tried.push(exe);
-    if (!first) {
-      const v = await probe(exe, ['-c', 'import sys, platform; print(sys.executable); print(platform.python_version())'], { env });
-      if (v.ok) { const [real, version] = v.stdout.split('\n'); first = { name: 'python3', executable: real || exe, version: version ?? '' }; }
-    }
+    const p = await probePython(exe, modules, env);
+    if (!p) continue;
+    runs = true;
+    if (modules.every((m) => p.has.has(m))) return p.runtime;
   }
-  if (!first) throw new RuntimeMissing(`python3 does not run on this stager (tried ${tried.join(', ')})`);
+  if (!runs) throw new RuntimeMissing(`python3 does not run on this stager (tried ${tried.join(', ')})`);
   throw new RuntimeMissing(`python module ${modules.join(', ')} is not installed for python3 (tried ${tried.join(', ')})`, 'library');
 }

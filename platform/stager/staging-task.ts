@@ -26,6 +26,8 @@ export interface StagingTaskOptions {
 
 type Phase = 'running' | 'uploading' | 'uploaded' | 'done';
 
+const maxReplyLog = 4 * 1024 * 1024;
+
 function kib(n: number): string {
   return n < 1024 * 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1024 / 1024).toFixed(1)} MiB`;
 }
@@ -75,7 +77,6 @@ export class StagingTask {
     const timeoutSec = req.timeout ?? this.opts.timeoutSec;
     const timer = setTimeout(() => this.abort('timeout'), timeoutSec * 1000);
     timer.unref();
-    let droplet: { sha1: string; bytes: number } | null = null;
     try {
       log.write(`Staging ${req.name} (droplet ${req.app_id}), task ${req.task_id}`);
       const pkg = path.join(dir, 'package.zip');
@@ -102,7 +103,7 @@ export class StagingTask {
       log.write(`Start command: ${plan.command}`);
       log.write('Packing the droplet');
       log.closeFile();
-      droplet = await packDroplet(dropletDir, path.join(dir, 'droplet.tgz'), this.signal, this.groups);
+      const droplet = await packDroplet(dropletDir, path.join(dir, 'droplet.tgz'), this.signal, this.groups);
       log.write(`Droplet packed: ${kib(droplet.bytes)}, sha1 ${droplet.sha1}`);
 
       this.phase = 'uploading';
@@ -138,9 +139,12 @@ export class StagingTask {
 
   private reply(log: StagingLog, extra: Partial<StagingReply>): StagingReply {
     const p = this.plan;
+    let text = log.text();
+    // NATS carries at most 8 MB; a runaway install log keeps its end, where the outcome is.
+    if (text.length > maxReplyLog) text = `[... ${text.length - maxReplyLog} characters of the log left out ...]\n${text.slice(-maxReplyLog)}`;
     return {
       task_id: this.id,
-      task_log: log.text(),
+      task_log: text,
       ...(p ? { detected: { framework: p.framework, runtime: p.runtime, command: p.command } } : {}),
       ...extra,
     };

@@ -57,6 +57,10 @@ export function writeUserSettings(userDataDir: string, extra: Record<string, unk
     'chat.disableAIFeatures': true,
     'workbench.colorTheme': 'Default Dark Modern',
     'window.commandCenter': true,
+    'git.enabled': false,
+    'git.autoRepositoryDetection': false,
+    'github.gitAuthentication': false,
+    'extensions.ignoreRecommendations': true,
     ...extra,
   }, null, 2));
 }

@@ -7,8 +7,8 @@ import { findManifest, ManifestError, parseManifest, parseMemory, readManifest }
 
 const file = '/work/app/manifest.yml';
 
-function fails(text: string, pattern: RegExp): void {
-  assert.throws(() => parseManifest(text, file), (e: unknown) => {
+async function fails(text: string, pattern: RegExp): Promise<void> {
+  await assert.rejects(parseManifest(text, file), (e: unknown) => {
     assert.ok(e instanceof ManifestError, `expected a ManifestError, got ${String(e)}`);
     assert.match(e.message, pattern);
     return true;
@@ -16,8 +16,8 @@ function fails(text: string, pattern: RegExp): void {
 }
 
 describe('client: manifest.yml', () => {
-  it('reads every field, resolving path against the manifest folder', () => {
-    const m = parseManifest([
+  it('reads every field, resolving path against the manifest folder', async () => {
+    const m = await parseManifest([
       'applications:',
       '- name: hello',
       '  memory: 128M',
@@ -47,45 +47,45 @@ describe('client: manifest.yml', () => {
     for (const bad of ['0', '-1', '1.5G', '256K', 'lots', '', 0, 12.5, null]) assert.throws(() => parseMemory(bad), /memory must be a positive size/);
   });
 
-  it('uses top-level keys as defaults for every app; each app overrides them', () => {
-    const m = parseManifest('memory: 64M\ninstances: 2\napplications:\n- name: a\n- name: b\n  memory: 1G\n', file);
+  it('uses top-level keys as defaults for every app; each app overrides them', async () => {
+    const m = await parseManifest('memory: 64M\ninstances: 2\napplications:\n- name: a\n- name: b\n  memory: 1G\n', file);
     assert.deepEqual(m.applications.map((a) => [a.name, a.memory, a.instances]), [['a', 64, 2], ['b', 1024, 2]]);
   });
 
-  it('takes a manifest without applications: as one app; command: null means the default', () => {
-    const m = parseManifest('name: solo\ncommand: null\n', file);
+  it('takes a manifest without applications: as one app; command: null means the default', async () => {
+    const m = await parseManifest('name: solo\ncommand: null\n', file);
     assert.equal(m.applications.length, 1);
     assert.equal(m.applications[0].name, 'solo');
     assert.equal(m.applications[0].command, null);
   });
 
-  it('warns about keys it does not use instead of failing', () => {
-    const m = parseManifest('applications:\n- name: a\n  buildpack: x\n  colour: red\n', file);
+  it('warns about keys it does not use instead of failing', async () => {
+    const m = await parseManifest('applications:\n- name: a\n  buildpack: x\n  colour: red\n', file);
     assert.equal(m.warnings.length, 2);
     assert.match(m.warnings[0], /manifest\.yml:3: applications\[0\]\.buildpack is not supported/);
     assert.match(m.warnings[1], /manifest\.yml:4: applications\[0\]\.colour is not a known manifest key/);
   });
 
-  it('names the file, line and field of every mistake', () => {
-    fails('applications:\n- name: ok\n  memory: lots\n', /manifest\.yml:3: applications\[0\]\.memory must be a positive size/);
-    fails('applications:\n- name: ok\n  instances: -1\n', /:3: applications\[0\]\.instances: must be a whole number/);
-    fails('applications:\n- name: ok\n  instances: two\n', /:3: applications\[0\]\.instances/);
-    fails('applications:\n- name: has space\n', /:2: applications\[0\]\.name: must be letters/);
-    fails('applications:\n- name: a\n- name: b\n  env:\n    VCAP_SERVICES: x\n', /:5: applications\[1\]\.env\.VCAP_SERVICES: names starting with VCAP_/);
-    fails('applications:\n- name: a\n  env:\n    "1BAD": x\n', /:4: .*not a valid variable name/);
-    fails('applications:\n- name: a\n  env:\n    A: [1, 2]\n', /:4: .*env\.A: must be a string/);
-    fails('applications:\n- name: a\n  env: [A=1]\n', /:3: applications\[0\]\.env: must be a mapping/);
-    fails('applications:\n- name: a\n  host: "no_underscores"\n', /:3: applications\[0\]\.host/);
-    fails('applications:\n- name: a\n  command: [node]\n', /:3: .*command: must be a string/);
-    fails('applications: hello\n', /:1: applications: must be a list/);
-    fails('applications:\n- just-a-string\n', /:2: applications\[0\]: must be a mapping/);
-    fails('applications: []\n', /the list is empty/);
-    fails('applications:\n- name: a\n- name: a\n', /:3: app a is listed twice/);
-    fails('', /the manifest is empty/);
-    fails('- a\n- b\n', /must be a mapping with an `applications:` list/);
-    fails('applications:\n- name: a\n  memory: 1G\n memory: 2G\n', /manifest\.yml:\d+: not valid YAML/);
-    fails('applications:\n- name: a\n  name: b\n', /not valid YAML.*[Mm]ap keys must be unique/);
-    fails('foo: bar\n', /no `applications:` list found/);
+  it('names the file, line and field of every mistake', async () => {
+    await fails('applications:\n- name: ok\n  memory: lots\n', /manifest\.yml:3: applications\[0\]\.memory must be a positive size/);
+    await fails('applications:\n- name: ok\n  instances: -1\n', /:3: applications\[0\]\.instances: must be a whole number/);
+    await fails('applications:\n- name: ok\n  instances: two\n', /:3: applications\[0\]\.instances/);
+    await fails('applications:\n- name: has space\n', /:2: applications\[0\]\.name: must be letters/);
+    await fails('applications:\n- name: a\n- name: b\n  env:\n    VCAP_SERVICES: x\n', /:5: applications\[1\]\.env\.VCAP_SERVICES: names starting with VCAP_/);
+    await fails('applications:\n- name: a\n  env:\n    "1BAD": x\n', /:4: .*not a valid variable name/);
+    await fails('applications:\n- name: a\n  env:\n    A: [1, 2]\n', /:4: .*env\.A: must be a string/);
+    await fails('applications:\n- name: a\n  env: [A=1]\n', /:3: applications\[0\]\.env: must be a mapping/);
+    await fails('applications:\n- name: a\n  host: "no_underscores"\n', /:3: applications\[0\]\.host/);
+    await fails('applications:\n- name: a\n  command: [node]\n', /:3: .*command: must be a string/);
+    await fails('applications: hello\n', /:1: applications: must be a list/);
+    await fails('applications:\n- just-a-string\n', /:2: applications\[0\]: must be a mapping/);
+    await fails('applications: []\n', /the list is empty/);
+    await fails('applications:\n- name: a\n- name: a\n', /:3: app a is listed twice/);
+    await fails('', /the manifest is empty/);
+    await fails('- a\n- b\n', /must be a mapping with an `applications:` list/);
+    await fails('applications:\n- name: a\n  memory: 1G\n memory: 2G\n', /manifest\.yml:\d+: not valid YAML/);
+    await fails('applications:\n- name: a\n  name: b\n', /not valid YAML.*[Mm]ap keys must be unique/);
+    await fails('foo: bar\n', /no `applications:` list found/);
   });
 
   it('finds manifest.yml in a folder, or takes a manifest file as given', async () => {

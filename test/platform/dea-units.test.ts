@@ -113,7 +113,7 @@ describe('dea units', () => {
       assert.equal(runtimeFamily('Python3'), 'python');
       assert.equal(runtimeFamily('erlangR14B02'), 'erlang');
       assert.equal(runtimeFamily('java7'), 'java');
-      assert.equal(runtimeFamily('nodejs'), 'nodejs');
+      assert.equal(runtimeFamily('nodejs'), 'node');
       assert.equal(runtimeFamily('rubyist'), 'rubyist');
       assert.equal(runtimeFamily('noder'), 'noder');
     });

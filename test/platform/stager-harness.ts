@@ -105,8 +105,8 @@ export async function zipFixture(name: string): Promise<Buffer> {
 export async function zipEntries(entries: Record<string, string | { link: string }>): Promise<Buffer> {
   const zip = new JSZip();
   for (const [name, v] of Object.entries(entries)) {
-    if (typeof v === 'string') zip.file(name, v, { unixPermissions: 0o644 });
-    else zip.file(name, v.link, { unixPermissions: 0o120777 });
+    if (typeof v === 'string') zip.file(name, v, { unixPermissions: 0o644, createFolders: false });
+    else zip.file(name, v.link, { unixPermissions: 0o120777, createFolders: false });
   }
   return zip.generateAsync({ type: 'nodebuffer', platform: 'UNIX' });
 }

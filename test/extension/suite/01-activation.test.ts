@@ -7,10 +7,12 @@ import { activateExtension, extensionId } from '../helpers';
 describe('Activation', () => {
   it('activates within 50 ms of its own work, without starting the platform', async () => {
     const api = await activateExtension();
-    assert.ok(api.activationMs < 50, `activation took ${api.activationMs.toFixed(1)} ms`);
+    // CPU time is the work itself; wall time also counts waiting for a core on a busy machine.
+    assert.ok(api.activationCpuMs < 50, `activation used ${api.activationCpuMs.toFixed(1)} ms of CPU`);
+    assert.ok(api.activationMs < 250, `activation took ${api.activationMs.toFixed(1)} ms`);
     assert.equal(api.platformState().kind, 'stopped', 'the platform starts on first need, not at activation');
     assert.match(api.statusBarText(), /Pocket Foundry: stopped/);
-    console.log(`      activation: ${api.activationMs.toFixed(2)} ms`);
+    console.log(`      activation: ${api.activationMs.toFixed(2)} ms wall, ${api.activationCpuMs.toFixed(2)} ms cpu`);
   });
 
   it('registers every command it contributes, all under the Pocket Foundry category', async () => {

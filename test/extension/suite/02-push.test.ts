@@ -11,7 +11,11 @@ describe('Push Workspace, app explorer, staging log and instance panel', functio
   this.timeout(180_000);
   let api: PocketFoundryTestApi;
 
-  before(async () => { api = await activateExtension(); });
+  before(async () => {
+    api = await activateExtension();
+    // Show the app explorer, as a user would: VS Code reads a tree only while it is visible.
+    await vscode.commands.executeCommand('workbench.view.extension.pocketFoundry');
+  });
 
   async function appItem(test: (t: TreeItemSnapshot) => boolean, what: string, timeoutMs = 30_000): Promise<TreeItemSnapshot> {
     return waitFor(what, async () => {

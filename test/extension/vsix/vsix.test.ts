@@ -12,7 +12,7 @@ describe('The packaged .vsix, installed into code-server', function () {
     assert.ok(ext, 'installed');
     assert.ok(!ext.extensionPath.startsWith(process.env.POCKET_FOUNDRY_REPO ?? '/nonexistent'), `loaded from ${ext.extensionPath}`);
     const api = await activateExtension();
-    assert.ok(api.activationMs < 50, `activation ${api.activationMs} ms`);
+    assert.ok(api.activationCpuMs < 50, `activation used ${api.activationCpuMs} ms of CPU`);
   });
 
   it('pushes node-hello with the platform it carries and shows it running', async () => {

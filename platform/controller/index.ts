@@ -1,0 +1,169 @@
+// The cloud controller: v1 REST API over SQLite, the resource pool, packages, staging, placement and
+// the desired state of every app. The one public entry of platform/controller.
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as path from 'node:path';
+import {
+  QueueGroups, Subjects, ccBulkApps, deaAdvertise, deaHeartbeat, dropletExited, hmRequest,
+  type Bus, type CcBulkAppsReply,
+} from '../bus';
+import type { Log } from '../log';
+import { ActualState } from './actual-state';
+import { Api } from './api';
+import { AppService, defaultControllerTimings, type ControllerTimings } from './apps';
+import { ContentStore } from './content-store';
+import { EventHub } from './event-stream';
+import { InstanceViews } from './instances';
+import { Packager } from './packager';
+import { DeaDirectory, Placement } from './placement';
+import { ResourcePool } from './resource-pool';
+import { RuntimeCatalog } from './runtimes';
+import { StagingCoordinator } from './staging';
+import { Store } from './store';
+
+export type { ControllerTimings } from './apps';
+export { ErrorCodes } from './errors';
+
+export interface ControllerOptions {
+  bus: Bus;
+  dataDir: string;
+  token: string;
+  /** Listen address; 127.0.0.1 unless the platform spans several hosts. */
+  host?: string;
+  /** 0 or absent: a free port. */
+  port?: number;
+  /** Largest unzipped package (upload plus pooled files); default 512 MiB. */
+  maxPackageBytes?: number;
+  /** Account memory limit (memory x instances of STARTED apps); default 8192 MB. */
+  memoryLimitMb?: number;
+  /** Default uri domain: an app gets `<name>.<domain>`; default `localhost`. */
+  domain?: string;
+  /** Staging time limit in seconds; default 120. */
+  stagingTimeoutSec?: number;
+  log: Log;
+  /** Most apps (default 100) and uris per app (default 16). */
+  appLimit?: number;
+  uriLimit?: number;
+  /** Largest droplet a stager may upload; default 2 GiB. */
+  maxDropletBytes?: number;
+  timings?: Partial<ControllerTimings>;
+}
+
+export interface Controller {
+  /** `http://127.0.0.1:PORT` */
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+const MiB = 1024 * 1024;
+
+export async function startController(opts: ControllerOptions): Promise<Controller> {
+  const log = opts.log;
+  const bus = opts.bus;
+  const host = opts.host ?? '127.0.0.1';
+  const timings: ControllerTimings = { ...defaultControllerTimings, ...opts.timings };
+  const maxPackageBytes = opts.maxPackageBytes ?? 512 * MiB;
+  const memoryLimitMb = opts.memoryLimitMb ?? 8192;
+  const appLimit = opts.appLimit ?? 100;
+  const uriLimit = opts.uriLimit ?? 16;
+  const dataDir = path.resolve(opts.dataDir);
+
+  fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const tmpDir = path.join(dataDir, 'tmp');
+  // Temp files of a previous run (an upload cut short by a crash) are garbage.
+  fs.rmSync(tmpDir, { recursive: true, force: true });
+  fs.mkdirSync(tmpDir, { recursive: true, mode: 0o700 });
+  const store = Store.open(dataDir);
+  const pool = new ResourcePool(path.join(dataDir, 'pool'), tmpDir);
+  const packages = new ContentStore(path.join(dataDir, 'packages'), '.zip');
+  const droplets = new ContentStore(path.join(dataDir, 'droplets'), '.tgz');
+  packages.sweepTemps();
+  droplets.sweepTemps();
+  const runtimes = await RuntimeCatalog.detect();
+  log.info(`runtimes: ${runtimes.runtimes.map((r) => `${r.name} ${r.version}`).join(', ') || 'none'}`);
+
+  let url = '';
+  const events = new EventHub();
+  // The callbacks below run only once everything is built, so they may name appService.
+  const actual = new ActualState((droplet) => {
+    const app = store.getApp(droplet);
+    if (app) appService.instancesChanged(app);
+  }, timings.instanceLostMs);
+  const deas = new DeaDirectory();
+  const placement = new Placement(bus, deas, log.child('placement'), timings.discoverWaitMs);
+  const staging = new StagingCoordinator({
+    bus, store, droplets, events, log: log.child('staging'), url: () => url,
+    timeoutSec: opts.stagingTimeoutSec ?? 120,
+    replyGraceMs: timings.stagingReplyGraceMs,
+    maxDropletBytes: opts.maxDropletBytes ?? 2048 * MiB,
+    onDone: (task, outcome) => appService.onStagingDone(task, outcome),
+  });
+  const appService = new AppService({
+    store, bus, log, runtimes, events, actual, placement, staging, packages, droplets, url: () => url,
+    domain: opts.domain ?? 'localhost', memoryLimitMb, appLimit, uriLimit, timings,
+  });
+  const views = new InstanceViews(appService, bus, store, events, log, timings);
+  const packager = new Packager({ pool, packages, store, tmpDir, maxPackageBytes, log: log.child('packager') });
+  const extraHosts = /^[\d.]+$/.test(host) && host !== '0.0.0.0' && !host.startsWith('127.') ? [host] : [];
+  const api = new Api({
+    token: opts.token, extraHosts, store, apps: appService, views, staging, packager, pool, packages, droplets, runtimes,
+    events, log: log.child('api'), url: () => url, tmpDir, maxPackageBytes, memoryLimitMb, appLimit, uriLimit,
+  });
+
+  const server = http.createServer(api.handle);
+  // Uploads and droplet transfers may take long; idle connections still time out.
+  server.requestTimeout = 0;
+  server.headersTimeout = 60_000;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(opts.port ?? 0, host, () => { server.off('error', reject); resolve(); });
+    });
+  } catch (e) {
+    store.close();
+    throw e;
+  }
+  const port = (server.address() as AddressInfo).port;
+  url = `http://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host}:${port}`;
+  for (const h of [...extraHosts]) extraHosts.push(`${h}:${port}`);
+
+  const subs = [
+    bus.subscribe(Subjects.deaAdvertise, deaAdvertise, (m) => { deas.advertise(m); }),
+    bus.subscribe(Subjects.deaHeartbeat, deaHeartbeat, (m) => {
+      actual.heartbeat(m);
+      for (const d of m.droplets) if (d.state === 'RUNNING' || d.state === 'STARTING') appService.onInstanceSeen(d.droplet, d.version, d.index);
+    }),
+    bus.subscribe(Subjects.dropletExited, dropletExited, (m) => { actual.exited(m); appService.onExited(m); }),
+    bus.subscribe(Subjects.ccBulkApps, ccBulkApps, (m): CcBulkAppsReply => ({ apps: appService.bulk(m.droplet) }), { queue: QueueGroups.cloudControllers }),
+    bus.subscribe(Subjects.hmRequests, hmRequest, (m) => appService.hmRequest(m), { queue: QueueGroups.cloudControllers }),
+  ];
+  const sweeper = setInterval(() => actual.sweep(), 1000);
+  sweeper.unref();
+  bus.publish(Subjects.deaLocate, {});
+  log.info(`controller listening on ${url} (data in ${dataDir})`);
+  const restoring = appService.restore().catch((e: unknown) => log.error('restoring apps', e));
+
+  let stopped = false;
+  return {
+    url,
+    port,
+    async stop(): Promise<void> {
+      if (stopped) return;
+      stopped = true;
+      clearInterval(sweeper);
+      for (const s of subs) s.unsubscribe();
+      appService.close();
+      staging.close();
+      events.close();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await restoring;
+      store.close();
+      log.info('controller stopped');
+    },
+  };
+}
