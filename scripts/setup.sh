@@ -196,6 +196,15 @@ ensure_node_modules() {
       say "native modules build against $prefix/include/node"
     fi
   fi
+  # better-sqlite3 compiles from source where its prebuilt binary cannot be downloaded (minutes): keep
+  # this machine's build as a local prebuild, which its installer (prebuild-install) picks up next time.
+  local prebuild_name=""
+  prebuild_name="$(sqlite_prebuild_name || true)"
+  if [ -n "$prebuild_name" ] && [ -z "${npm_config_better_sqlite3_local_prebuilds:-}" ]; then
+    export npm_config_better_sqlite3_local_prebuilds="$CACHE_DIR/prebuilds"
+    [ -f "$CACHE_DIR/prebuilds/$prebuild_name" ] && say "better-sqlite3: using this machine's earlier build ($CACHE_DIR/prebuilds/$prebuild_name)"
+  fi
+  export JOBS="${JOBS:-max}"  # node-gyp: compile with every core when it does build
   if [ ! -d node_modules ] || [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     say "running: npm ci (node_modules missing or older than package-lock.json)"
     npm ci --no-audit --no-fund
@@ -208,6 +217,32 @@ ensure_node_modules() {
     npm rebuild better-sqlite3
     node -e "new (require('better-sqlite3'))(':memory:').close()" \
       || die "better-sqlite3 does not load on node $(node -v) even after a rebuild; see the output above (python3, make and g++ are needed to build it)."
+  fi
+  save_sqlite_prebuild "$prebuild_name"
+}
+
+# The file name prebuild-install looks for: better-sqlite3-v<version>-node-v<abi>-<platform><libc>-<arch>.tar.gz
+sqlite_prebuild_name() {
+  node -e '
+    const lock = require("./package-lock.json");
+    const v = (lock.packages && lock.packages["node_modules/better-sqlite3"] || {}).version;
+    if (!v) process.exit(1);
+    const glibc = process.platform !== "linux" || Boolean(process.report.getReport().header.glibcVersionRuntime);
+    console.log(`better-sqlite3-v${v}-node-v${process.versions.modules}-${process.platform}${glibc ? "" : "musl"}-${process.arch}.tar.gz`);
+  '
+}
+
+save_sqlite_prebuild() {
+  local name="$1" dir="$CACHE_DIR/prebuilds" tmp
+  [ -n "$name" ] && [ ! -f "$dir/$name" ] || return 0
+  [ -f node_modules/better-sqlite3/build/Release/better_sqlite3.node ] || return 0
+  mkdir -p "$dir"
+  tmp="$dir/.$name.$$.tmp"
+  if tar -czf "$tmp" -C node_modules/better-sqlite3 build/Release/better_sqlite3.node; then
+    mv "$tmp" "$dir/$name"
+    say "better-sqlite3: kept this build for later installs ($dir/$name)"
+  else
+    rm -f "$tmp"
   fi
 }
 

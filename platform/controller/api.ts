@@ -232,7 +232,8 @@ export class Api {
   private async files(c: Ctx): Promise<void> {
     const app = this.o.apps.get(c.params[0]);
     const tail = ['1', 'true', 'yes'].includes((c.query.get('tail') ?? '').toLowerCase());
-    await this.o.views.files(c.req, c.res, app, c.params[1], c.params[2] ?? '', tail);
+    const offset = c.query.get('offset');
+    await this.o.views.files(c.req, c.res, app, c.params[1], c.params[2] ?? '', tail, offset !== null && /^\d+$/.test(offset) ? Number(offset) : undefined);
   }
 
   private eventStream(c: Ctx): void {

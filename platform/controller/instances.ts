@@ -116,7 +116,7 @@ export class InstanceViews {
   }
 
   /** `GET /apps/:name/instances/:idx/files/*path`. */
-  async files(req: IncomingMessage, res: ServerResponse, app: AppRecord, idxText: string, rawPath: string, tail: boolean): Promise<void> {
+  async files(req: IncomingMessage, res: ServerResponse, app: AppRecord, idxText: string, rawPath: string, tail: boolean, offset?: number): Promise<void> {
     if (!/^\d+$/.test(idxText)) throw new CcError(ErrorCodes.instanceNotFound, `instance ${idxText} not found`);
     const index = Number(idxText);
     const segs: string[] = [];
@@ -137,6 +137,7 @@ export class InstanceViews {
     const isDir = rawPath === '' || rawPath.endsWith('/');
     const target = new URL(segs.map(encodeURIComponent).join('/') + (isDir && segs.length ? '/' : ''), inst.file_uri.endsWith('/') ? inst.file_uri : `${inst.file_uri}/`);
     if (tail) target.searchParams.set('tail', '1');
+    if (tail && offset !== undefined) target.searchParams.set('offset', String(offset));
     await this.proxy(req, res, target, inst.credentials, filePath || '/');
   }
 

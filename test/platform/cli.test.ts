@@ -1,69 +1,12 @@
 // The `pocket` CLI as a user runs it: the bundled CLI in child processes, a real platform, real pushes.
 import { strict as assert } from 'node:assert';
-import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { build } from 'esbuild';
 import { readEndpoint, type Endpoint } from '../../platform/client';
+import { buildCli, repoRoot, type CliHarness, type CliRun, type RunningUp } from './support/cli';
 
-const repo = path.resolve(__dirname, '../..');
-const fixture = path.join(repo, 'test/fixtures/node-hello');
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-let cli: string;
-let outDir: string;
-
-/** Runs `pocket ARGS` to completion with a clean environment (no inherited POCKET_*). */
-function pocket(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`pocket ${args.join(' ')} timed out\n${stdout}\n${stderr}`)); }, timeoutMs);
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
-  });
-}
-
-function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('POCKET_')) env[k] = v;
-  return { ...env, POCKET_HOME: path.join(outDir, 'no-home'), POCKET_LOG_LEVEL: 'warn', ...extra };
-}
-
-interface Up {
-  child: ChildProcess;
-  stdout: () => string;
-  stderr: () => string;
-  exited: Promise<number | null>;
-}
-
-/** Starts `pocket up --data DIR` and resolves once it says it is up. */
-async function up(dataDir: string): Promise<Up> {
-  const child = spawn(process.execPath, [cli, 'up', '--data', dataDir], { env: cleanEnv({}), stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (d: Buffer) => { stdout += d.toString(); });
-  child.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  const deadline = Date.now() + 30_000;
-  while (!stdout.includes('Press Ctrl-C to stop.')) {
-    const done = await Promise.race([exited.then(() => true), sleep(50).then(() => false)]);
-    if (done) throw new Error(`pocket up exited early\n${stdout}\n${stderr}`);
-    if (Date.now() > deadline) { child.kill('SIGKILL'); throw new Error(`pocket up did not come up\n${stdout}\n${stderr}`); }
-  }
-  return { child, stdout: () => stdout, stderr: () => stderr, exited };
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const fixture = path.join(repoRoot, 'test/fixtures/node-hello');
 
 /** Every process below `pid` (children, grandchildren: nats-server, app instances), from /proc. */
 function descendants(pid: number): number[] {
@@ -106,7 +49,7 @@ function field(out: string, name: string): string {
   return m[1].trim();
 }
 
-function copyApp(name: string): string {
+function copyApp(outDir: string, name: string): string {
   const dir = path.join(outDir, 'apps', name);
   fs.mkdirSync(dir, { recursive: true });
   fs.copyFileSync(path.join(fixture, 'server.js'), path.join(dir, 'server.js'));
@@ -114,37 +57,24 @@ function copyApp(name: string): string {
   return dir;
 }
 
-before(async function () {
-  this.timeout(60_000);
-  outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pocket-cli-'));
-  // The shipped CLI, bundled as scripts/build.js does, into a folder of this run (its packages resolve from the repo).
-  const bundleDir = path.join(repo, 'out', `cli-test-${process.pid}`);
-  cli = path.join(bundleDir, 'pocket.js');
-  await build({
-    entryPoints: [path.join(repo, 'platform/cli.ts')], outfile: cli, bundle: true, platform: 'node', target: 'node20',
-    format: 'cjs', packages: 'external', logLevel: 'error', absWorkingDir: repo,
-  });
-});
-
-after(() => {
-  fs.rmSync(path.join(repo, 'out', `cli-test-${process.pid}`), { recursive: true, force: true });
-  fs.rmSync(outDir, { recursive: true, force: true });
-});
-
 describe('cli: pocket up, push and the app commands', function () {
   this.timeout(60_000);
+  let h: CliHarness;
   let dataDir: string;
-  let platform: Up;
+  let platform: RunningUp;
   let endpoint: Endpoint;
+  const pocket = (args: string[], env: Record<string, string> = {}): Promise<CliRun> => h.run(args, env);
 
   before(async () => {
-    dataDir = path.join(outDir, 'data');
-    platform = await up(dataDir);
+    h = await buildCli();
+    dataDir = path.join(h.outDir, 'data');
+    platform = await h.up(dataDir);
     endpoint = readEndpoint(dataDir) as Endpoint;
   });
 
   after(async () => {
     if (platform && alive(platform.child.pid as number)) { platform.child.kill('SIGKILL'); await platform.exited; }
+    h?.cleanup();
   });
 
   it('writes endpoint.json (0600) with api, router, nats, token and pid, and prints them', () => {
@@ -193,8 +123,8 @@ describe('cli: pocket up, push and the app commands', function () {
 
   it('pushes two different apps at once', async () => {
     const [a, b] = await Promise.all([
-      pocket(['--data', dataDir, 'push', copyApp('twin-a')]),
-      pocket(['--data', dataDir, 'push', copyApp('twin-b')]),
+      pocket(['--data', dataDir, 'push', copyApp(h.outDir, 'twin-a')]),
+      pocket(['--data', dataDir, 'push', copyApp(h.outDir, 'twin-b')]),
     ]);
     assert.equal(a.code, 0, a.stderr);
     assert.equal(b.code, 0, b.stderr);
@@ -208,7 +138,7 @@ describe('cli: pocket up, push and the app commands', function () {
   });
 
   it('uses --api/--token and POCKET_API/POCKET_TOKEN over endpoint.json', async () => {
-    const elsewhere = path.join(outDir, 'empty-data');
+    const elsewhere = path.join(h.outDir, 'empty-data');
     let r = await pocket(['--data', elsewhere, '--api', endpoint.api, '--token', endpoint.token, 'apps']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^node-hello\s/m);
@@ -273,7 +203,7 @@ describe('cli: pocket up, push and the app commands', function () {
   });
 
   it('comes back on the same data dir with its apps, packages and pool; STARTED apps run again', async () => {
-    platform = await up(dataDir);
+    platform = await h.up(dataDir);
     endpoint = readEndpoint(dataDir) as Endpoint;
     const r = await pocket(['--data', dataDir, 'push', fixture]);
     assert.equal(r.code, 0, r.stderr);
