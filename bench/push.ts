@@ -323,7 +323,8 @@ function machine(): string {
   const cpu = os.cpus()[0]?.model ?? 'unknown cpu';
   return [
     `- Date: ${sh('date -u')}`,
-    `- Machine: ${sh('nproc')} cores (${cpu}), ${mem} GiB RAM (\`free -g\`), Linux ${sh('uname -r')}, Node ${process.version}, ${sh('rsync --version | head -1')}`,
+    `- Machine: ${sh('nproc')} cores (${cpu}), ${mem} GiB RAM (\`free -g\`), Linux ${sh('uname -r')}, Node ${process.version}, ${sh('rsync --version | head -1').replace(/\s+/g, ' ')}`,
+    `- Load average when the report was written (1/5/15 min): ${os.loadavg().map((l) => l.toFixed(2)).join(' / ')}`,
   ].join('\n');
 }
 

@@ -201,18 +201,28 @@ function report(targets: Target[], samples: Map<string, Sample[]>, o: Options, l
   const perRoundRatio = (n: string): number[] => s(n).map((x, i) => x.wrk.requestsPerSec / s('direct')[i].wrk.requestsPerSec);
   const usPerReq = (cpu: (x: Sample) => number, n: string): number => median(s(n).map((x) => (cpu(x) / x.wrk.requests) * 1e6));
   const cores = (cpu: (x: Sample) => number, n: string): number => median(s(n).map((x) => cpu(x) / x.wallSec));
-  const rows = targets.map((t) => {
+  const total = (x: Sample): number => x.proxyCpu + x.backendCpu + x.wrk.cpuSec;
+  const directTotal = usPerReq(total, 'direct');
+  const speed = targets.map((t) => {
     const xs = s(t.name).map((x) => x.wrk.requestsPerSec);
-    const proxied = t.name !== 'direct';
     return [
       t.label,
       fmtInt(rps(t.name)),
       `${fmtInt(min(xs))} – ${fmtInt(max(xs))}`,
       fmtMs(median(s(t.name).map((x) => x.wrk.p50Ms))),
       fmtMs(median(s(t.name).map((x) => x.wrk.p99Ms))),
-      proxied ? `${cores((x) => x.proxyCpu, t.name).toFixed(2)} cores, ${usPerReq((x) => x.proxyCpu, t.name).toFixed(0)} µs/req` : '–',
-      `${cores((x) => x.backendCpu, t.name).toFixed(2)} cores, ${usPerReq((x) => x.backendCpu, t.name).toFixed(0)} µs/req`,
-      proxied ? `${fmtPct(rps(t.name) / direct)} (paired: ${fmtPct(median(perRoundRatio(t.name)))})` : '100%',
+      t.name === 'direct' ? '100%' : `${fmtPct(median(perRoundRatio(t.name)))} (${fmtPct(rps(t.name) / direct)})`,
+    ];
+  });
+  const cpu = targets.map((t) => {
+    const proxied = t.name !== 'direct';
+    return [
+      t.label,
+      proxied ? `${usPerReq((x) => x.proxyCpu, t.name).toFixed(0)} µs (${cores((x) => x.proxyCpu, t.name).toFixed(2)} cores)` : '–',
+      `${usPerReq((x) => x.backendCpu, t.name).toFixed(0)} µs (${cores((x) => x.backendCpu, t.name).toFixed(2)} cores)`,
+      `${usPerReq((x) => x.wrk.cpuSec, t.name).toFixed(0)} µs (${cores((x) => x.wrk.cpuSec, t.name).toFixed(2)} cores)`,
+      `${usPerReq(total, t.name).toFixed(0)} µs`,
+      proxied ? fmtPct(directTotal / usPerReq(total, t.name)) : '100%',
     ];
   });
   const routerRatio = median(perRoundRatio('router'));
@@ -226,12 +236,17 @@ function report(targets: Target[], samples: Map<string, Sample[]>, o: Options, l
       `(a 34-byte text body); ${o.rounds} rounds, each round runs ${targets.map((t) => t.name).join(', ')} in turn; medians over the rounds ` +
       `(after a ${o.warmupSec} s warm-up of each). The app, the router (\`pocket router\` on its own) and nginx (\`worker_processes 1\`, ` +
       'keep-alive upstream, access log off, the same X-Forwarded-* headers as the router) are separate processes; ' +
-      `wrk, app and proxy share the machine's ${os.cpus().length} cores. "proxy CPU" and "app CPU" are read from /proc around each run: ` +
-      'cores busy on average, and CPU microseconds per request.',
+      `wrk, app and proxy share the machine's ${os.cpus().length} cores.`,
     '',
-    table(['target', 'req/s (median)', 'req/s (min – max)', 'p50', 'p99', 'proxy CPU', 'app CPU', 'vs direct'], rows, 'lrrrrrrr'),
+    table(['target', 'req/s (median)', 'req/s (min – max)', 'p50', 'p99', 'vs direct: paired (of medians)'], speed, 'lrrrrr'),
     '',
     ...perRound,
+    '',
+    'CPU time per request, read from /proc (proxy, app) and bash\'s `times` (wrk) around each run, medians; in brackets the cores ' +
+      'each kept busy on average. When the machine is the limit, throughput goes as 1 / (CPU per request of the whole chain): ' +
+      'the last column is that bound relative to direct.',
+    '',
+    table(['target', 'proxy', 'app', 'wrk', 'chain', 'direct chain / this chain'], cpu, 'lrrrrr'),
     '',
     table(['target', 'measured', 'met'], [[
       'router >= 70% of direct throughput',

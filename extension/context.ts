@@ -29,6 +29,7 @@ export class PocketFoundry implements vscode.Disposable {
   private readonly problemUris = new Map<string, vscode.Uri[]>();
   private readonly disposables: vscode.Disposable[] = [];
   private lastPush: PushSummary | undefined;
+  private countTimer: NodeJS.Timeout | undefined;
 
   constructor(readonly ext: vscode.ExtensionContext) {
     this.log = new ExtensionLog('Pocket Foundry');
@@ -134,6 +135,7 @@ export class PocketFoundry implements vscode.Disposable {
   }
 
   async dispose(): Promise<void> {
+    if (this.countTimer) clearTimeout(this.countTimer);
     InstancePanel.disposeAll();
     this.connection?.dispose();
     this.connection = undefined;
@@ -148,7 +150,7 @@ export class PocketFoundry implements vscode.Disposable {
     this.connection?.dispose();
     this.connection = new PlatformConnection(endpoint, {
       onEvent: (e) => this.onEvent(e),
-      onOpen: () => { this.explorer.refreshSoon(); InstancePanel.notify(); },
+      onOpen: () => { this.countAppsSoon(); this.explorer.refreshSoon(); InstancePanel.notify(); },
       onDrop: () => { void this.supervisor.checkAlive(); },
     });
     return this.connection;
@@ -161,6 +163,10 @@ export class PocketFoundry implements vscode.Disposable {
         if (e.done) { this.explorer.refreshSoon(80, true); InstancePanel.notify(e.name); }
         break;
       case 'app':
+        this.countAppsSoon();
+        this.explorer.refreshSoon(80, true);
+        InstancePanel.notify(e.name);
+        break;
       case 'instances':
         this.explorer.refreshSoon(80, true);
         InstancePanel.notify(e.name);
@@ -179,6 +185,16 @@ export class PocketFoundry implements vscode.Disposable {
     }
     this.explorer.refreshSoon();
     InstancePanel.notify();
+  }
+
+  /** The status bar counts apps whether or not the app explorer is open. */
+  private countAppsSoon(): void {
+    if (this.countTimer) return;
+    this.countTimer = setTimeout(() => {
+      this.countTimer = undefined;
+      const c = this.connection?.client;
+      c?.apps().then((apps) => this.onApps(apps), () => undefined);
+    }, 150);
   }
 
   private onApps(apps: App[]): void {

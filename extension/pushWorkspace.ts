@@ -79,14 +79,6 @@ export async function pushWorkspace(host: PushHost, uri: vscode.Uri | undefined)
   const name = await appName(host, folder, manifestApp.name);
   if (!name) return { kind: 'aborted' };
 
-  let client: CloudControllerClient;
-  try {
-    client = await host.client();
-    await host.pushStarting(name, folder);
-  } catch (e) {
-    return { kind: 'failed', error: e instanceof Error ? e.message : String(e) };
-  }
-
   return vscode.window.withProgress<PushOutcome>({
     location: vscode.ProgressLocation.Notification,
     title: `Pushing ${name}`,
@@ -99,6 +91,20 @@ export async function pushWorkspace(host: PushHost, uri: vscode.Uri | undefined)
       progress.report({ message, increment: Math.max(0, pct - lastPct) });
       lastPct = Math.max(lastPct, pct);
     };
+    let client: CloudControllerClient;
+    try {
+      step('Starting the Pocket Foundry platform…', 0);
+      client = await host.client();
+      await host.pushStarting(name, folder);
+    } catch (e) {
+      cancelled.dispose();
+      const error = describePushError(e);
+      void vscode.window.showErrorMessage(`Push of ${name} failed: ${error}`, 'Show Platform Log').then((a) => {
+        if (a) void vscode.commands.executeCommand('pocketFoundry.platform.showLog');
+      });
+      return { kind: 'failed', error };
+    }
+    if (token.isCancellationRequested) { cancelled.dispose(); return { kind: 'cancelled' }; }
     host.noteStaging(name, `Pushing ${folder}${target.manifest ? ` (manifest ${path.basename(target.manifest)})` : ''}`);
     try {
       const summary = await clientLib().push({

@@ -22,6 +22,7 @@ say() { printf '\n[test] %s\n' "$*"; }
 count_results() {
   local log="$1" counts p f k
   counts=$(awk '
+    { gsub(/\033\[[0-9;]*m/, "") }
     /^[ \t]*[0-9]+ passing/ { mp += $1; mocha = 1 }
     /^[ \t]*[0-9]+ failing/ { mf += $1 }
     /^[ \t]*[0-9]+ pending/ { mk += $1 }

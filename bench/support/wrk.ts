@@ -18,6 +18,8 @@ export interface WrkResult {
   p99Ms: number;
   /** Non-2xx/3xx responses plus socket errors (connect, read, write, timeout). */
   errors: number;
+  /** CPU seconds (user + system) wrk itself used, from bash's `times`; NaN when unknown. */
+  cpuSec: number;
   raw: string;
 }
 
@@ -49,8 +51,20 @@ export function parseWrk(out: string): WrkResult {
     p50Ms: pct('50'),
     p99Ms: pct('99'),
     errors,
+    cpuSec: NaN,
     raw: out,
   };
+}
+
+/** The children's line of bash's `times` (`0m1.234s 0m0.567s`): user + system seconds. */
+function parseTimes(stderr: string): number {
+  const lines = stderr.trim().split('\n').filter((l) => /^\d+m[\d.]+s \d+m[\d.]+s$/.test(l.trim()));
+  const last = lines[lines.length - 1];
+  if (!last) return NaN;
+  return last.trim().split(' ').reduce((n, t) => {
+    const m = /^(\d+)m([\d.]+)s$/.exec(t);
+    return m ? n + Number(m[1]) * 60 + Number(m[2]) : NaN;
+  }, 0);
 }
 
 export function runWrk(o: WrkOptions): Promise<WrkResult> {
@@ -58,15 +72,17 @@ export function runWrk(o: WrkOptions): Promise<WrkResult> {
   for (const [k, v] of Object.entries(o.headers ?? {})) args.push('-H', `${k}: ${v}`);
   args.push(o.url);
   return new Promise((resolve, reject) => {
-    const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Through bash, whose `times` reports the CPU time of wrk once it has exited.
+    const child = spawn('bash', ['-c', 'wrk "$@"; s=$?; times >&2; exit $s', 'wrk', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (c: Buffer) => { out += c.toString('utf8'); });
     child.stderr.on('data', (c: Buffer) => { err += c.toString('utf8'); });
-    child.on('error', (e) => reject(new Error(`wrk could not run (${e.message}); install it: apt-get install wrk`)));
+    child.on('error', (e) => reject(new Error(`bash could not run wrk: ${e.message}`)));
     child.on('exit', (code) => {
+      if (code === 127) { reject(new Error('wrk is not installed: apt-get install wrk')); return; }
       if (code !== 0) { reject(new Error(`wrk exited with ${code}: ${err || out}`)); return; }
-      const r = parseWrk(out);
+      const r = { ...parseWrk(out), cpuSec: parseTimes(err) };
       if (!Number.isFinite(r.requestsPerSec)) { reject(new Error(`could not read wrk's report:\n${out}`)); return; }
       resolve(r);
     });

@@ -3,6 +3,7 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
 import { CloudControllerError, CloudControllerUnreachableError } from './errors';
 import { openEventStream, type EventStreamOptions, type EventSubscription } from './events';
 import type {
@@ -34,6 +35,8 @@ interface RequestSpec extends CallOptions {
   method: string;
   path: string;
   body?: Buffer | string;
+  /** Gzip the body when the controller accepts gzip request bodies (RFC 7694 `Accept-Encoding` in its responses). */
+  compressible?: boolean;
   contentType?: string;
   headers?: Record<string, string>;
 }
@@ -45,6 +48,8 @@ export class CloudControllerClient {
   private readonly token: string;
   private readonly timeoutMs: number;
   private readonly agent: http.Agent;
+  /** Learnt from the controller's `Accept-Encoding` response header (RFC 7694); a 415 turns it off again. */
+  private acceptsGzip = false;
 
   constructor(opts: CloudControllerClientOptions) {
     let u: URL;
@@ -118,7 +123,7 @@ export class CloudControllerClient {
 
   /** POST /resources: the subset of `resources` the controller's pool already holds. */
   async matchResources(resources: Resource[], opts: CallOptions = {}): Promise<Resource[]> {
-    return this.json<Resource[]>({ method: 'POST', path: '/resources', ...jsonBody(resources), timeoutMs: 120_000, ...opts });
+    return this.json<Resource[]>({ method: 'POST', path: '/resources', ...jsonBody(resources), compressible: true, timeoutMs: 120_000, ...opts });
   }
 
   /**
@@ -133,8 +138,14 @@ export class CloudControllerClient {
     const encoded = new Response(form);
     const body = Buffer.from(await encoded.arrayBuffer());
     const contentType = encoded.headers.get('content-type') ?? 'multipart/form-data';
-    await this.request({ method: 'PUT', path: `${appPath(name)}/application`, body, contentType, timeoutMs: longTimeoutMs, ...opts });
-    return body.length;
+    // A small upload is mostly the resources list, which compresses well; a big zip is not worth the time locally.
+    const meter = { bytesSent: 0 };
+    await this.request({
+      method: 'PUT', path: `${appPath(name)}/application`, body, contentType, compressible: body.length <= 8 * 1024 * 1024 || !isLocal(this.api),
+      timeoutMs: longTimeoutMs, ...opts, meter,
+    });
+    if (opts.meter) opts.meter.bytesSent += meter.bytesSent;
+    return meter.bytesSent;
   }
 
   /** The unstaged package zip. */
@@ -204,7 +215,14 @@ export class CloudControllerClient {
   }
 
   private async request(spec: RequestSpec): Promise<RawResponse> {
-    const res = await this.send(spec);
+    const gzipped = spec.compressible === true && this.acceptsGzip;
+    let res = await this.send(spec);
+    if (gzipped && res.statusCode === 415) {
+      // The controller no longer takes gzip bodies: send it plain.
+      await readAll(res);
+      this.acceptsGzip = false;
+      res = await this.send(spec);
+    }
     const body = await readAll(res);
     const status = res.statusCode ?? 0;
     if (status >= 400) throw toControllerError(status, body);
@@ -214,10 +232,14 @@ export class CloudControllerClient {
   /** Sends one request and resolves with the response head; maps socket failures to an unreachable error. */
   private send(spec: RequestSpec): Promise<http.IncomingMessage> {
     const url = new URL(this.api + spec.path);
-    const body = typeof spec.body === 'string' ? Buffer.from(spec.body) : spec.body;
+    let body = typeof spec.body === 'string' ? Buffer.from(spec.body) : spec.body;
     const headers: Record<string, string> = { Authorization: this.token, ...spec.headers };
     if (body) {
       headers['Content-Type'] = spec.contentType ?? 'application/octet-stream';
+      if (spec.compressible && this.acceptsGzip && body.length >= 1024) {
+        body = gzipSync(body, { level: 6 });
+        headers['Content-Encoding'] = 'gzip';
+      }
       headers['Content-Length'] = String(body.length);
     }
     const mod = url.protocol === 'https:' ? https : http;
@@ -226,6 +248,8 @@ export class CloudControllerClient {
       if (spec.signal?.aborted) { reject(abortError(spec.signal)); return; }
       const req = mod.request(url, { method: spec.method, headers, agent: this.agent, signal: spec.signal }, (res) => {
         if (spec.meter && body) spec.meter.bytesSent += body.length;
+        const accepted = res.headers['accept-encoding'];
+        if (typeof accepted === 'string' && /\bgzip\b/i.test(accepted)) this.acceptsGzip = true;
         resolve(res);
       });
       if (timeoutMs > 0) {
@@ -238,6 +262,11 @@ export class CloudControllerClient {
       req.end(body);
     });
   }
+}
+
+function isLocal(api: string): boolean {
+  const h = new URL(api).hostname;
+  return h === 'localhost' || h.endsWith('.localhost') || h.startsWith('127.') || h === '[::1]';
 }
 
 function appPath(name: string): string {

@@ -148,7 +148,8 @@ export async function push(opts: PushOptions): Promise<PushSummary> {
         bytesSent: meter.bytesSent,
         packageHash: after.package_hash ?? hashFromVersion(after.version),
         packageState,
-        stagingNeeded: packageState === 'PENDING',
+        // PENDING, or already staged by a quick stager since the upload: either way not what ran before.
+        stagingNeeded: packageState === 'PENDING' || (after.package_hash != null && after.package_hash !== (existing?.staged_hash ?? null)),
         started: false,
         running: 0,
         instances: after.instances,
@@ -187,7 +188,8 @@ export async function push(opts: PushOptions): Promise<PushSummary> {
       watch?.close();
     }
   } catch (e) {
-    if (signal?.aborted && !(e instanceof PushCancelledError)) throw new PushCancelledError(stage);
+    // Whatever the abort reason was, say where the push stopped.
+    if (signal?.aborted) throw e instanceof PushCancelledError && e.stage === stage ? e : new PushCancelledError(stage);
     throw e;
   }
 }

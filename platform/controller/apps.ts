@@ -585,7 +585,8 @@ export class AppService {
       if (!app) return;
       await this.locks.run(app.id, async () => {
         const cur = this.o.store.getApp(app.id);
-        if (!cur || cur.state !== 'STARTED' || cur.packageState !== 'STAGED' || versionOf(cur) !== req.version) {
+        // The live version may be an older droplet while a new package stages: it still gets restarted.
+        if (!cur || cur.state !== 'STARTED' || !cur.dropletSha1 || cur.stagedHash === null || versionOf(cur) !== req.version) {
           this.o.log.debug(`hm START for ${req.droplet} ignored: the app is not STARTED at version ${req.version}`);
           return;
         }
@@ -638,7 +639,9 @@ export class AppService {
         await this.locks.run(a.id, async () => {
           const app = this.o.store.getApp(a.id);
           if (!app || app.state !== 'STARTED' || !app.packageHash) return;
-          if (app.packageState !== 'STAGED') { if (!this.o.staging.current(app.id)) this.stage(app); return; }
+          if (app.packageState !== 'STAGED' && !this.o.staging.current(app.id)) this.stage(app);
+          // Whatever stages, the droplet that ran before keeps serving.
+          if (!app.dropletSha1 || app.stagedHash === null) return;
           const version = versionOf(app);
           const up = new Set((await this.find({ droplet: app.id, version, states: [...live] })).map((r) => r.index));
           const missing = range(0, app.instances).filter((i) => !up.has(i) && !this.isCovered(app.id, version, i));

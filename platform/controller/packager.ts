@@ -109,11 +109,16 @@ type Planned =
   | { kind: 'file'; size: number; mode: number; from: 'zip'; entry: ZipEntry }
   | { kind: 'file'; size: number; mode: number; from: 'pool'; sha1: string };
 
+/** An uploaded file after inflation: small ones stay in memory, large ones in a temp file. */
 interface Inflated {
-  tempPath: string;
   sha1: string;
   size: number;
+  data?: Buffer;
+  tempPath?: string;
 }
+
+/** How much inflated content may stay in memory before files spill to the work folder. */
+const MEMORY_BUDGET = 128 * 1024 * 1024;
 
 export interface PackagerOptions {
   pool: ResourcePool;
@@ -213,15 +218,22 @@ export class Packager {
   private async inflate(archive: ZipArchive, plan: Map<string, Planned>, workDir: string, out: Map<string, Inflated>): Promise<void> {
     fs.mkdirSync(workDir, { recursive: true, mode: 0o700 });
     let n = 0;
+    let inMemory = 0;
     for (const [name, p] of plan) {
       if (p.kind !== 'file' || p.from !== 'zip') continue;
       const e = p.entry;
       if (e.uncompressedSize <= SMALL_ENTRY && e.compressedSize <= SMALL_ENTRY) {
         let data: Buffer;
         try { data = archive.readSmall(e); } catch (err) { throw badZip(err); }
-        const tempPath = path.join(workDir, String(n));
-        fs.writeFileSync(tempPath, data, { mode: 0o600 });
-        out.set(name, { tempPath, sha1: createHash('sha1').update(data).digest('hex'), size: data.length });
+        const sha1 = createHash('sha1').update(data).digest('hex');
+        if (inMemory + data.length <= MEMORY_BUDGET) {
+          inMemory += data.length;
+          out.set(name, { sha1, size: data.length, data });
+        } else {
+          const tempPath = path.join(workDir, String(n));
+          fs.writeFileSync(tempPath, data, { mode: 0o600 });
+          out.set(name, { sha1, size: data.length, tempPath });
+        }
         if (++n % 200 === 0) await new Promise((res) => setImmediate(res));
         continue;
       }
@@ -257,9 +269,9 @@ export class Packager {
         manifest.update(`l\t${name}\t${p.target}\n`);
         files++;
       } else {
-        const sha1 = p.from === 'zip' ? (inflated.get(name) as Inflated).sha1 : p.sha1;
-        const file = p.from === 'zip' ? (inflated.get(name) as Inflated).tempPath : this.opts.pool.pathOf(p.sha1);
-        sources.push({ kind: 'file', name, mode: p.mode, size: p.size, path: file });
+        const up = p.from === 'zip' ? (inflated.get(name) as Inflated) : undefined;
+        const sha1 = up ? up.sha1 : (p as { sha1: string }).sha1;
+        sources.push({ kind: 'file', name, mode: p.mode, size: p.size, path: up?.tempPath ?? this.opts.pool.pathOf(sha1), data: up?.data });
         manifest.update(`f\t${name}\t${p.mode}\t${p.size}\t${sha1}\n`);
         files++;
       }
@@ -276,12 +288,13 @@ export class Packager {
     let n = 0;
     for (const f of inflated.values()) {
       try {
-        await this.opts.pool.adopt(f.tempPath, f.sha1, f.size);
+        if (f.data) this.opts.pool.addSync(f.sha1, f.data);
+        else if (f.tempPath) this.opts.pool.adoptSync(f.tempPath, f.sha1, f.size);
       } catch (e) {
         // The package is already stored; a blob missing from the pool only means a bigger next upload.
         this.opts.log.warn(`resource pool: could not add ${f.sha1}: ${(e as Error).message}`);
       }
-      if (++n % 500 === 0) await new Promise((res) => setImmediate(res));
+      if (++n % 200 === 0) await new Promise((res) => setImmediate(res));
     }
   }
 }

@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
-import { SHA1_HEX, commitFile, writeTemp } from './atomic-file';
+import { SHA1_HEX, commitFile, tempName, writeTemp } from './atomic-file';
 
 export interface ResourceFingerprint {
   sha1: string;
@@ -66,6 +66,44 @@ export class ResourcePool {
     const st = await fs.promises.stat(tempPath);
     if (st.size !== size) throw new Error(`pool: ${tempPath} has ${st.size} bytes, expected ${size}`);
     await commitFile(tempPath, this.pathOf(sha1), size);
+  }
+
+  private readonly madeDirs = new Set<string>();
+
+  private ensureDir(d: string): void {
+    if (this.madeDirs.has(d)) return;
+    fs.mkdirSync(d, { recursive: true });
+    this.madeDirs.add(d);
+  }
+
+  /**
+   * Adds content held in memory, already hashed by this process: written to a temp name in the
+   * blob's own folder, then renamed. Sync on purpose: thousands of small blobs go much faster so.
+   */
+  addSync(sha1: string, data: Buffer): void {
+    const final = this.pathOf(sha1);
+    const st = fs.statSync(final, { throwIfNoEntry: false });
+    if (st?.isFile() && st.size === data.length) return;
+    this.ensureDir(path.dirname(final));
+    const temp = tempName(path.dirname(final), 'blob');
+    try {
+      fs.writeFileSync(temp, data, { mode: 0o644, flag: 'wx' });
+      fs.renameSync(temp, final);
+    } catch (e) {
+      fs.rmSync(temp, { force: true });
+      throw e;
+    }
+  }
+
+  /** Like `adopt`, synchronously: renames a temp file this process wrote and hashed. */
+  adoptSync(tempPath: string, sha1: string, size: number): void {
+    const final = this.pathOf(sha1);
+    const st = fs.statSync(final, { throwIfNoEntry: false });
+    if (st?.isFile() && st.size === size) { fs.rmSync(tempPath, { force: true }); return; }
+    if (fs.statSync(tempPath).size !== size) throw new Error(`pool: ${tempPath} is not ${size} bytes`);
+    this.ensureDir(path.dirname(final));
+    fs.chmodSync(tempPath, 0o644);
+    fs.renameSync(tempPath, final);
   }
 
   /** Streams content into the pool, verifying it against `expected` when given. */

@@ -10,7 +10,8 @@ import * as zlib from 'node:zlib';
 export type ZipSource =
   | { kind: 'dir'; name: string; mode: number }
   | { kind: 'symlink'; name: string; target: string }
-  | { kind: 'file'; name: string; mode: number; size: number; path: string };
+  /** A file's content comes from `data` when given, else from the file at `path`. */
+  | { kind: 'file'; name: string; mode: number; size: number; path: string; data?: Buffer };
 
 const S_IFDIR = 0o040000;
 const S_IFLNK = 0o120000;
@@ -141,7 +142,7 @@ export function writeZip(entries: Iterable<ZipSource>): Readable {
         if (e.size >= U32) throw new Error(`${e.name}: files of 4 GiB or more are not supported in packages`);
         if (e.size <= SMALL_FILE) {
           // Sync reads: for many small files they are an order of magnitude faster than fs streams.
-          const data = e.size === 0 ? Buffer.alloc(0) : fs.readFileSync(e.path);
+          const data = e.data ?? (e.size === 0 ? Buffer.alloc(0) : fs.readFileSync(e.path));
           if (data.length !== e.size) throw new Error(`${e.name}: read ${data.length} bytes, expected ${e.size}`);
           stored(name, data, extAttr, start);
         } else {

@@ -1,12 +1,13 @@
-// Browser end-to-end: code-server in headless Chromium, driven like a person would. Push Workspace
-// from the command palette, then the app explorer, the staging log and the instance panel; a PNG of
-// each step goes to test-results/screenshots/. Prints "N passed, M failed"; exits non-zero on failure.
+// Browser end-to-end: code-server in headless Chromium with the packaged extension installed, driven
+// like a person would. Push Workspace from the command palette, then the app explorer, the staging
+// log and the instance panel; a PNG of each step goes to test-results/screenshots/. Prints
+// "N passed, M failed"; exits non-zero on failure. (No smoke-test driver: it would hide notifications.)
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Frame, Page } from 'playwright-core';
 import {
-  copyFixtures, installCodeServer, killPlatformIn, launchChromium, repoRoot, startCodeServer, tempDir, workbenchUrl, writeUserSettings,
+  copyFixtures, installCodeServer, installVsix, killPlatformIn, launchChromium, repoRoot, startCodeServer, tempDir, workbenchUrl, writeUserSettings,
 } from '../extension/codeServer';
 
 const shots = path.join(repoRoot, 'test-results', 'screenshots');
@@ -16,7 +17,8 @@ interface Step { name: string; ms: number; error?: string }
 
 async function main(): Promise<void> {
   const t0 = Date.now();
-  if (!process.argv.includes('--no-build')) execFileSync('npm', ['run', '--silent', 'build'], { cwd: repoRoot, stdio: 'inherit' });
+  if (!process.argv.includes('--no-build')) execFileSync('npm', ['run', '--silent', 'package'], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'inherit'] });
+  const vsix = path.join(repoRoot, 'out', 'pocket-foundry.vsix');
   const install = installCodeServer();
   const tmp = tempDir('pf-e2e-');
   const ws = path.join(copyFixtures(path.join(tmp, 'workspace'), [app]), app);
@@ -25,7 +27,9 @@ async function main(): Promise<void> {
   writeUserSettings(userDir, { 'pocketFoundry.dataDir': dataDir });
   fs.rmSync(shots, { recursive: true, force: true });
   fs.mkdirSync(shots, { recursive: true });
-  const cs = await startCodeServer({ install, workspace: ws, userDataDir: userDir, extensionsDir: path.join(tmp, 'extensions'), logFile: path.join(tmp, 'code-server.log'), smokeTestDriver: true });
+  const extensionsDir = path.join(tmp, 'extensions');
+  installVsix(install, vsix, extensionsDir, userDir);
+  const cs = await startCodeServer({ install, workspace: ws, userDataDir: userDir, extensionsDir, logFile: path.join(tmp, 'code-server.log') });
   const browser = await launchChromium();
   const steps: Step[] = [];
   let failed = false;
@@ -47,8 +51,8 @@ async function main(): Promise<void> {
 
   try {
     console.log(`\nBrowser end-to-end (code-server ${cs.url}, workspace ${ws})`);
-    await step('the workbench opens with the extension loaded', async () => {
-      await page.goto(workbenchUrl(cs, ws, { extensionDevelopmentPath: repoRoot }));
+    await step('the workbench opens with the installed extension active', async () => {
+      await page.goto(workbenchUrl(cs, ws));
       await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
       await page.locator('.statusbar').getByText('Pocket Foundry', { exact: false }).first().waitFor({ timeout: 60_000 });
     }, '01-workbench.png');

@@ -152,6 +152,16 @@ describe('cli: pocket up, push and the app commands', function () {
     r = await pocket(['--data', dataDir, 'target']);
     assert.match(r.stdout, new RegExp(`api:\\s+${endpoint.api}\\nsource:\\s+endpoint\\.json`));
     assert.match(r.stdout, /status:\s+reachable/);
+    // a saved target: checked before it is saved, then used with no flags
+    r = await pocket(['--data', elsewhere, 'target', endpoint.api, '--token', 'wrong-token']);
+    assert.equal(r.code, 1);
+    r = await pocket(['--data', elsewhere, 'target', endpoint.api, '--token', endpoint.token]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(fs.statSync(path.join(elsewhere, 'target.json')).mode & 0o777, 0o600);
+    r = await pocket(['--data', elsewhere, 'apps']);
+    assert.match(r.stdout, /^twin-b\s/m);
+    r = await pocket(['--data', elsewhere, 'target', '--local']);
+    assert.match(r.stdout, /Saved target removed/);
   });
 
   it('scales, stops, starts and shows instances, stats, logs, files and crashes', async () => {

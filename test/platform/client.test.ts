@@ -102,6 +102,28 @@ describe('client against a real platform', function () {
       await c.deleteApp('bits-app');
     });
 
+    it('follows a growing log file (?tail=1) until aborted', async () => {
+      const dir = appDir('chatty');
+      fs.writeFileSync(path.join(dir, 'server.js'), [
+        "require('http').createServer((req, res) => { console.log('request ' + req.url); res.end('ok'); })",
+        '  .listen(Number(process.env.PORT), () => console.log("listening"));',
+      ].join('\n'));
+      await push({ client: c, path: dir, name: 'chatty', memory: 64 });
+      const ac = new AbortController();
+      const stream = await c.streamFile('chatty', 0, 'logs/stdout.log', { tail: true, signal: ac.signal });
+      let seen = '';
+      const got = new Promise<void>((resolve) => {
+        stream.on('data', (d: Buffer) => { seen += d.toString(); if (seen.includes('request /marker-2')) resolve(); });
+      });
+      stream.on('error', () => undefined);
+      await httpGet(`${t.router}/marker-1`, 'chatty.localhost');
+      await httpGet(`${t.router}/marker-2`, 'chatty.localhost');
+      await got;
+      assert.match(seen, /listening\nrequest \/marker-1\nrequest \/marker-2/);
+      ac.abort();
+      await assert.rejects(c.streamFile('chatty', 5, 'logs/stdout.log'), (e: unknown) => e instanceof CloudControllerError && e.httpStatus >= 400);
+    });
+
     it('says which URL could not be reached', async () => {
       const dead = new CloudControllerClient({ api: 'http://127.0.0.1:9', token: 't' });
       await assert.rejects(dead.apps(), (e: unknown) => e instanceof CloudControllerUnreachableError && /http:\/\/127\.0\.0\.1:9 \(ECONNREFUSED\).*pocket up/.test(e.message));
@@ -194,6 +216,20 @@ describe('client against a real platform', function () {
       assert.deepEqual(results.map((r) => r.running), [1, 1, 1]);
       // the same content was pooled by whichever came first: each upload still lands whole
       for (const n of names) assert.equal((await httpGet(`${t.router}/`, `${n}.localhost`)).status, 200);
+    });
+
+    it('cancelled during the upload: nothing changes on the app', async () => {
+      const dir = path.join(work, 'hello');
+      const before = await c.app('hello');
+      fs.writeFileSync(path.join(dir, 'new-file.txt'), 'x'.repeat(100_000));
+      const ac = new AbortController();
+      await assert.rejects(push({
+        client: c, path: dir, name: 'hello', instances: 1, signal: ac.signal,
+        onProgress: (p) => { if (p.step === 'uploading') ac.abort(); },
+      }), (e: unknown) => e instanceof PushCancelledError && /during uploading/.test(e.message));
+      const after = await c.app('hello');
+      assert.deepEqual([after?.package_hash, after?.version, after?.instances], [before?.package_hash, before?.version, before?.instances]);
+      fs.rmSync(path.join(dir, 'new-file.txt'));
     });
 
     it('cancelled during staging: the previous version keeps serving, the staging task is stopped', async () => {

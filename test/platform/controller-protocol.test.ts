@@ -421,7 +421,8 @@ describe('controller protocol: staging, placement, instances, health manager', f
     expectError(await c.req('GET', '/apps/web/instances/0/files/boom'), 500, 306);
     expectError(await c.req('GET', '/apps/web/instances/7/files/logs/stdout.log'), 400, 304);
     expectError(await c.req('GET', '/apps/web/instances/x/files/'), 400, 304);
-    expectError(await c.req('GET', '/apps/web/instances/0/files/%2e%2e/secret'), 404, 303);
+    expectError(await c.req('GET', '/apps/web/instances/0/files/..%2Fsecret'), 404, 303);
+    expectError(await c.req('GET', '/apps/web/instances/0/files/logs%2F..%2F..%2Fsecret'), 404, 303);
     expectError(await c.req('GET', '/apps/web/instances/0/files/logs/stdout.log', { token: null }), 403, 200);
     // Follow: the DEA's stream is passed through, and closed when the client leaves.
     const ac = new AbortController();

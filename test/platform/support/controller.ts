@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Bus } from '../../../platform/bus';
 import { startController, type Controller, type ControllerOptions } from '../../../platform/controller';
-import { silentLog } from '../../../platform/log';
+import { createLog, silentLog } from '../../../platform/log';
 import { startTestNats, type TestNats } from './nats';
 
 export interface TestControllerOptions extends Partial<Omit<ControllerOptions, 'bus' | 'token' | 'dataDir'>> {
@@ -37,7 +37,7 @@ export async function startTestController(opts: TestControllerOptions = {}): Pro
   let controller: Controller;
   try {
     controller = await startController({
-      log: silentLog, stagingTimeoutSec: 30,
+      log: process.env.CC_TEST_LOG ? createLog("cc") : silentLog, stagingTimeoutSec: 30,
       ...rest,
       timings: { restoreSettleMs: 200, discoverWaitMs: 300, findWaitMs: 250, hmStatusWaitMs: 200, routerStatusWaitMs: 200, ...rest.timings },
       bus, token: nats.nats.token, dataDir,
