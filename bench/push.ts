@@ -2,7 +2,7 @@
 // client's fingerprint-diff `push()` (upload only, no start), beside `rsync -a` and `sha1sum` over the
 // same tree, measured in the same run. Prints a markdown table with medians and the targets.
 //   npm run bench:push -- [--runs 5] [--files 5000] [--mib 50] [--data DIR | --api URL --token T]
-//                         [--in-process] [--write docs/benchmarks.md]
+//                         [--in-process] [--verbose] [--write docs/benchmarks.md]
 // By default each run gets a fresh platform (`pocket up` in its own process, temp data dir), so the
 // first push really is a first push; --in-process runs it in this process with `startPlatform` instead
 // (client and controller then share one event loop). With --data/--api an existing platform is used instead, and the
@@ -31,6 +31,8 @@ interface Options {
   api?: string;
   token?: string;
   inProcess: boolean;
+  /** Let the platform's own log through (info level). */
+  verbose: boolean;
   write?: string;
 }
 
@@ -45,6 +47,7 @@ function parseOptions(): Options {
       token: { type: 'string' },
       write: { type: 'string' },
       'in-process': { type: 'boolean', default: false },
+      verbose: { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -62,6 +65,7 @@ function parseOptions(): Options {
     api: values.api,
     token: values.token,
     inProcess: values['in-process'] ?? false,
+    verbose: values.verbose ?? false,
     write: values.write,
   };
 }
@@ -138,11 +142,11 @@ interface PlatformHandle {
   stop(): Promise<void>;
 }
 
-async function startOwnPlatform(): Promise<PlatformHandle> {
+async function startOwnPlatform(verbose: boolean): Promise<PlatformHandle> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pocket-bench-data-'));
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'platform/cli.ts'), 'up', '--data', dataDir], {
     cwd: root,
-    env: { ...process.env, POCKET_HOME: dataDir, POCKET_LOG_LEVEL: 'warn' },
+    env: { ...process.env, POCKET_HOME: dataDir, POCKET_LOG_LEVEL: verbose ? 'info' : 'warn' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -264,7 +268,7 @@ async function oneRun(ws: Workspace, run: number, opts: Options, external: boole
     fs.rmSync(copy, { recursive: true, force: true });
   }
 
-  const platform = external ? existingPlatform(opts) : opts.inProcess ? await startInProcessPlatform() : await startOwnPlatform();
+  const platform = external ? existingPlatform(opts) : opts.inProcess ? await startInProcessPlatform() : await startOwnPlatform(opts.verbose);
   const name = external ? `bench-push-${ws.seed.slice(0, 8)}-${run}` : 'bench-push';
   try {
     const first = await timedPush(platform.client, ws.dir, name);

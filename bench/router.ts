@@ -4,10 +4,12 @@
 // proxy (keep-alive upstream, one worker), all in the same run, interleaved a,b,c,a,b,c,... so that
 // the shared machine's drifting load hits all three alike. Prints a markdown table of medians.
 //   npm run bench:router -- [--rounds 7] [--duration 5] [--connections 32] [--threads 1]
-//                           [--profile] [--no-bare] [--write docs/benchmarks.md]
+//                           [--profile] [--no-bare] [--app-work-kib N] [--write docs/benchmarks.md]
 // A fourth target, a bare 20-line Node proxy (bench/support/bare-proxy.ts), shows what Node's own HTTP
 // stack costs on the same machine (--no-bare leaves it out). --profile adds one extra router run
-// under `node --cpu-prof` and prints where its CPU time went.
+// under `node --cpu-prof` and prints where its CPU time went. --app-work-kib N swaps the sample app for a
+// lookalike that hashes N KiB per request (a handler doing real work); --write then fills the
+// `router-work` block instead of `router`.
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -36,6 +38,8 @@ interface Options {
   profile: boolean;
   /** Also measure the bare Node proxy of bench/support/bare-proxy.ts. */
   bare: boolean;
+  /** > 0: the app hashes this many KiB per request (bench/support/work-app.ts) instead of answering at once. */
+  appWorkKib: number;
   write?: string;
 }
 
@@ -49,6 +53,7 @@ function parseOptions(): Options {
       warmup: { type: 'string', default: '2' },
       profile: { type: 'boolean', default: false },
       'no-bare': { type: 'boolean', default: false },
+      'app-work-kib': { type: 'string', default: '0' },
       write: { type: 'string' },
     },
     strict: true,
@@ -66,6 +71,7 @@ function parseOptions(): Options {
     warmupSec: int('warmup', values.warmup, 0),
     profile: values.profile ?? false,
     bare: !(values['no-bare'] ?? false),
+    appWorkKib: int('app-work-kib', values['app-work-kib'], 0),
     write: values.write,
   };
 }
@@ -80,13 +86,13 @@ interface Target {
   proxyPids(): number[];
 }
 
-async function startBackend(): Promise<{ child: ChildProcess; port: number }> {
+async function startBackend(workKib: number): Promise<{ child: ChildProcess; port: number }> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['server.js'], {
-    cwd: appDir,
-    env: { PATH: process.env.PATH ?? '', PORT: String(port), VCAP_APP_PORT: String(port) },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  const env = { PATH: process.env.PATH ?? '', PORT: String(port), VCAP_APP_PORT: String(port), WORK_KIB: String(workKib) };
+  // The sample app itself, or its lookalike that does some CPU work per request.
+  const child = workKib > 0
+    ? spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'support/work-app.ts')], { cwd: root, env, stdio: ['ignore', 'ignore', 'inherit'] })
+    : spawn(process.execPath, ['server.js'], { cwd: appDir, env, stdio: ['ignore', 'ignore', 'inherit'] });
   await waitForPort(port, 10_000);
   return { child, port };
 }
@@ -232,8 +238,9 @@ function report(targets: Target[], samples: Map<string, Sample[]>, o: Options, l
   const markdown = [
     machineLines(loadBefore, [nginxVersion, 'wrk 4']),
     '',
-    `\`wrk -t${o.threads} -c${o.connections} -d${o.durationSec}s --latency -H 'Host: ${appHost}'\`, GET / of test/fixtures/node-hello ` +
-      `(a 34-byte text body); ${o.rounds} rounds, each round runs ${targets.map((t) => t.name).join(', ')} in turn; medians over the rounds ` +
+    `\`wrk -t${o.threads} -c${o.connections} -d${o.durationSec}s --latency -H 'Host: ${appHost}'\`, GET / of ` +
+      (o.appWorkKib > 0 ? `bench/support/work-app.ts (node-hello's answer after SHA-256 over ${o.appWorkKib} KiB per request)` : 'test/fixtures/node-hello') +
+      ` (a 34-byte text body); ${o.rounds} rounds, each round runs ${targets.map((t) => t.name).join(', ')} in turn; medians over the rounds ` +
       `(after a ${o.warmupSec} s warm-up of each). The app, the router (\`pocket router\` on its own) and nginx (\`worker_processes 1\`, ` +
       'keep-alive upstream, access log off, the same X-Forwarded-* headers as the router) are separate processes; ' +
       `wrk, app and proxy share the machine's ${os.cpus().length} cores.`,
@@ -282,6 +289,8 @@ function profileReport(dir: string, sample: Sample, window: { fromUs: number; to
 async function main(): Promise<void> {
   const o = parseOptions();
   const loadBefore = loadAverage();
+  // The embedded nats-server's handle is unref'd: without this, Node may exit while stopping it, and an error would go unreported.
+  const keepAlive = setInterval(() => undefined, 1 << 30);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pocket-bench-router-'));
   const children: ChildProcess[] = [];
   let nats: EmbeddedNats | undefined;
@@ -290,7 +299,7 @@ async function main(): Promise<void> {
   try {
     nats = await startEmbeddedNats({ log: silentLog, dir: path.join(tmp, 'nats') });
     bus = await Bus.connect({ url: nats.url, token: nats.token, name: 'bench-router', log: silentLog });
-    const backend = await startBackend();
+    const backend = await startBackend(o.appWorkKib);
     children.push(backend.child);
     const router = await startRouterProcess(nats, path.join(tmp, 'router-data'));
     children.push(router.child);
@@ -356,7 +365,7 @@ async function main(): Promise<void> {
 
     process.stdout.write(`${markdown}\n${profile ? `\n${profile}\n` : ''}`);
     if (o.write) {
-      writeSection(o.write, 'router', markdown);
+      writeSection(o.write, o.appWorkKib > 0 ? 'router-work' : 'router', markdown);
       process.stderr.write(`wrote the figures into ${o.write}\n`);
     }
     if (!ok) process.exitCode = 2;
@@ -366,6 +375,7 @@ async function main(): Promise<void> {
     await bus?.close();
     await nats?.stop();
     fs.rmSync(tmp, { recursive: true, force: true });
+    clearInterval(keepAlive);
   }
 }
 

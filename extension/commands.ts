@@ -188,6 +188,8 @@ function panelHost(ctx: PocketFoundry): Parameters<typeof InstancePanel.show>[1]
     client: () => ctx.clientIfRunning(false),
     appUrl: (app) => ctx.appUrl(app),
     openInBrowser: async (name) => { await vscode.commands.executeCommand('pocketFoundry.openInBrowser', name); },
+    appAction: async (name, action) => { await vscode.commands.executeCommand(`pocketFoundry.${action}`, name); },
+    canControlInstances: (c) => typeof (c as unknown as { stopInstance?: unknown }).stopInstance === 'function',
     instanceAction: async (name, index, action) => {
       if (action === 'logs') { await showInstanceLogs(name, index, ctx.files); return; }
       await instanceAction(ctx, name, index, action);

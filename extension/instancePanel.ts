@@ -11,6 +11,9 @@ export interface PanelHost {
   /** Runs an instance action (restart/stop/logs) the panel asked for. */
   instanceAction(app: string, index: number, action: 'restart' | 'stop' | 'logs'): Promise<void>;
   openInBrowser(app: string): Promise<void>;
+  appAction(app: string, action: 'start' | 'stop' | 'restart'): Promise<void>;
+  /** Whether the platform can restart or stop a single instance. */
+  canControlInstances(client: CloudControllerClient): boolean;
 }
 
 /** Live figures (cpu, memory, uptime) are re-read this often while the panel is visible. */
@@ -98,6 +101,9 @@ export class InstancePanel implements vscode.Disposable {
       case FromPanel.StopInstance: await this.host.instanceAction(this.app, m.index, 'stop'); break;
       case FromPanel.OpenLogs: await this.host.instanceAction(this.app, m.index, 'logs'); break;
       case FromPanel.OpenInBrowser: await this.host.openInBrowser(this.app); break;
+      case FromPanel.RestartApp: await this.host.appAction(this.app, 'restart'); break;
+      case FromPanel.StopApp: await this.host.appAction(this.app, 'stop'); break;
+      case FromPanel.StartApp: await this.host.appAction(this.app, 'start'); break;
     }
   }
 
@@ -120,6 +126,7 @@ export class InstancePanel implements vscode.Disposable {
         url: this.host.appUrl(app) ?? null,
         rows: buildRows(instances, stats, crashes, app.resources.memory),
         takenAt: Date.now(),
+        instanceControl: this.host.canControlInstances(client),
       };
       this.lastSnapshot = snapshot;
       this.post({ type: ToPanel.Snapshot, snapshot });
@@ -167,15 +174,20 @@ export class InstancePanel implements vscode.Disposable {
   <h1 id="title">${escapeHtml(this.app)}</h1>
   <span id="summary" class="muted"></span>
   <span class="spacer"></span>
-  <button id="open" class="secondary" type="button" hidden>Open in Browser</button>
+  <button id="start" class="secondary" type="button" hidden>Start</button>
+  <button id="restart" class="secondary" type="button" hidden>Restart</button>
+  <button id="stop" class="secondary" type="button" hidden>Stop</button>
+  <button id="open" type="button" hidden>Open in Browser</button>
 </header>
 <div id="error" class="error" hidden></div>
+<div class="table-wrap">
 <table id="instances">
   <thead><tr>
-    <th>#</th><th>State</th><th>Since</th><th>Host:Port</th><th>Uptime</th><th>CPU</th><th>Memory</th><th>Crashes</th><th>Last crash</th><th></th>
+    <th class="num">#</th><th>State</th><th>Since</th><th>Host:Port</th><th class="num">Uptime</th><th class="num">CPU</th><th>Memory</th><th>Crashes</th><th><span class="visually-hidden">Actions</span></th>
   </tr></thead>
   <tbody></tbody>
 </table>
+</div>
 <p id="empty" class="muted" hidden></p>
 <script nonce="${nonce}" src="${script.toString()}"></script>
 </body>

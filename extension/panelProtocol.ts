@@ -31,6 +31,8 @@ export interface PanelSnapshot {
   rows: InstanceRow[];
   /** Milliseconds since the epoch: when the extension read this. */
   takenAt: number;
+  /** The platform can restart or stop one instance (otherwise only the whole app). */
+  instanceControl: boolean;
 }
 
 export const ToPanel = {
@@ -44,6 +46,9 @@ export const FromPanel = {
   StopInstance: 'stopInstance',
   OpenLogs: 'openLogs',
   OpenInBrowser: 'openInBrowser',
+  RestartApp: 'restartApp',
+  StopApp: 'stopApp',
+  StartApp: 'startApp',
 } as const;
 
 export type ToPanelMessage =
@@ -55,7 +60,10 @@ export type FromPanelMessage =
   | { type: typeof FromPanel.RestartInstance; index: number }
   | { type: typeof FromPanel.StopInstance; index: number }
   | { type: typeof FromPanel.OpenLogs; index: number }
-  | { type: typeof FromPanel.OpenInBrowser };
+  | { type: typeof FromPanel.OpenInBrowser }
+  | { type: typeof FromPanel.RestartApp }
+  | { type: typeof FromPanel.StopApp }
+  | { type: typeof FromPanel.StartApp };
 
 /** Checks a message from the webview; anything else is dropped. */
 export function isFromPanelMessage(v: unknown): v is FromPanelMessage {
@@ -64,6 +72,9 @@ export function isFromPanelMessage(v: unknown): v is FromPanelMessage {
   switch (m.type) {
     case FromPanel.Ready:
     case FromPanel.OpenInBrowser:
+    case FromPanel.RestartApp:
+    case FromPanel.StopApp:
+    case FromPanel.StartApp:
       return true;
     case FromPanel.RestartInstance:
     case FromPanel.StopInstance:

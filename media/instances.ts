@@ -17,12 +17,20 @@ const summary = must(document.getElementById('summary'));
 const errorBox = must(document.getElementById('error'));
 const empty = must(document.getElementById('empty'));
 const openButton = must(document.getElementById('open') as HTMLButtonElement | null);
+const startButton = must(document.getElementById('start') as HTMLButtonElement | null);
+const restartButton = must(document.getElementById('restart') as HTMLButtonElement | null);
+const stopButton = must(document.getElementById('stop') as HTMLButtonElement | null);
 
 let current: PanelSnapshot | undefined;
+/** Per-instance restart/stop are offered only when the platform supports them. */
+let instanceControl = false;
 /** Wall-clock offset so uptimes keep counting between snapshots. */
 let receivedAt = 0;
 
 openButton.addEventListener('click', () => vscode.postMessage({ type: FromPanel.OpenInBrowser }));
+startButton.addEventListener('click', () => vscode.postMessage({ type: FromPanel.StartApp }));
+restartButton.addEventListener('click', () => vscode.postMessage({ type: FromPanel.RestartApp }));
+stopButton.addEventListener('click', () => vscode.postMessage({ type: FromPanel.StopApp }));
 tbody.addEventListener('click', (ev) => {
   const target = ev.target instanceof Element ? ev.target.closest<HTMLButtonElement>('button[data-action]') : null;
   if (!target) return;
@@ -65,7 +73,12 @@ vscode.postMessage({ type: FromPanel.Ready });
 function render(s: PanelSnapshot): void {
   const running = s.rows.filter((r) => r.state === 'RUNNING').length;
   summary.textContent = `${s.appState} · ${running}/${s.expected} running${s.url ? ` · ${s.url}` : ''}`;
-  openButton.hidden = !s.url || s.appState !== 'STARTED';
+  const started = s.appState === 'STARTED';
+  openButton.hidden = !s.url || !started;
+  startButton.hidden = started;
+  restartButton.hidden = !started;
+  stopButton.hidden = !started;
+  instanceControl = s.instanceControl;
   tbody.replaceChildren(...s.rows.map(row));
   table.hidden = s.rows.length === 0;
   empty.hidden = s.rows.length > 0;
@@ -84,8 +97,7 @@ function row(r: InstanceRow): HTMLTableRowElement {
     uptimeCell(r.uptime),
     cell(r.cpu === null ? '–' : `${r.cpu.toFixed(1)}%`, 'num'),
     memoryCell(r.memBytes, r.memQuotaBytes),
-    cell(String(r.crashCount), r.crashCount > 0 ? 'num warn' : 'num'),
-    cell(r.lastCrash ? `${time(r.lastCrash.since)}${r.lastCrash.reason ? ` (${r.lastCrash.reason})` : ''}` : '–'),
+    crashCell(r),
     actions(r),
   );
   return tr;
@@ -104,6 +116,13 @@ function stateCell(state: string): HTMLTableCellElement {
   badge.className = `badge state-${state.toLowerCase()}`;
   badge.textContent = state;
   td.append(badge);
+  return td;
+}
+
+function crashCell(r: InstanceRow): HTMLTableCellElement {
+  if (r.crashCount === 0 || !r.lastCrash) return cell(String(r.crashCount));
+  const td = cell(`${r.crashCount} · last ${time(r.lastCrash.since)}`, 'warn');
+  td.title = r.lastCrash.reason ? `Last crash: ${r.lastCrash.reason}` : 'Last crash';
   return td;
 }
 
@@ -135,11 +154,13 @@ function actions(r: InstanceRow): HTMLTableCellElement {
   const td = document.createElement('td');
   td.className = 'actions';
   const live = r.state === 'RUNNING' || r.state === 'STARTING';
-  td.append(
-    button('Logs', 'logs', r.index, 'Open this instance\'s stdout and stderr'),
-    button('Restart', 'restart', r.index, 'Restart this instance', !live && r.state !== 'CRASHED' && r.state !== 'FLAPPING'),
-    button('Stop', 'stop', r.index, 'Stop this instance (the health manager starts a fresh one)', !live),
-  );
+  td.append(button('Logs', 'logs', r.index, 'Open this instance\'s stdout and stderr'));
+  if (instanceControl) {
+    td.append(
+      button('Restart', 'restart', r.index, 'Restart this instance', !live && r.state !== 'CRASHED' && r.state !== 'FLAPPING'),
+      button('Stop', 'stop', r.index, 'Stop this instance (the health manager starts a fresh one)', !live),
+    );
+  }
   return td;
 }
 

@@ -60,6 +60,7 @@ interface Route {
 }
 
 const seg = '([^/]+)';
+const MiB = 1024 * 1024;
 
 export class Api {
   private readonly routes: Route[] = [];
@@ -191,7 +192,7 @@ export class Api {
     this.o.apps.get(name);
     const up = await receiveUpload(c.req, this.o.tmpDir, {
       // Room for zip headers and the resources list on top of the package itself.
-      maxBodyBytes: this.o.maxPackageBytes + 64 * 1024 * 1024,
+      maxBodyBytes: this.o.maxPackageBytes + Math.min(64 * MiB, Math.max(MiB, Math.ceil(this.o.maxPackageBytes / 4))),
       maxResourcesBytes: 64 * 1024 * 1024,
     });
     let body: Record<string, unknown>;

@@ -219,7 +219,11 @@ export class AppService {
         throw new CcError(ErrorCodes.lockConflict, `app ${name} was changed by someone else (meta.version ${input.lockVersion}, now ${app.lockVersion}); read it again and retry`);
       }
       const { patch, urisChanged } = this.diff(app, input);
-      if (Object.keys(patch).length === 0 && !urisChanged) return app;
+      if (Object.keys(patch).length === 0 && !urisChanged) {
+        // Nothing to change; a STARTED app is still brought in line (staged if pending, missing instances started).
+        if (app.state === 'STARTED') await this.applyDesired(app, app);
+        return this.o.store.getApp(id) ?? app;
+      }
       const after0 = { ...app, ...patch };
       this.checkMemory(after0.memory, after0.instances, after0.state, app.id);
       if (urisChanged) this.checkUris(input.uris as string[], app.id);

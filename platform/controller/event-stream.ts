@@ -5,7 +5,8 @@ import type { CcAppChanged } from '../bus';
 export type PlatformEvent =
   | { type: 'app'; name: string; droplet: number; event: CcAppChanged['event'] }
   | { type: 'instances'; name: string; droplet: number }
-  | { type: 'staging'; name: string; droplet: number; task_id: string; seq: number; line?: string; done?: boolean; ok?: boolean; error?: string | null };
+  /** `code` (an addition): on a failed `done`, the v1 code of the failure (310, 800, 801). */
+  | { type: 'staging'; name: string; droplet: number; task_id: string; seq: number; line?: string; done?: boolean; ok?: boolean; error?: string | null; code?: number };
 
 interface Listener {
   app: string | null;

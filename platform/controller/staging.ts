@@ -146,7 +146,7 @@ export class StagingCoordinator {
     });
     this.o.events.emit({
       type: 'staging', name: task.appName, droplet: task.appId, task_id: task.taskId, seq: task.seq + 1,
-      done: true, ok: outcome.ok, error: outcome.ok ? null : outcome.error,
+      done: true, ok: outcome.ok, error: outcome.ok ? null : outcome.error, ...(outcome.ok ? {} : { code: outcome.code }),
     });
     this.o.log.info(`staging ${task.appName} (task ${task.taskId}) ${outcome.ok ? 'succeeded' : `failed: ${outcome.error}`}`);
     try {
@@ -167,7 +167,7 @@ export class StagingCoordinator {
     this.o.store.finishStagingLog(appId, task.taskId, 'CANCELLED', { error: `cancelled: ${why}`, errorCode: ErrorCodes.stagingAborted });
     this.o.events.emit({
       type: 'staging', name: task.appName, droplet: appId, task_id: task.taskId, seq: task.seq + 1,
-      done: true, ok: false, error: `cancelled: ${why}`,
+      done: true, ok: false, error: `cancelled: ${why}`, code: ErrorCodes.stagingAborted,
     });
     this.o.log.info(`staging ${task.appName} (task ${task.taskId}) cancelled: ${why}`);
     return task;

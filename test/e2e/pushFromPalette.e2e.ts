@@ -83,6 +83,7 @@ async function main(): Promise<void> {
     }, '05-staging-log.png');
 
     await step('the app explorer shows the app with a running instance', async () => {
+      await runCommand(page, 'Notifications: Clear All Notifications', true);
       await page.locator('.activitybar [aria-label^="Pocket Foundry"]').first().click();
       const tree = page.locator('[id="workbench.view.extension.pocketFoundry"]');
       await tree.getByRole('treeitem', { name: new RegExp(`^${app}`) }).first().waitFor({ timeout: 30_000 });

@@ -57,6 +57,7 @@ export function writeUserSettings(userDataDir: string, extra: Record<string, unk
     'chat.disableAIFeatures': true,
     'workbench.colorTheme': 'Default Dark Modern',
     'window.commandCenter': true,
+    'workbench.secondarySideBar.defaultVisibility': 'hidden',
     'git.enabled': false,
     'git.autoRepositoryDetection': false,
     'github.gitAuthentication': false,

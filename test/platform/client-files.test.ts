@@ -110,6 +110,22 @@ describe('client: walking and fingerprinting an app folder', () => {
     await assert.rejects(listAppFiles(path.join(root, 'a.txt')), /is not a folder/);
   });
 
+  it('gives the same fingerprints for a file alone as among many, and names a file that vanished', async () => {
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 600; i++) files[`d${i % 7}/f${i}.txt`] = `content ${i}\n`.repeat(i % 50);
+    const root = mk(files);
+    const entries = await listAppFiles(root);
+    const many = await fingerprintFiles(entries);
+    const few = (await Promise.all(entries.map((e) => fingerprintFiles([e])))).flat();
+    assert.equal(many.length, 600);
+    assert.deepEqual(many, few);
+    for (const f of many.slice(0, 50)) assert.equal(f.sha1, sha1(files[f.fn]));
+    // a file that vanished between the walk and the hash is named
+    fs.rmSync(path.join(root, entries[321].fn));
+    await assert.rejects(fingerprintFiles(entries), new RegExp(`Cannot read ${entries[321].fn}: ENOENT`));
+    await assert.rejects(fingerprintFiles([entries[321]]), new RegExp(`Cannot read ${entries[321].fn}: ENOENT`));
+  });
+
   it('stops fingerprinting when aborted', async () => {
     const files: Record<string, string> = {};
     for (let i = 0; i < 3000; i++) files[`f${i}.txt`] = 'x'.repeat(2000);

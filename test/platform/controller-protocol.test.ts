@@ -610,7 +610,15 @@ describe('controller protocol: staging, placement, instances, health manager', f
       s.log(req, 0, 'Installing dependencies');
       return { task_id: req.task_id, task_log: 'Installing dependencies\nnpm ERR! missing script: start\n', error: 'npm install failed', error_code: 310 };
     };
+    const ac = new AbortController();
+    const sse = await fetch(`${t.controller.url}/events`, { headers: { authorization: t.token }, signal: ac.signal });
+    const reader = (sse.body as ReadableStream<Uint8Array>).getReader();
     await c.push('broken', { 'package.json': '{}' });
+    let text = '';
+    while (!/"done":true/.test(text)) text += Buffer.from((await reader.read()).value ?? []).toString();
+    ac.abort();
+    const done = text.split('\n').filter((l) => l.includes('"done":true')).map((l) => JSON.parse(l.slice(6)) as { ok: boolean; code: number; error: string })[0];
+    assert.deepEqual([done.ok, done.code, done.error], [false, 310, 'npm install failed']);
     const app = await waitFor('FAILED', async () => { const a = await c.app('broken'); return a.package_state === 'FAILED' ? a : undefined; });
     assert.equal(app.state, 'STOPPED');
     assert.deepEqual(app.staging_error, { code: 310, description: 'npm install failed' });
@@ -656,6 +664,34 @@ describe('controller protocol: staging, placement, instances, health manager', f
     } finally {
       await lone.stop();
     }
+  });
+
+  it('stopping during staging cancels it (staging.stop) and leaves the package PENDING', async () => {
+    stager.handler = async (req, s) => { await s.stopped(req.task_id); return undefined; };
+    await c.push('halted', { 'server.js': 'x' });
+    const req = await waitFor('the staging request', () => stager.requests.find((r) => r.name === 'halted'));
+    const r = await c.req('PUT', '/apps/halted', { json: { state: 'STOPPED' } });
+    assert.equal(r.status, 200);
+    assert.deepEqual(await waitFor('staging.stop', () => stager.stops.find((s) => s.task_id === req.task_id)), { app_id: req.app_id, task_id: req.task_id });
+    const app = await c.app('halted');
+    assert.deepEqual([app.state, app.package_state, app.staging_task_id], ['STOPPED', 'PENDING', null]);
+  });
+
+  it('explains a failed placement from the DEAs\' advertisements, and places once a DEA fits', async () => {
+    stager.handler = (req, s) => s.succeed(req);
+    dea.fits = false;
+    dea.advertise();
+    await parts.flush();
+    await c.push('nofit', { 'server.js': 'x' }, { resources: { memory: 300 } });
+    const app = await waitFor('placement error', async () => { const a = await c.app('nofit'); return a.placement_error ? a : undefined; });
+    assert.match(String(app.placement_error), /no DEA has 300 MB free/);
+    assert.equal(app.package_state, 'STAGED');
+    dea.fits = true;
+    dea.advertise();
+    // Starting what is already STARTED brings it in line: the missing instance is placed.
+    const r = await c.req('PUT', '/apps/nofit', { json: { state: 'STARTED' } });
+    assert.equal((r.json as { placement_error: unknown }).placement_error, null);
+    await waitFor('running', async () => (await c.app('nofit')).runningInstances === 1);
   });
 
   it('deleting a running app stops its instances and removes its droplet', async () => {

@@ -1,9 +1,10 @@
 // The cloud controller's REST API, store, resource pool and packages, against a real controller
 // (real NATS, SQLite, HTTP on 127.0.0.1) in a temp data dir.
 import { strict as assert } from 'node:assert';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import JSZip from 'jszip';
@@ -603,6 +604,29 @@ describe('controller: limits', function () {
       expectError(await c.req('PUT', '/apps/big/application', { body: mp.body, headers: { 'content-type': mp.contentType, 'content-length': String(10 ** 12) } }).catch(() => ({ status: 400, json: { code: 401, description: 'connection closed' } } as HttpReply)), 400, 401);
     });
     assert.equal((await c.upload('big', await makeZip([{ name: 'fits.txt', data: 'z'.repeat(20 * 1024) }]), [{ fn: 'seed.txt', size: seed.length, sha1: sha1(seed) }])).status, 200);
+  });
+
+  it('a chunked request body over the cap is cut off with 401; nothing written', async () => {
+    await nothingWritten(t, async () => {
+      const z = new JSZip();
+      z.file('noise.bin', randomBytes(2 * 1024 * 1024), { compression: 'STORE', createFolders: false });
+      const mp = multipartBody([{ name: 'resources', value: '[]' }, { name: 'application', value: await z.generateAsync({ type: 'nodebuffer' }), filename: 'a.zip' }]);
+      const reply = await new Promise<{ status: number; body: string }>((resolve) => {
+        const u = new URL(`${c.url}/apps/big/application`);
+        const req = http.request({ hostname: u.hostname, port: u.port, path: u.pathname, method: 'PUT', headers: { authorization: t.token, 'content-type': mp.contentType, 'transfer-encoding': 'chunked' } }, (res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => { body += d.toString(); });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+          res.on('error', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on('error', () => undefined);
+        for (let i = 0; i < mp.body.length; i += 64 * 1024) req.write(mp.body.subarray(i, i + 64 * 1024));
+        req.end();
+      });
+      assert.equal(reply.status, 400);
+      assert.equal((JSON.parse(reply.body) as { code: number }).code, 401);
+      await new Promise((r) => setTimeout(r, 200));
+    });
   });
 
   it('memory x instances over the account limit (600), too many apps (601), too many uris (602)', async () => {
