@@ -5,11 +5,15 @@
 // 200 (polled every 10 ms). Also, on the same platform: a restart (stop, then start with the staged
 // droplet) to first response, and an unchanged re-push with requests kept going during it.
 // Floor and push alternate run by run, so the shared machine's load hits both alike.
-//   npm run bench:first-response -- [--runs 5] [--write docs/benchmarks.md]
+//   npm run bench:first-response -- [--runs 5] [--settle 2000] [--write docs/benchmarks.md]
+// --settle: milliseconds between the platform being ready (endpoint.json written) and the push.
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
+import * as fs from 'node:fs';
+import { Bus, Subjects, deaHeartbeat, deaStart, routerRegister, stagingLogLine } from '../platform/bus';
 import { push, readManifest, startApp, type PushSummary } from '../platform/client';
+import { silentLog } from '../platform/log';
 import { writeSection } from './support/doc-section';
 import { loadAverage, machineLines } from './support/machine';
 import { startBenchPlatform, type BenchPlatform } from './support/platform';
@@ -24,17 +28,21 @@ const targetMs = 1500;
 
 interface Options {
   runs: number;
+  /** Idle time between `pocket up` being ready and the push, as a user would leave. */
+  settleMs: number;
   write?: string;
 }
 
 function parseOptions(): Options {
   const { values } = parseArgs({
-    options: { runs: { type: 'string', default: '5' }, write: { type: 'string' } },
+    options: { runs: { type: 'string', default: '5' }, settle: { type: 'string', default: '2000' }, write: { type: 'string' } },
     strict: true,
   });
   const runs = Number(values.runs);
   if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be an integer >= 1, got ${values.runs}`);
-  return { runs, write: values.write };
+  const settleMs = Number(values.settle);
+  if (!Number.isInteger(settleMs) || settleMs < 0) throw new Error(`--settle must be milliseconds >= 0, got ${values.settle}`);
+  return { runs, settleMs, write: values.write };
 }
 
 const ok200 = (a: { status: number; body: string }): boolean => a.status === 200 && expectedBody.test(a.body);
@@ -56,7 +64,38 @@ async function floorRun(): Promise<number> {
   }
 }
 
+/** When the benchmark saw each step of a push on the platform's NATS, ms after push() was called. */
+type Timeline = Map<string, number>;
+
+/**
+ * Listens on the platform's NATS while a push runs: staging log lines (keyed by their sequence number,
+ * labelled with their text), the DEA start request, the RUNNING heartbeat and the route registration.
+ */
+async function watchPush(p: BenchPlatform, host: string): Promise<{ start(t0: bigint): void; timeline: Timeline; labels: Map<string, string>; close(): Promise<void> }> {
+  const ep = JSON.parse(fs.readFileSync(path.join(p.dataDir, 'endpoint.json'), 'utf8')) as { nats: string; token: string };
+  const bus = await Bus.connect({ url: ep.nats, token: ep.token, name: 'bench-first-response', log: silentLog });
+  const timeline: Timeline = new Map();
+  const labels = new Map<string, string>();
+  let t0: bigint | null = null;
+  const mark = (key: string, label: string): void => {
+    if (t0 === null || timeline.has(key)) return;
+    timeline.set(key, Number(process.hrtime.bigint() - t0) / 1e6);
+    labels.set(key, label);
+  };
+  bus.subscribe(Subjects.stagingLogAll, stagingLogLine, (m) => {
+    if (m.line !== undefined) mark(`stage-${String(m.seq).padStart(3, '0')}`, `stager: ${m.line.replace(/^\[[^\]]*\]\s*/, '').slice(0, 60)}`);
+    if (m.done) mark('stage-done', 'stager: task done');
+  });
+  bus.subscribe('dea.*.start', deaStart, () => mark('dea-start', 'controller: `dea.<id>.start` sent to the DEA'));
+  bus.subscribe(Subjects.deaHeartbeat, deaHeartbeat, (m) => { if (m.droplets.some((d) => d.state === 'RUNNING')) mark('running', 'DEA: instance RUNNING (`dea.heartbeat`)'); });
+  bus.subscribe(Subjects.routerRegister, routerRegister, (m) => { if (m.uris.includes(host)) mark('registered', 'DEA: `router.register` for the app'); });
+  await bus.flush();
+  return { start: (t) => { t0 = t; }, timeline, labels, close: () => bus.close() };
+}
+
 interface PushRun {
+  timeline: Timeline;
+  timelineLabels: Map<string, string>;
   floorMs: number;
   platformUpMs: number;
   /** push() called -> first 200 through the router. */
@@ -89,7 +128,7 @@ function steadyRequests(url: string, host: string, everyMs: number): { stop(): P
   return { stop: async () => { running = false; await loop; return { requests, failures }; } };
 }
 
-async function pushRun(run: number, floorMs: number): Promise<PushRun> {
+async function pushRun(run: number, floorMs: number, settleMs: number): Promise<PushRun> {
   const manifest = await readManifest(path.join(appDir, 'manifest.yml'));
   const m = manifest.applications[0];
   const name = m.name ?? 'node-hello';
@@ -97,15 +136,25 @@ async function pushRun(run: number, floorMs: number): Promise<PushRun> {
   let platform: BenchPlatform | undefined;
   try {
     platform = await startBenchPlatform();
+    await sleep(settleMs);
     const { client, router } = platform;
     const routerUrl = `${router}/`;
 
     // First push: the poller starts with the call.
+    const watch = await watchPush(platform, host);
     const t0 = process.hrtime.bigint();
+    watch.start(t0);
     const first = pollUntil(routerUrl, { host, everyMs: pollMs, limitMs: 180_000, accept: ok200 });
     const summary = await push({ client, path: appDir, name, memory: m.memory, instances: m.instances, routerUrl: router });
     const pushReturnedMs = msSince(t0);
     const firstResponseMs = Number((await first).at - t0) / 1e6;
+    await sleep(100);
+    await watch.close();
+    const upload = summary.timingsMs.fingerprint + summary.timingsMs.match + summary.timingsMs.upload;
+    watch.timeline.set('uploaded', upload);
+    watch.labels.set('uploaded', 'client: package uploaded (fingerprint, match, create, upload)');
+    watch.timeline.set('first-200', firstResponseMs);
+    watch.labels.set('first-200', '**first 200 through the router**');
     if (!summary.started || summary.running < 1) throw new Error(`run ${run}: push did not start the app: ${JSON.stringify(summary)}`);
 
     // Unchanged re-push while requests keep coming: nothing to stage, nothing may fail.
@@ -125,6 +174,7 @@ async function pushRun(run: number, floorMs: number): Promise<PushRun> {
     const restartMs = Number((await restarted).at - t2) / 1e6;
 
     return {
+      timeline: watch.timeline, timelineLabels: watch.labels,
       floorMs, platformUpMs: platform.upMs, firstResponseMs, pushReturnedMs, timings: summary.timingsMs, restartMs,
       repushMs, repushRequests: during.requests, repushFailures: during.failures,
     };
@@ -133,7 +183,7 @@ async function pushRun(run: number, floorMs: number): Promise<PushRun> {
   }
 }
 
-function report(runs: PushRun[], loadBefore: string): { markdown: string; ok: boolean } {
+function report(runs: PushRun[], o: Options, loadBefore: string): { markdown: string; ok: boolean } {
   const col = (f: (r: PushRun) => number): number[] => runs.map(f);
   const row = (what: string, xs: number[], note: string): string[] => [what, fmtMs(median(xs)), `${fmtMs(min(xs))} – ${fmtMs(max(xs))}`, note];
   const floor = col((r) => r.floorMs);
@@ -149,7 +199,8 @@ function report(runs: PushRun[], loadBefore: string): { markdown: string; ok: bo
     machineLines(loadBefore),
     '',
     `${runs.length} runs; each run measures the floor, then starts a fresh platform (\`pocket up\`, its own process, temp data dir) ` +
-      'and pushes test/fixtures/node-hello with `push()` from the benchmark\'s process. First responses are polled every 10 ms ' +
+      `and, ${(o.settleMs / 1000).toFixed(1)} s after it is ready, pushes test/fixtures/node-hello with \`push()\` from the benchmark's process. ` +
+      'First responses are polled every 10 ms ' +
       '(a fresh connection per poll; through the router with `Host: node-hello.localhost`). Medians, with the spread over the runs.',
     '',
     table(['what', 'median', 'min – max', 'note'], [
@@ -164,6 +215,12 @@ function report(runs: PushRun[], loadBefore: string): { markdown: string; ok: bo
       row('`pocket up` until endpoint.json (not counted above)', col((r) => r.platformUpMs), 'process start, tsx, NATS, components'),
     ], 'lrrl'),
     '',
+    'Where the time of the first push goes: when the benchmark saw each step (the client\'s own timings, and the platform\'s ' +
+      'NATS messages: staging log lines as the stager publishes them, the start request, the RUNNING heartbeat, the route), ' +
+      'in ms after push() was called, median over the runs; "step" is the median of the per-run differences from the previous row.',
+    '',
+    timelineTable(runs),
+    '',
     table(['target', 'measured', 'met'], [[
       'push to first response within 1.5 s of the floor',
       `${fmtMs(gapMedian)} over the floor (per run: ${gap.map((g) => fmtMs(g)).join(', ')})`,
@@ -171,6 +228,20 @@ function report(runs: PushRun[], loadBefore: string): { markdown: string; ok: bo
     ]]),
   ].join('\n');
   return { markdown, ok };
+}
+
+function timelineTable(runs: PushRun[]): string {
+  const keys = [...new Set(runs.flatMap((r) => [...r.timeline.keys()]))];
+  const at = (r: PushRun, k: string): number => r.timeline.get(k) ?? NaN;
+  // Order by the median time each step was seen.
+  keys.sort((a, b) => median(runs.map((r) => at(r, a)).filter(Number.isFinite)) - median(runs.map((r) => at(r, b)).filter(Number.isFinite)));
+  const rows = keys.map((k, i) => {
+    const label = runs.map((r) => r.timelineLabels.get(k)).find((l) => l !== undefined) ?? k;
+    const ats = runs.map((r) => at(r, k)).filter(Number.isFinite);
+    const steps = i === 0 ? ats : runs.map((r) => at(r, k) - at(r, keys[i - 1])).filter(Number.isFinite);
+    return [label, fmtMs(median(ats)), fmtMs(median(steps)), `${ats.length}`];
+  });
+  return table(['step', 'at', 'step', 'runs'], rows, 'lrrr');
 }
 
 async function main(): Promise<void> {
@@ -181,13 +252,13 @@ async function main(): Promise<void> {
   const runs: PushRun[] = [];
   for (let i = 0; i < o.runs; i++) {
     const floorMs = await floorRun();
-    const r = await pushRun(i, floorMs);
+    const r = await pushRun(i, floorMs, o.settleMs);
     runs.push(r);
     process.stderr.write(`run ${i + 1}/${o.runs}: floor ${fmtMs(r.floorMs)}, push -> first 200 ${fmtMs(r.firstResponseMs)} ` +
       `(push() returned ${fmtMs(r.pushReturnedMs)}; staging ${fmtMs(r.timings.staging)}, start ${fmtMs(r.timings.start)}), ` +
       `restart ${fmtMs(r.restartMs)}, unchanged re-push ${fmtMs(r.repushMs)} (${r.repushFailures}/${r.repushRequests} failed) (load ${loadAverage()})\n`);
   }
-  const { markdown, ok } = report(runs, loadBefore);
+  const { markdown, ok } = report(runs, o, loadBefore);
   process.stdout.write(`${markdown}\n`);
   if (o.write) {
     writeSection(o.write, 'first-response', markdown);

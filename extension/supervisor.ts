@@ -75,8 +75,10 @@ export class PlatformSupervisor implements vscode.Disposable {
 
   get state(): PlatformState { return this.current; }
 
-  /** pid of the platform process this supervisor started, if any. */
-  get ownedPid(): number | undefined { return this.child?.pid; }
+  /** pid of the platform process this supervisor started (the one in endpoint.json), if any. */
+  get ownedPid(): number | undefined {
+    return this.child && this.current.kind === 'running' && this.current.owned ? this.current.endpoint.pid : undefined;
+  }
 
   /** The running platform's endpoint, starting the platform when none runs (the lazy "first need"). */
   ensureRunning(): Promise<Endpoint> {
@@ -113,6 +115,9 @@ export class PlatformSupervisor implements vscode.Disposable {
   async shutdown(keepRunning: boolean): Promise<void> {
     if (this.restartTimer) clearTimeout(this.restartTimer);
     if (keepRunning) {
+      // Tell the leash to let the platform outlive this window.
+      if (this.child?.pid) { try { process.kill(this.child.pid, 'SIGUSR2'); } catch { /* gone */ } }
+      (this.child?.stdin as { unref?: () => void } | null | undefined)?.unref?.();
       this.child?.unref();
       this.child = undefined;
       this.tail?.dispose();
@@ -180,15 +185,21 @@ export class PlatformSupervisor implements vscode.Disposable {
     if (cfg.routerPort > 0) args.push('--router-port', String(cfg.routerPort));
     this.opts.log.info(`Starting the platform: ${cfg.nodePath} ${args.join(' ')}`);
     let child: ChildProcess;
+    const spawnedAt = Date.now();
     try {
-      // Own process group, output to a file: the platform outlives a crashed editor cleanly, and a
-      // group kill after an unexpected exit sweeps what it left (nats-server, app instances).
-      child = spawn(cfg.nodePath, args, { cwd: cfg.dataDir, detached: true, stdio: ['ignore', fd, fd], env: platformEnv() });
+      // Own process group, output to a file, under a leash that stops it when this editor goes away
+      // without deactivating (its stdin closes). A group kill after an unexpected exit sweeps
+      // what it left (nats-server, app instances).
+      child = spawn(cfg.nodePath, ['-e', leashScript, ...args], {
+        cwd: cfg.dataDir, detached: true, stdio: ['pipe', fd, fd],
+        env: { ...platformEnv(), POCKET_LEASH_KEEP: cfg.keepPlatformRunning ? '1' : '' },
+      });
+      child.stdin?.on('error', () => undefined);
     } finally {
       fs.closeSync(fd);
     }
     this.child = child;
-    this.childStartedAt = Date.now();
+    this.childStartedAt = spawnedAt;
     this.tailLog(cfg.dataDir, true);
     const exited = new Promise<string>((resolve) => {
       child.once('error', (e) => resolve(`could not run ${cfg.nodePath}: ${e.message}`));
@@ -196,7 +207,7 @@ export class PlatformSupervisor implements vscode.Disposable {
     });
     child.once('exit', (code, signal) => this.onChildExit(child, code, signal));
     const endpoint = await Promise.race([
-      waitForEndpoint(cfg.dataDir, child.pid ?? -1, this.timings.startTimeoutMs),
+      waitForEndpoint(cfg.dataDir, spawnedAt, this.timings.startTimeoutMs),
       exited.then((why) => { throw this.startFailure(logFile, why); }),
     ]);
     this.opts.log.info(`Platform running (pid ${endpoint.pid}): api ${endpoint.api}, router ${endpoint.router}`);
@@ -303,11 +314,15 @@ async function answers(ep: Endpoint): Promise<boolean> {
   try { await client.apps(); return true; } catch { return false; } finally { client.close(); }
 }
 
-async function waitForEndpoint(dataDir: string, pid: number, timeoutMs: number): Promise<Endpoint> {
+/** Waits for an endpoint.json written since `since` by a live platform that answers. */
+async function waitForEndpoint(dataDir: string, since: number, timeoutMs: number): Promise<Endpoint> {
   const deadline = Date.now() + timeoutMs;
+  const file = path.join(dataDir, 'endpoint.json');
   while (Date.now() < deadline) {
     const ep = readEndpoint(dataDir);
-    if (ep && ep.pid === pid && (await answers(ep))) return ep;
+    let fresh = false;
+    try { fresh = fs.statSync(file).mtimeMs >= since - 1000; } catch { /* not written yet */ }
+    if (ep && fresh && isAlive(ep.pid) && (await answers(ep))) return ep;
     await sleep(100);
   }
   throw new Error(`The platform did not become ready within ${Math.round(timeoutMs / 1000)} s; see the Pocket Foundry log.`);
@@ -333,6 +348,24 @@ function checkNode(nodePath: string): Promise<void> {
     });
   });
 }
+
+/**
+ * Runs `pocket up` as its child and stops it (SIGTERM, a clean shutdown) when stdin closes, i.e.
+ * when the editor that started it is gone; SIGUSR2 or POCKET_LEASH_KEEP=1 let it outlive the editor.
+ * Signals are passed on; the leash exits with the platform.
+ */
+const leashScript = `
+const { spawn } = require('child_process');
+const child = spawn(process.execPath, process.argv.slice(1), { stdio: ['ignore', 'inherit', 'inherit'] });
+let keep = process.env.POCKET_LEASH_KEEP === '1';
+const stop = (sig) => { if (child.exitCode === null && child.signalCode === null) child.kill(sig); };
+process.stdin.on('end', () => { if (!keep) stop('SIGTERM'); });
+process.stdin.on('error', () => { if (!keep) stop('SIGTERM'); });
+process.stdin.resume();
+process.on('SIGUSR2', () => { keep = true; process.stdin.pause(); });
+for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(s, () => stop(s));
+child.on('exit', (code, sig) => process.exit(code === null ? 1 : code));
+`;
 
 function platformEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};

@@ -217,6 +217,7 @@ function printFingerprintSummary(s: PushSummary): void {
   out(`  bytes sent:     ${formatBytes(s.bytesSent)}`);
   out(`  package hash:   ${s.packageHash ?? '-'}`);
   out(`  staging needed: ${s.stagingNeeded ? 'yes' : 'no'}`);
+  if (s.reusedPackage) out('  (nothing changed since the last push of this folder: the controller\'s package was reused)');
 }
 
 function printPushEnd(s: PushSummary): void {

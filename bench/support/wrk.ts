@@ -7,6 +7,8 @@ export interface WrkOptions {
   connections: number;
   durationSec: number;
   headers?: Record<string, string>;
+  /** wrk's per-request timeout (its default is 2 s). */
+  timeoutSec?: number;
 }
 
 export interface WrkResult {
@@ -16,8 +18,10 @@ export interface WrkResult {
   seconds: number;
   p50Ms: number;
   p99Ms: number;
-  /** Non-2xx/3xx responses plus socket errors (connect, read, write, timeout). */
-  errors: number;
+  /** Non-2xx/3xx responses. */
+  non2xx: number;
+  /** Socket errors (connect, read, write, timeout). */
+  socketErrors: number;
   /** CPU seconds (user + system) wrk itself used, from bash's `times`; NaN when unknown. */
   cpuSec: number;
   raw: string;
@@ -43,14 +47,14 @@ export function parseWrk(out: string): WrkResult {
   const done = /(\d+) requests in ([\d.]+)(us|ms|s|m)/.exec(out);
   const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
   const non2xx = num(/Non-2xx or 3xx responses: (\d+)/);
-  const errors = (Number.isNaN(non2xx) ? 0 : non2xx) + (sock ? sock.slice(1, 5).reduce((n, s) => n + Number(s), 0) : 0);
   return {
     requestsPerSec: num(/Requests\/sec:\s+([\d.]+)/),
     requests: done ? Number(done[1]) : NaN,
     seconds: done ? toMs(done[2], done[3]) / 1000 : NaN,
     p50Ms: pct('50'),
     p99Ms: pct('99'),
-    errors,
+    non2xx: Number.isNaN(non2xx) ? 0 : non2xx,
+    socketErrors: sock ? sock.slice(1, 5).reduce((n, x) => n + Number(x), 0) : 0,
     cpuSec: NaN,
     raw: out,
   };
@@ -68,7 +72,7 @@ function parseTimes(stderr: string): number {
 }
 
 export function runWrk(o: WrkOptions): Promise<WrkResult> {
-  const args = [`-t${o.threads}`, `-c${o.connections}`, `-d${o.durationSec}s`, '--latency'];
+  const args = [`-t${o.threads}`, `-c${o.connections}`, `-d${o.durationSec}s`, '--latency', '--timeout', `${o.timeoutSec ?? 2}s`];
   for (const [k, v] of Object.entries(o.headers ?? {})) args.push('-H', `${k}: ${v}`);
   args.push(o.url);
   return new Promise((resolve, reject) => {

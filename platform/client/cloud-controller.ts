@@ -244,7 +244,7 @@ export class CloudControllerClient {
     }
     const mod = url.protocol === 'https:' ? https : http;
     const timeoutMs = spec.timeoutMs ?? this.timeoutMs;
-    return new Promise<http.IncomingMessage>((resolve, reject) => {
+    const attempt = (firstTry: boolean): Promise<http.IncomingMessage> => new Promise<http.IncomingMessage>((resolve, reject) => {
       if (spec.signal?.aborted) { reject(abortError(spec.signal)); return; }
       const req = mod.request(url, { method: spec.method, headers, agent: this.agent, signal: spec.signal }, (res) => {
         if (spec.meter && body) spec.meter.bytesSent += body.length;
@@ -257,10 +257,13 @@ export class CloudControllerClient {
       }
       req.on('error', (err: NodeJS.ErrnoException) => {
         if (spec.signal?.aborted) { reject(abortError(spec.signal)); return; }
+        // A kept-alive socket the server closed while idle fails at once: the request never reached it, so send it again.
+        if (firstTry && req.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) { resolve(attempt(false)); return; }
         reject(new CloudControllerUnreachableError(this.api, err.code ?? err.message, { cause: err }));
       });
       req.end(body);
     });
+    return attempt(true);
   }
 }
 

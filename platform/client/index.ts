@@ -6,8 +6,9 @@ export {
   CloudControllerError, CloudControllerUnreachableError, ManifestError, NoTargetError, PushCancelledError, PushError,
 } from './errors';
 export { push, startApp, appUrl, type PushOptions, type PushProgress, type PushSummary, type StartAppOptions, type StartResult } from './pusher';
-export { listAppFiles, fingerprintFiles, scanApp, alwaysSkipped, type AppFile, type AppFileEntry, type FingerprintProgress } from './fingerprint';
+export { listAppFiles, fingerprintFiles, scanApp, alwaysSkipped, type AppFile, type AppFileEntry, type FingerprintCache, type FingerprintProgress } from './fingerprint';
 export { packFiles, type PackOptions } from './package';
+export { defaultPushCacheDir } from './push-cache';
 export { findManifest, parseManifest, readManifest, parseMemory, manifestFileNames, type Manifest, type ManifestApp } from './manifest';
 export {
   defaultDataDir, readEndpoint, resolveTarget, readSavedTarget, saveTarget, clearSavedTarget, writeFileAtomic,

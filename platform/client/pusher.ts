@@ -1,10 +1,12 @@
 // `push`: fingerprint the app folder, ask the controller which files it already holds, upload a zip
 // of the rest with the list of held ones, then start the app and follow staging and the instances
 // through the controller's event stream.
+import * as fs from 'node:fs';
 import type { CloudControllerClient } from './cloud-controller';
 import { CloudControllerError, PushCancelledError, PushError } from './errors';
 import { fingerprintFiles, listAppFiles, type AppFile } from './fingerprint';
 import { packFiles } from './package';
+import { asFingerprintCache, defaultPushCacheDir, loadPushRecord, sameFiles, savePushRecord } from './push-cache';
 import type { App, AppUpdateRequest, InstanceInfo, PackageState, PlatformEvent, Resource } from './types';
 
 export interface PushOptions {
@@ -26,6 +28,11 @@ export interface PushOptions {
   noStart?: boolean;
   /** Router base URL (`http://127.0.0.1:PORT`), to print the app's URL with the right port. */
   routerUrl?: string | null;
+  /**
+   * Where to remember what was pushed (default: the user's cache folder; false: nowhere). With it,
+   * unchanged files are not read again and an unchanged app is not uploaded again.
+   */
+  cacheDir?: string | false;
   /** Deflate the upload (default: only when the API is not on this machine). */
   compress?: boolean;
   /** How long to wait for staging plus instances to be RUNNING. Default 180 s. */
@@ -63,6 +70,8 @@ export interface PushSummary {
   uploadedBytes: number;
   /** Request body bytes of the push on the wire: the resource list, the multipart upload, app updates. */
   bytesSent: number;
+  /** Nothing changed since the last push of this folder and the controller still holds that package: no upload. */
+  reusedPackage: boolean;
   /** SHA-1 of the package the controller assembled. */
   packageHash: string | null;
   packageState: PackageState | null;
@@ -92,7 +101,13 @@ export async function push(opts: PushOptions): Promise<PushSummary> {
     progress({ step: 'scanning' });
     const entries = await listAppFiles(opts.path, { signal });
     stage = 'fingerprinting';
-    const files = await fingerprintFiles(entries, { signal, onProgress: (p) => progress({ step: 'fingerprinting', ...p }) });
+    const cacheDir = opts.cacheDir === false ? null : opts.cacheDir ?? defaultPushCacheDir();
+    const root = await fs.promises.realpath(opts.path);
+    const record = cacheDir ? loadPushRecord(cacheDir, client.api, name, root) : null;
+    const takenAt = Date.now();
+    const files = await fingerprintFiles(entries, {
+      signal, cache: record ? asFingerprintCache(record) : undefined, onProgress: (p) => progress({ step: 'fingerprinting', ...p }),
+    });
     const totalBytes = files.reduce((n, f) => n + f.size, 0);
     const tFingerprint = Date.now();
     checkAbort();
@@ -103,34 +118,49 @@ export async function push(opts: PushOptions): Promise<PushSummary> {
     const created = existing === null;
     const app = existing ?? await createApp(opts, call);
 
-    stage = 'matching resources';
-    progress({ step: 'matching', files: files.length });
-    const matchedList = await client.matchResources(files.map(toResource), call);
-    const held = new Set(matchedList.map((r) => `${r.sha1}:${r.size}`));
+    // The controller's packages are deterministic: the same files give the same package hash, so
+    // when it still holds the package of this folder's last push, there is nothing to send.
+    const reusedPackage = record !== null && existing !== null && existing.package_hash === record.packageHash && sameFiles(files, record.files);
     const matched: Resource[] = [];
     const missing: AppFile[] = [];
-    for (const f of files) {
-      if (held.has(`${f.sha1}:${f.size}`)) matched.push(toResource(f)); else missing.push(f);
+    let zip: Buffer | null = null;
+    if (reusedPackage) {
+      matched.push(...files.map(toResource));
+    } else {
+      stage = 'matching resources';
+      progress({ step: 'matching', files: files.length });
+      const matchedList = await client.matchResources(files.map(toResource), call);
+      const held = new Set(matchedList.map((r) => `${r.sha1}:${r.size}`));
+      for (const f of files) {
+        if (held.has(`${f.sha1}:${f.size}`)) matched.push(toResource(f)); else missing.push(f);
+      }
     }
     const tMatch = Date.now();
     checkAbort();
 
-    stage = 'packing';
     const uploadedBytes = missing.reduce((n, f) => n + f.size, 0);
-    progress({ step: 'packing', files: missing.length, bytes: uploadedBytes });
-    const zip = await packFiles(missing, { compress: opts.compress ?? !isLocalApi(client.api), signal });
-    checkAbort();
+    if (!reusedPackage) {
+      stage = 'packing';
+      progress({ step: 'packing', files: missing.length, bytes: uploadedBytes });
+      zip = await packFiles(missing, { compress: opts.compress ?? !isLocalApi(client.api), signal });
+      checkAbort();
+    }
 
     // Listen before the upload: a started app may begin staging as soon as the package lands.
     const watch = opts.noStart ? null : watchApp(client, name, opts.onStagingLog);
     try {
-      stage = 'uploading';
-      progress({ step: 'uploading', bytes: zip.length });
-      await client.uploadApplication(name, zip, matched, call);
+      if (zip) {
+        stage = 'uploading';
+        progress({ step: 'uploading', bytes: zip.length });
+        await client.uploadApplication(name, zip, matched, call);
+      }
       const tUpload = Date.now();
       checkAbort();
 
-      let after = await client.app(name, call) ?? app;
+      let after = zip ? await client.app(name, call) ?? app : app;
+      if (cacheDir && after.package_hash) {
+        savePushRecord(cacheDir, { api: client.api, app: name, root, packageHash: after.package_hash, takenAt, files });
+      }
       const changes = created ? {} : appChanges(opts, after);
       if (opts.noStart && Object.keys(changes).length > 0) {
         await client.updateApp(name, { ...changes, meta: { version: after.meta.version } }, call);
@@ -146,6 +176,7 @@ export async function push(opts: PushOptions): Promise<PushSummary> {
         totalBytes,
         uploadedBytes,
         bytesSent: meter.bytesSent,
+        reusedPackage,
         packageHash: after.package_hash ?? hashFromVersion(after.version),
         packageState,
         // PENDING, or already staged by a quick stager since the upload: either way not what ran before.

@@ -60,6 +60,11 @@ interface Route {
 }
 
 const seg = '([^/]+)';
+
+/** The local account name; some containers have no passwd entry for the uid. */
+function userName(): string {
+  try { return os.userInfo().username; } catch { return process.env.USER ?? 'developer'; }
+}
 const MiB = 1024 * 1024;
 
 export class Api {
@@ -157,7 +162,7 @@ export class Api {
       frameworks: this.o.runtimes.frameworksInfo(),
     };
     if (tokenMatches(tokenOf(c.req), this.o.token)) {
-      body.user = os.userInfo().username;
+      body.user = userName();
       body.limits = { memory: this.o.memoryLimitMb, app_uris: this.o.uriLimit, services: 0, apps: this.o.appLimit };
       body.usage = this.o.apps.usage();
     }
@@ -206,6 +211,8 @@ export class Api {
       body = {
         result: 'success', package_hash: pkg.hash, package_state: r.app.packageState, changed: r.changed,
         files: pkg.files, size: pkg.size, uploaded_bytes: up.zipBytes,
+        // The task this upload started (a STARTED app stages at once), so a client can tell its events apart.
+        staging_task_id: this.o.staging.current(r.app.id)?.taskId ?? null,
       };
     } finally {
       // Before answering, so a client never sees the upload's temp file.

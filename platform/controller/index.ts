@@ -122,6 +122,8 @@ export async function startController(opts: ControllerOptions): Promise<Controll
       server.listen(opts.port ?? 0, host, () => { server.off('error', reject); resolve(); });
     });
   } catch (e) {
+    staging.close();
+    events.close();
     store.close();
     throw e;
   }

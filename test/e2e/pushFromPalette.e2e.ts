@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Frame, Page } from 'playwright-core';
 import {
-  copyFixtures, installCodeServer, installVsix, killPlatformIn, launchChromium, repoRoot, startCodeServer, tempDir, workbenchUrl, writeUserSettings,
+  copyFixtures, installCodeServer, installVsix, killPlatformsUnder, launchChromium, repoRoot, startCodeServer, tempDir, waitForPlatformsToStop, workbenchUrl, writeUserSettings,
 } from '../extension/codeServer';
 
 const shots = path.join(repoRoot, 'test-results', 'screenshots');
@@ -103,7 +103,13 @@ async function main(): Promise<void> {
   } finally {
     await browser.close().catch(() => undefined);
     await cs.stop();
-    killPlatformIn(dataDir);
+    if (!failed) {
+      await step('closing the editor stops the platform it started', async () => {
+        const left = await waitForPlatformsToStop(tmp, 15_000);
+        if (left.length > 0) throw new Error(`platform pid ${left.join(', ')} still running`);
+      });
+    }
+    killPlatformsUnder(tmp);
     if (!failed && !process.env.POCKET_FOUNDRY_KEEP) fs.rmSync(tmp, { recursive: true, force: true });
     else console.log(`  logs kept in ${tmp}`);
   }

@@ -41,11 +41,13 @@ export function copyFixtures(into: string, fixtures: string[]): string {
   return into;
 }
 
-/** Settings for a throwaway profile: quiet, no trust prompt, no welcome page. */
+/**
+ * Settings for a throwaway profile: quiet, no trust prompt, no welcome page. Written as user and as
+ * machine settings: code-server reads machine-scoped settings (pocketFoundry.dataDir, nodePath)
+ * from the remote machine's file only.
+ */
 export function writeUserSettings(userDataDir: string, extra: Record<string, unknown>): void {
-  const dir = path.join(userDataDir, 'User');
-  fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, 'settings.json'), JSON.stringify({
+  const settings = JSON.stringify({
     'workbench.startupEditor': 'none',
     'workbench.tips.enabled': false,
     'workbench.enableExperiments': false,
@@ -63,7 +65,11 @@ export function writeUserSettings(userDataDir: string, extra: Record<string, unk
     'github.gitAuthentication': false,
     'extensions.ignoreRecommendations': true,
     ...extra,
-  }, null, 2));
+  }, null, 2);
+  for (const scope of ['User', 'Machine']) {
+    fs.mkdirSync(path.join(userDataDir, scope), { recursive: true });
+    fs.writeFileSync(path.join(userDataDir, scope, 'settings.json'), settings);
+  }
 }
 
 export interface CodeServerOptions {
@@ -144,6 +150,52 @@ export function launchChromium(): Promise<Browser> {
     executablePath: process.env.POCKET_CHROMIUM ?? '/usr/bin/chromium',
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
   });
+}
+
+/** Data folders (holding endpoint.json) under `dir`, a test's temp folder. */
+function platformDirsUnder(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string, depth: number): void => {
+    if (depth > 8) return;
+    let entries: fs.Dirent[];
+    try { entries = fs.readdirSync(d, { withFileTypes: true }); } catch { return; }
+    for (const e of entries) {
+      if (e.isDirectory() && e.name !== 'node_modules' && e.name !== 'workspace') walk(path.join(d, e.name), depth + 1);
+      else if (e.name === 'endpoint.json') out.push(d);
+    }
+  };
+  walk(dir, 0);
+  return out;
+}
+
+/** pids of platforms under `dir` that are still alive. */
+export function livePlatformsUnder(dir: string): number[] {
+  const pids: number[] = [];
+  for (const d of platformDirsUnder(dir)) {
+    try {
+      const pid = (JSON.parse(fs.readFileSync(path.join(d, 'endpoint.json'), 'utf8')) as { pid?: number }).pid;
+      if (pid) { process.kill(pid, 0); pids.push(pid); }
+    } catch { /* gone or unreadable */ }
+  }
+  return pids;
+}
+
+/** Waits up to `ms` for the platforms under `dir` to stop by themselves; returns the pids still alive. */
+export async function waitForPlatformsToStop(dir: string, ms: number): Promise<number[]> {
+  const deadline = Date.now() + ms;
+  let alive = livePlatformsUnder(dir);
+  while (alive.length > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 200));
+    alive = livePlatformsUnder(dir);
+  }
+  return alive;
+}
+
+/** Stops every platform whose endpoint.json lies under `dir` (a test's temp folder). */
+export function killPlatformsUnder(dir: string): number {
+  let n = 0;
+  for (const d of platformDirsUnder(dir)) if (killPlatformIn(d)) n++;
+  return n;
 }
 
 /** Stops a platform left running in `dataDir` (and its process group: nats-server, app instances). */

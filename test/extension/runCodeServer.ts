@@ -5,14 +5,15 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  copyFixtures, installCodeServer, installVsix, killPlatformIn, launchChromium, repoRoot, startCodeServer, tempDir,
-  workbenchUrl, writeUserSettings, type CodeServerInstall,
+  copyFixtures, installCodeServer, installVsix, killPlatformsUnder, launchChromium, repoRoot, startCodeServer, tempDir,
+  waitForPlatformsToStop, workbenchUrl, writeUserSettings, type CodeServerInstall,
 } from './codeServer';
 import type { SuiteResults } from './runMocha';
 
 const timeLimitMs = Number(process.env.POCKET_FOUNDRY_SUITE_TIMEOUT_MS ?? 10 * 60_000);
-const extensionId = 'pocket-foundry.pocket-foundry';
 /** `--grep PATTERN`: run only the tests whose full title matches. */
+/** Platforms that outlived their editor: each counts as a failure. */
+const leftovers: string[] = [];
 const grep = process.argv.includes('--grep') ? process.argv[process.argv.indexOf('--grep') + 1] ?? '' : '';
 
 interface SuiteSpec {
@@ -22,8 +23,6 @@ interface SuiteSpec {
   testsPath: string;
   fixtures: string[];
   settings: (tmp: string) => Record<string, unknown>;
-  /** Where the platform keeps endpoint.json, for clean-up. */
-  dataDir: (tmp: string) => string;
   /** Runs before code-server starts (e.g. installing the .vsix). */
   prepare?: (install: CodeServerInstall, dirs: { user: string; extensions: string }) => void;
 }
@@ -67,7 +66,13 @@ async function runSuite(install: CodeServerInstall, spec: SuiteSpec): Promise<Su
   } finally {
     await browser.close().catch(() => undefined);
     await cs.stop();
-    killPlatformIn(spec.dataDir(tmp));
+    // The editor is gone: the platform it started must stop with it (deactivate, or its leash).
+    const left = await waitForPlatformsToStop(tmp, 15_000);
+    if (left.length > 0) {
+      killPlatformsUnder(tmp);
+      ok = false;
+      leftovers.push(`${spec.name}: platform pid ${left.join(', ')} outlived the editor`);
+    }
     if (ok && !process.env.POCKET_FOUNDRY_KEEP) {
       fs.rmSync(tmp, { recursive: true, force: true });
     } else {
@@ -125,7 +130,6 @@ async function main(): Promise<void> {
       testsPath: path.join(out, 'suite', 'index.js'),
       fixtures: ['node-hello', 'staging-fail'],
       settings: (tmp) => ({ 'pocketFoundry.dataDir': path.join(tmp, 'data') }),
-      dataDir: (tmp) => path.join(tmp, 'data'),
     }));
   }
   if (which === 'all' || which === 'vsix') {
@@ -137,15 +141,15 @@ async function main(): Promise<void> {
       fixtures: ['node-hello'],
       settings: () => ({}),
       // No dataDir setting: the installed extension uses its global storage.
-      dataDir: (tmp) => path.join(tmp, 'user', 'User', 'globalStorage', extensionId),
       prepare: (inst, dirs) => {
         const said = installVsix(inst, vsix, dirs.extensions, dirs.user);
         console.log(`  ${said.trim().split('\n').pop() ?? ''}`);
       },
     }));
   }
+  for (const l of leftovers) console.log(`  ✗ ${l}`);
   const passed = all.reduce((n, r) => n + r.passes.length, 0);
-  const failed = all.reduce((n, r) => n + r.failures.length + (r.fatal ? 1 : 0), 0);
+  const failed = all.reduce((n, r) => n + r.failures.length + (r.fatal ? 1 : 0), 0) + leftovers.length;
   console.log(`\n  ${passed} passing (${((Date.now() - t0) / 1000).toFixed(0)}s)`);
   if (failed > 0) console.log(`  ${failed} failing`);
   process.exit(failed > 0 ? 1 : 0);

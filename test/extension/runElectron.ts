@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { runTests } from '@vscode/test-electron';
-import { copyFixtures, killPlatformIn, repoRoot, tempDir, writeUserSettings } from './codeServer';
+import { copyFixtures, killPlatformsUnder, repoRoot, tempDir, writeUserSettings } from './codeServer';
 import type { SuiteResults } from './runMocha';
 
 async function main(): Promise<void> {
@@ -29,7 +29,7 @@ async function main(): Promise<void> {
   } catch (e) {
     console.error(`VS Code did not run the suites: ${e instanceof Error ? e.message : String(e)}`);
   } finally {
-    killPlatformIn(dataDir);
+    killPlatformsUnder(tmp);
   }
   if (fs.existsSync(resultsFile)) {
     const r = JSON.parse(fs.readFileSync(resultsFile, 'utf8')) as SuiteResults;

@@ -126,6 +126,25 @@ describe('client: walking and fingerprinting an app folder', () => {
     await assert.rejects(fingerprintFiles([entries[321]]), new RegExp(`Cannot read ${entries[321].fn}: ENOENT`));
   });
 
+  it('trusts a remembered fingerprint only while the file\'s stat is unchanged and was not changed around then', async () => {
+    const root = mk({ 'a.txt': 'alpha', 'b.txt': 'beta' });
+    const old = new Date(Date.now() - 60_000);
+    for (const f of ['a.txt', 'b.txt']) fs.utimesSync(path.join(root, f), old, old);
+    const entries = await listAppFiles(root);
+    const first = await fingerprintFiles(entries);
+    // a marker digest shows whether the file was read again
+    const marked = new Map(first.map((f) => [f.fn, { ...f, sha1: 'remembered' }]));
+    const cache = { get: (fn: string) => marked.get(fn), takenAt: Date.now() };
+    // ctime is "now" after utimes: a cache taken in the same instant is not trusted
+    assert.deepEqual((await fingerprintFiles(entries, { cache })).map((f) => f.sha1), first.map((f) => f.sha1));
+    const later = { get: cache.get, takenAt: Date.now() + 10_000 };
+    assert.deepEqual((await fingerprintFiles(entries, { cache: later })).map((f) => f.sha1), ['remembered', 'remembered']);
+    fs.writeFileSync(path.join(root, 'b.txt'), 'BETA');
+    fs.utimesSync(path.join(root, 'b.txt'), old, old);
+    const after = await fingerprintFiles(entries, { cache: { get: cache.get, takenAt: Date.now() + 10_000 } });
+    assert.deepEqual(after.map((f) => f.sha1), ['remembered', sha1('BETA')], 'same size and mtime, but ctime moved');
+  });
+
   it('stops fingerprinting when aborted', async () => {
     const files: Record<string, string> = {};
     for (let i = 0; i < 3000; i++) files[`f${i}.txt`] = 'x'.repeat(2000);

@@ -29,6 +29,7 @@ describe('client against a real platform', function () {
   let t: TestPlatform;
   let c: CloudControllerClient;
   let work: string;
+  let cacheDir: string;
 
   /** A copy of a fixture (or an empty folder) to change freely. */
   const appDir = (name: string, from?: string): string => {
@@ -40,6 +41,7 @@ describe('client against a real platform', function () {
 
   before(async () => {
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'pocket-client-apps-'));
+    cacheDir = path.join(work, '.push-cache');
     t = await startTestPlatform();
     c = t.client;
   });
@@ -108,7 +110,7 @@ describe('client against a real platform', function () {
         "require('http').createServer((req, res) => { console.log('request ' + req.url); res.end('ok'); })",
         '  .listen(Number(process.env.PORT), () => console.log("listening"));',
       ].join('\n'));
-      await push({ client: c, path: dir, name: 'chatty', memory: 64 });
+      await push({ client: c, cacheDir, path: dir, name: 'chatty', memory: 64 });
       const ac = new AbortController();
       const stream = await c.streamFile('chatty', 0, 'logs/stdout.log', { tail: true, signal: ac.signal });
       let seen = '';
@@ -142,7 +144,7 @@ describe('client against a real platform', function () {
       await sub.ready;
       try {
         const s = await push({
-          client: c, path: dir, name: 'hello', memory: 64, routerUrl: t.router,
+          client: c, cacheDir, path: dir, name: 'hello', memory: 64, routerUrl: t.router,
           onProgress: (p) => { if (steps[steps.length - 1] !== p.step) steps.push(p.step); },
           onStagingLog: (l) => lines.push(l),
         });
@@ -166,12 +168,19 @@ describe('client against a real platform', function () {
 
     it('re-pushes unchanged with nothing uploaded and no staging; one changed file travels alone', async () => {
       const dir = path.join(work, 'hello');
-      const same = await push({ client: c, path: dir, name: 'hello' });
-      assert.deepEqual([same.uploaded, same.matched, same.stagingNeeded, same.created], [0, 2, false, false]);
+      // without a cache: the full v1 exchange (resource match, an upload of an empty zip)
+      const same = await push({ client: c, cacheDir: false, path: dir, name: 'hello' });
+      assert.deepEqual([same.uploaded, same.matched, same.stagingNeeded, same.created, same.reusedPackage], [0, 2, false, false, false]);
+      assert.ok(same.bytesSent > 0);
+      // with the cache of the first push: nothing read again, nothing uploaded
+      const cached = await push({ client: c, cacheDir, path: dir, name: 'hello' });
+      assert.deepEqual([cached.uploaded, cached.matched, cached.stagingNeeded, cached.reusedPackage], [0, 2, false, true]);
+      assert.ok(cached.bytesSent < 100, `only the start request: ${cached.bytesSent} bytes`);
+      assert.equal(cached.packageHash, same.packageHash);
       fs.appendFileSync(path.join(dir, 'server.js'), '\n// changed\n');
       fs.writeFileSync(path.join(dir, 'big.bin'), Buffer.alloc(200_000, 1));
       const before = same.packageHash;
-      const changed = await push({ client: c, path: dir, name: 'hello', noStart: true });
+      const changed = await push({ client: c, cacheDir, path: dir, name: 'hello', noStart: true });
       assert.deepEqual([changed.files, changed.uploaded, changed.matched, changed.stagingNeeded, changed.started], [3, 2, 1, true, false]);
       assert.notEqual(changed.packageHash, before);
       assert.ok(changed.bytesSent < 200_000 + 64 * 1024);
@@ -183,7 +192,7 @@ describe('client against a real platform', function () {
     });
 
     it('applies manifest-style settings (instances, env, host) to an existing app with the start', async () => {
-      const s = await push({ client: c, path: path.join(work, 'hello'), name: 'hello', instances: 2, env: { GREETING: 'hi' }, host: 'greeter' });
+      const s = await push({ client: c, cacheDir, path: path.join(work, 'hello'), name: 'hello', instances: 2, env: { GREETING: 'hi' }, host: 'greeter' });
       assert.deepEqual([s.instances, s.running, s.uris], [2, 2, ['greeter.localhost']]);
       const app = await c.app('hello');
       assert.deepEqual(app?.env, ['GREETING=hi']);
@@ -193,7 +202,7 @@ describe('client against a real platform', function () {
     it('refuses a folder with a link outside it before creating anything', async () => {
       const dir = appDir('leaky', 'node-hello');
       fs.symlinkSync('/etc/passwd', path.join(dir, 'passwd'));
-      await assert.rejects(push({ client: c, path: dir, name: 'leaky' }), (e: unknown) => e instanceof PushError && /passwd is a symbolic link to \/etc\/passwd, outside the app folder/.test(e.message));
+      await assert.rejects(push({ client: c, cacheDir, path: dir, name: 'leaky' }), (e: unknown) => e instanceof PushError && /passwd is a symbolic link to \/etc\/passwd, outside the app folder/.test(e.message));
       assert.equal(await c.app('leaky'), null);
     });
 
@@ -201,7 +210,7 @@ describe('client against a real platform', function () {
       const dir = appDir('undetectable');
       fs.writeFileSync(path.join(dir, 'README.txt'), 'nothing to run here\n');
       const lines: string[] = [];
-      await assert.rejects(push({ client: c, path: dir, name: 'undetectable', onStagingLog: (l) => lines.push(l) }), (e: unknown) => {
+      await assert.rejects(push({ client: c, cacheDir, path: dir, name: 'undetectable', onStagingLog: (l) => lines.push(l) }), (e: unknown) => {
         assert.ok(e instanceof CloudControllerError, String(e));
         assert.match(e.message, /[Ss]taging failed/);
         return true;
@@ -212,10 +221,23 @@ describe('client against a real platform', function () {
 
     it('pushes different apps concurrently', async () => {
       const names = ['conc-a', 'conc-b', 'conc-c'];
-      const results = await Promise.all(names.map((n) => push({ client: c, path: appDir(n, 'node-hello'), name: n, memory: 64 })));
+      const results = await Promise.all(names.map((n) => push({ client: c, cacheDir, path: appDir(n, 'node-hello'), name: n, memory: 64 })));
       assert.deepEqual(results.map((r) => r.running), [1, 1, 1]);
       // the same content was pooled by whichever came first: each upload still lands whole
       for (const n of names) assert.equal((await httpGet(`${t.router}/`, `${n}.localhost`)).status, 200);
+    });
+
+    it('uploads again when the controller\'s package is no longer the one the cache remembers', async () => {
+      const a = appDir('cache-a', 'node-hello');
+      const b = appDir('cache-b', 'static-site');
+      const first = await push({ client: c, cacheDir, path: a, name: 'shared', noStart: true });
+      await push({ client: c, cacheDir: false, path: b, name: 'shared', noStart: true });
+      const again = await push({ client: c, cacheDir, path: a, name: 'shared', noStart: true });
+      assert.equal(again.reusedPackage, false);
+      assert.equal(again.packageHash, first.packageHash);
+      assert.equal((await c.app('shared'))?.package_hash, first.packageHash);
+      const reused = await push({ client: c, cacheDir, path: a, name: 'shared', noStart: true });
+      assert.equal(reused.reusedPackage, true);
     });
 
     it('cancelled during the upload: nothing changes on the app', async () => {
@@ -224,7 +246,7 @@ describe('client against a real platform', function () {
       fs.writeFileSync(path.join(dir, 'new-file.txt'), 'x'.repeat(100_000));
       const ac = new AbortController();
       await assert.rejects(push({
-        client: c, path: dir, name: 'hello', instances: 1, signal: ac.signal,
+        client: c, cacheDir, path: dir, name: 'hello', instances: 1, signal: ac.signal,
         onProgress: (p) => { if (p.step === 'uploading') ac.abort(); },
       }), (e: unknown) => e instanceof PushCancelledError && /during uploading/.test(e.message));
       const after = await c.app('hello');
@@ -234,7 +256,7 @@ describe('client against a real platform', function () {
 
     it('cancelled during staging: the previous version keeps serving, the staging task is stopped', async () => {
       const dir = appDir('cancel-me', 'node-hello');
-      await push({ client: c, path: dir, name: 'cancel-me', memory: 64 });
+      await push({ client: c, cacheDir, path: dir, name: 'cancel-me', memory: 64 });
       const v1 = (await c.app('cancel-me'))?.version;
       // the new version's staging sleeps (npm postinstall) until cancelled
       for (const f of ['package.json', 'server.js', 'stage-sleep.js']) fs.copyFileSync(path.join(fixtures, 'slow-stage', f), path.join(dir, f));
@@ -242,7 +264,7 @@ describe('client against a real platform', function () {
       const ac = new AbortController();
       const lines: string[] = [];
       const pushing = push({
-        client: c, path: dir, name: 'cancel-me', signal: ac.signal,
+        client: c, cacheDir, path: dir, name: 'cancel-me', signal: ac.signal,
         onStagingLog: (l) => { lines.push(l); if (/still staging/.test(l)) ac.abort(); },
       });
       await assert.rejects(pushing, (e: unknown) => e instanceof PushCancelledError && /during staging/.test(e.message));

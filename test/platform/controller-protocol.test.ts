@@ -368,7 +368,12 @@ describe('controller protocol: staging, placement, instances, health manager', f
       return r.status === 200 && r.text.includes('second line') ? r.text : undefined;
     });
     assert.equal(partial, '[2024-01-01 00:00:00] first line\n[2024-01-01 00:00:01] second line\n');
+    // Following the staging log: what is there, then the lines as they come, until the task ends.
+    const follow = fetch(`${t.controller.url}/apps/web/instances/0/files/logs/staging.log?tail=1`, { headers: { authorization: t.token } }).then((r) => r.text());
+    await sleep(200);
     release();
+    const followed = await follow;
+    assert.match(followed, /^\[2024-01-01 00:00:00\] first line\n\[2024-01-01 00:00:01\] second line\n(.|\n)*third line\n$/);
     const staged = await waitFor('STAGED', async () => { const a = await c.app('web'); return a.package_state === 'STAGED' ? a : undefined; });
     assert.equal(staged.staged_hash, staged.package_hash);
     assert.equal(staged.version, `${String(staged.package_hash)}-0`);
@@ -579,11 +584,13 @@ describe('controller protocol: staging, placement, instances, health manager', f
     const startsBefore = dea.starts.length;
     assert.equal((await c.upload('live', { 'server.js': 'v3' })).status, 200);
     const t3 = await waitFor('task for v3', () => tasks[0]);
-    assert.equal((await c.upload('live', { 'server.js': 'v4' })).status, 200);
+    const up4 = await c.upload('live', { 'server.js': 'v4' });
+    assert.equal(up4.status, 200);
     const stop3 = await waitFor('staging.stop for v3', () => stager.stops.find((s) => s.task_id === t3.task_id));
     assert.deepEqual(stop3, { app_id: id, task_id: t3.task_id });
     const t4 = await waitFor('task for v4', () => tasks[1]);
     assert.notEqual(t4.task_id, t3.task_id);
+    assert.equal((up4.json as { staging_task_id: string }).staging_task_id, t4.task_id, 'the upload names the task it started');
     // The cancelled task can no longer fetch its package or upload a droplet.
     assert.equal((await stager.download(t3)).status, 404);
     assert.equal((await stager.upload(t3, Buffer.from('late'))).status, 404);

@@ -68,7 +68,7 @@ describe('e2e: staging failures, time limit, cancellation', function () {
     await waitFor('the timed-out staging process to be gone', () => !pidAlive(pid), 10_000);
     const log = (await t.client.files('slow-stage', 0, 'logs/staging.log')).toString();
     assert.match(log, /slow-stage: still staging/);
-    assert.match(log, /time/i);
+    assert.match(log, /timed out/i);
     // what the user is told carries the same code as the app
     assert.equal(err.code, 800, `push error code: ${err.message}`);
   });
@@ -118,5 +118,33 @@ describe('e2e: staging failures, time limit, cancellation', function () {
     }
     const inst = await t.client.instances(name);
     assert.deepEqual(inst.map((i) => [i.index, i.state]), [[0, 'RUNNING']]);
+  });
+
+  it('a new push during a slow staging supersedes it: the slow task is stopped, the newer version runs', async () => {
+    const name = 'cancel-me';
+    const versionC = copyFixture('node-hello', {
+      'server.js': "require('http').createServer((q, s) => s.end('version C\\n')).listen(Number(process.env.PORT));\n",
+    });
+    temps.push(versionC);
+    let stagerPid = 0;
+    let sawSleep!: () => void;
+    const sleeping = new Promise<void>((r) => { sawSleep = r; });
+    const slow = pushApp(t, fixture('slow-stage'), {
+      name, memory: 64,
+      onStagingLog: (l) => {
+        const m = /slow-stage: sleeping \d+ s \(pid (\d+)\)/.exec(l);
+        if (m) { stagerPid = Number(m[1]); sawSleep(); }
+      },
+    }).then(() => null, (e: unknown) => e);
+    await sleeping;
+    const c = await pushApp(t, versionC, { name, memory: 64 });
+    assert.equal(c.summary.running, 1);
+    const slowErr = await slow;
+    assert.ok(slowErr instanceof Error, `the superseded push did not report success: ${String(slowErr)}`);
+    await waitFor('the superseded staging process to be gone', () => !pidAlive(stagerPid), 10_000);
+    await waitFor('version C serving', async () => (await viaRouter(t, hostOf(name))).text === 'version C\n' || undefined, 15_000);
+    const app = await t.client.app(name);
+    assert.equal(app?.package_state, 'STAGED');
+    assert.equal(app?.package_hash, app?.staged_hash);
   });
 });

@@ -1,4 +1,5 @@
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { PushOutcome } from '../../../extension/pushWorkspace';
@@ -19,6 +20,11 @@ describe('The packaged .vsix, installed into code-server', function () {
     const api = await activateExtension();
     const outcome = await vscode.commands.executeCommand<PushOutcome>('pocketFoundry.pushWorkspace', vscode.Uri.file(path.join(workspaceRoot(), 'node-hello')));
     assert.equal(outcome.kind, 'pushed', JSON.stringify(outcome));
+    const ep = await api.ensurePlatform();
+    const ext = vscode.extensions.getExtension(extensionId);
+    assert.ok(ext);
+    const cmdline = fs.readFileSync(`/proc/${ep.pid}/cmdline`, 'utf8').split('\0');
+    assert.ok(cmdline.includes(path.join(ext.extensionPath, 'dist', 'pocket.js')), `the platform runs from the installed extension: ${cmdline.join(' ')}`);
     await waitFor('node-hello running in the tree', async () => {
       const t = findApp(await api.tree(), 'node-hello');
       return t?.contextValue === 'app.started' && t.children.some((c) => c.contextValue === 'instance.running');

@@ -45,7 +45,7 @@ export async function buildCli(): Promise<CliHarness> {
   const env = (extra: Record<string, string>): NodeJS.ProcessEnv => {
     const e: NodeJS.ProcessEnv = {};
     for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('POCKET_')) e[k] = v;
-    return { ...e, POCKET_HOME: path.join(outDir, 'no-home'), POCKET_LOG_LEVEL: 'warn', ...extra };
+    return { ...e, POCKET_HOME: path.join(outDir, 'no-home'), XDG_CACHE_HOME: path.join(outDir, 'cache'), POCKET_LOG_LEVEL: 'warn', ...extra };
   };
   const start = (args: string[], extra: Record<string, string>): { child: ChildProcess; out: { stdout: string; stderr: string } } => {
     const child = spawn(process.execPath, [cli, ...args], { env: env(extra), stdio: ['ignore', 'pipe', 'pipe'] });

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { push, readManifest, type PushSummary } from '../../../platform/client';
+import { createLog, type LogLevel } from '../../../platform/log';
 import type { PlatformTuning } from '../../../platform/platform';
 import { httpRequest, type HttpReply } from './controller';
 import { startTestPlatform, type TestPlatform, type TestPlatformOptions } from './platform';
@@ -31,8 +32,10 @@ export function tuningWith(extra: PlatformTuning): PlatformTuning {
   };
 }
 
+/** `E2E_LOG=debug|info` shows the platform's log on stderr. */
 export function startE2ePlatform(opts: TestPlatformOptions = {}): Promise<TestPlatform> {
-  return startTestPlatform({ ...opts, tuning: opts.tuning ?? e2eTuning });
+  const level = process.env.E2E_LOG as LogLevel | undefined;
+  return startTestPlatform({ ...(level ? { log: createLog('pocket', { level }) } : {}), ...opts, tuning: opts.tuning ?? e2eTuning });
 }
 
 /** Polls `probe` until it returns something other than undefined/false; the last error or value explains a timeout. */
