@@ -83,7 +83,7 @@ async function watchPush(p: BenchPlatform, host: string): Promise<{ start(t0: bi
     labels.set(key, label);
   };
   bus.subscribe(Subjects.stagingLogAll, stagingLogLine, (m) => {
-    if (m.line !== undefined) mark(`stage-${String(m.seq).padStart(3, '0')}`, `stager: ${m.line.replace(/^\[[^\]]*\]\s*/, '').slice(0, 60)}`);
+    if (m.line !== undefined) mark(`stage-${String(m.seq).padStart(3, '0')}`, `stager: ${m.line.replace(/^\[[^\]]*\]\s*/, '').replace(/task [0-9a-f]{8,}/, 'task …').replace(/sha1 [0-9a-f]{40}/, 'sha1 …').slice(0, 60)}`);
     if (m.done) mark('stage-done', 'stager: task done');
   });
   bus.subscribe('dea.*.start', deaStart, () => mark('dea-start', 'controller: `dea.<id>.start` sent to the DEA'));

@@ -248,10 +248,15 @@ async function fingerprintAll(dir: string, expectFiles: number): Promise<number>
   return ms;
 }
 
-async function timedPush(client: CloudControllerClient, dir: string, name: string): Promise<{ ms: number; bytes: number; summary: PushSummary }> {
+async function timedPush(client: CloudControllerClient, dir: string, name: string, label: string): Promise<{ ms: number; bytes: number; summary: PushSummary }> {
   const t0 = process.hrtime.bigint();
-  const summary = await push({ client, path: dir, name, noStart: true });
-  return { ms: msSince(t0), bytes: summary.bytesSent, summary };
+  let step = 'start';
+  try {
+    const summary = await push({ client, path: dir, name, noStart: true, onProgress: (p) => { step = p.step; } });
+    return { ms: msSince(t0), bytes: summary.bytesSent, summary };
+  } catch (e) {
+    throw new Error(`${label} push failed during '${step}' after ${fmtMs(msSince(t0))}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  }
 }
 
 async function oneRun(ws: Workspace, run: number, opts: Options, external: boolean): Promise<RunResult> {
@@ -271,15 +276,15 @@ async function oneRun(ws: Workspace, run: number, opts: Options, external: boole
   const platform = external ? existingPlatform(opts) : opts.inProcess ? await startInProcessPlatform() : await startOwnPlatform(opts.verbose);
   const name = external ? `bench-push-${ws.seed.slice(0, 8)}-${run}` : 'bench-push';
   try {
-    const first = await timedPush(platform.client, ws.dir, name);
+    const first = await timedPush(platform.client, ws.dir, name, 'first');
     if (first.summary.uploaded !== ws.files.length) {
       throw new Error(`first push uploaded ${first.summary.uploaded} of ${ws.files.length} files: the platform already held some (use a fresh platform)`);
     }
-    const unchanged = await timedPush(platform.client, ws.dir, name);
+    const unchanged = await timedPush(platform.client, ws.dir, name, 'unchanged');
     changeOneFile(ws, run + 1);
     let oneFile: { ms: number; bytes: number; summary: PushSummary };
     try {
-      oneFile = await timedPush(platform.client, ws.dir, name);
+      oneFile = await timedPush(platform.client, ws.dir, name, 'one-file');
     } finally {
       restoreOneFile(ws);
     }

@@ -246,7 +246,9 @@ export class CloudControllerClient {
     const timeoutMs = spec.timeoutMs ?? this.timeoutMs;
     const attempt = (firstTry: boolean): Promise<http.IncomingMessage> => new Promise<http.IncomingMessage>((resolve, reject) => {
       if (spec.signal?.aborted) { reject(abortError(spec.signal)); return; }
+      let answered = false;
       const req = mod.request(url, { method: spec.method, headers, agent: this.agent, signal: spec.signal }, (res) => {
+        answered = true;
         if (spec.meter && body) spec.meter.bytesSent += body.length;
         const accepted = res.headers['accept-encoding'];
         if (typeof accepted === 'string' && /\bgzip\b/i.test(accepted)) this.acceptsGzip = true;
@@ -258,7 +260,7 @@ export class CloudControllerClient {
       req.on('error', (err: NodeJS.ErrnoException) => {
         if (spec.signal?.aborted) { reject(abortError(spec.signal)); return; }
         // A kept-alive socket the server closed while idle fails at once: the request never reached it, so send it again.
-        if (firstTry && req.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) { resolve(attempt(false)); return; }
+        if (firstTry && !answered && req.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) { resolve(attempt(false)); return; }
         reject(new CloudControllerUnreachableError(this.api, err.code ?? err.message, { cause: err }));
       });
       req.end(body);

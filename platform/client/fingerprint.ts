@@ -60,12 +60,18 @@ export async function listAppFiles(root: string, opts: { signal?: AbortSignal } 
   const ig = await loadCfIgnore(rootReal);
   const out: AppFileEntry[] = [];
 
+  // Synchronous calls in short slices, as for hashing: hundreds of folders cost a thread-pool hop each otherwise.
+  let sliceStart = Date.now();
   // `chain` holds the real paths of the folders being walked, to stop on a link back to an ancestor.
   const walk = async (dirReal: string, prefix: string, chain: Set<string>): Promise<void> => {
+    if (Date.now() - sliceStart >= sliceMs) {
+      await new Promise<void>((r) => setImmediate(r));
+      sliceStart = Date.now();
+    }
     if (opts.signal?.aborted) throw opts.signal.reason instanceof Error ? opts.signal.reason : new Error('aborted');
     let entries: fs.Dirent[];
     try {
-      entries = await fs.promises.readdir(dirReal, { withFileTypes: true });
+      entries = fs.readdirSync(dirReal, { withFileTypes: true });
     } catch (e) {
       throw new PushError(`Cannot read folder ${prefix || '.'}: ${(e as Error).message}`, { cause: e });
     }
@@ -77,15 +83,15 @@ export async function listAppFiles(root: string, opts: { signal?: AbortSignal } 
       if (d.isSymbolicLink()) {
         let target: string;
         try {
-          target = await fs.promises.realpath(abs);
+          target = fs.realpathSync(abs);
         } catch {
-          throw new PushError(`${fn} is a broken symbolic link (-> ${await readlinkOr(abs)}); remove it or add it to .cfignore`);
+          throw new PushError(`${fn} is a broken symbolic link (-> ${readlinkOr(abs)}); remove it or add it to .cfignore`);
         }
         if (target !== rootReal && !target.startsWith(rootReal + path.sep)) {
           if (ig.ignores(fn) || ig.ignores(fn + '/')) continue;
-          throw new PushError(`${fn} is a symbolic link to ${await readlinkOr(abs)}, outside the app folder; copy what it points to into the app, or add it to .cfignore`);
+          throw new PushError(`${fn} is a symbolic link to ${readlinkOr(abs)}, outside the app folder; copy what it points to into the app, or add it to .cfignore`);
         }
-        const st = await fs.promises.stat(target);
+        const st = fs.statSync(target);
         if (st.isDirectory()) {
           if (ig.ignores(fn + '/')) continue;
           if (chain.has(target)) throw new PushError(`${fn} is a symbolic link to a folder that contains it (a loop); add it to .cfignore`);
@@ -118,8 +124,8 @@ async function loadCfIgnore(rootReal: string): Promise<Ignore> {
   return ig;
 }
 
-async function readlinkOr(p: string): Promise<string> {
-  try { return await fs.promises.readlink(p); } catch { return '?'; }
+function readlinkOr(p: string): string {
+  try { return fs.readlinkSync(p); } catch { return '?'; }
 }
 
 const chunkSize = 1 << 20;

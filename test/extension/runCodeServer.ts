@@ -62,7 +62,7 @@ async function runSuite(install: CodeServerInstall, spec: SuiteSpec): Promise<Su
     return results;
   } catch (e) {
     console.log(`  ${spec.name} did not finish: ${e instanceof Error ? e.message : String(e)}`);
-    return { passes: [], failures: [{ title: spec.name, durationMs: Date.now() - t0, error: String(e) }], pending: [], durationMs: Date.now() - t0 };
+    return { passes: [], failures: [{ title: spec.name, durationMs: Date.now() - t0, error: String(e) }], pending: [], durationMs: Date.now() - t0, notes: [] };
   } finally {
     await browser.close().catch(() => undefined);
     await cs.stop();
@@ -87,6 +87,7 @@ function report(r: SuiteResults, wallMs: number): void {
   for (const p of r.passes) console.log(`  ✓ ${p.title} (${p.durationMs} ms)`);
   for (const f of r.failures) console.log(`  ✗ ${f.title}\n      ${(f.error ?? '').split('\n').slice(0, 8).join('\n      ')}`);
   if (r.fatal) console.log(`  suite could not run: ${r.fatal}`);
+  for (const n of r.notes ?? []) console.log(`    ${n}`);
   console.log(`  (${(wallMs / 1000).toFixed(1)} s including code-server start)`);
 }
 

@@ -20,9 +20,15 @@ describe('client: HTTP details', () => {
   let acceptGzip = false;
   let refuseGzip = false;
   let sseConnections = 0;
+  let dropReused = false;
+  let dropped = 0;
 
   before(async () => {
     server = http.createServer((req, res) => {
+      // `/drop-reused`: a kept-alive connection is closed under the second request, as an idle timeout does
+      const perSocket = ((req.socket as unknown as { pocketRequests?: number }).pocketRequests ?? 0) + 1;
+      (req.socket as unknown as { pocketRequests?: number }).pocketRequests = perSocket;
+      if (req.url === '/resources' && dropReused && perSocket > 1) { dropped++; req.socket.destroy(); return; }
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
@@ -118,5 +124,20 @@ describe('client: HTTP details', () => {
       await new Promise((r) => setTimeout(r, 600));
       assert.equal(errors.length, 1, 'no retry after a 404');
     } finally { c.close(); }
+  });
+
+  it('sends a request again when a kept-alive connection turns out closed', async () => {
+    const c = new CloudControllerClient({ api, token: 't' });
+    dropReused = true;
+    try {
+      await c.apps();
+      const meter = { bytesSent: 0 };
+      assert.deepEqual(await c.matchResources(resources, { meter }), resources);
+      assert.equal(dropped, 1, 'the first try went over the kept-alive connection and was dropped');
+      assert.deepEqual(seen.filter((s) => s.url === '/resources').length, 1);
+    } finally {
+      dropReused = false;
+      c.close();
+    }
   });
 });

@@ -71,7 +71,7 @@ describe('e2e: the pocket binary', function () {
   });
 
   it('pocket push test/fixtures/node-hello ends with a URL that answers; Ctrl-C on up stops everything', async () => {
-    const r = await run(['push', 'test/fixtures/node-hello'], cleanEnv({ POCKET_HOME: dataDir }), 120_000);
+    const r = await run(['push', 'test/fixtures/node-hello'], cleanEnv({ POCKET_HOME: dataDir, XDG_CACHE_HOME: path.join(dataDir, 'cache') }), 120_000);
     assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
     assert.match(r.stdout, /Staging:/);
     const lines = r.stdout.trimEnd().split('\n');
@@ -85,7 +85,7 @@ describe('e2e: the pocket binary', function () {
     assert.equal(page.status, 200);
     assert.equal(page.text, 'Hello from node-hello, instance 0\n');
 
-    const apps = await run(['apps'], cleanEnv({ POCKET_HOME: dataDir }), 30_000);
+    const apps = await run(['apps'], cleanEnv({ POCKET_HOME: dataDir, XDG_CACHE_HOME: path.join(dataDir, 'cache') }), 30_000);
     assert.equal(apps.code, 0, apps.stderr);
     assert.match(apps.stdout, /node-hello/);
 

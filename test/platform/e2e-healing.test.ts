@@ -83,6 +83,9 @@ describe('e2e: crashes, flapping, scaling, stopping', function () {
     assert.equal((await t.client.app('crasher'))?.state, 'STARTED', 'the desired state is left alone');
     const r = await viaRouter(t, hostOf('crasher'));
     assert.equal(r.status, 404);
+    // The crashed instance's folder is kept: its stderr tells why.
+    const stderr = (await t.client.files('crasher', 0, 'logs/stderr.log')).toString();
+    assert.match(stderr, /Error: crasher: deliberate crash/);
   });
 
   it('scale 1 -> 3 -> 1: requests spread over the live instances', async () => {
@@ -103,6 +106,16 @@ describe('e2e: crashes, flapping, scaling, stopping', function () {
     }, 15_000);
     assert.deepEqual([...seen].sort(), [0, 1, 2]);
     assert.equal((await t.client.app(name))?.runningInstances, 3);
+    const stats = await t.client.stats(name);
+    assert.deepEqual(Object.keys(stats).sort(), ['0', '1', '2']);
+    const ports = new Set<number | null>();
+    for (const s of Object.values(stats)) {
+      assert.equal(s.state, 'RUNNING');
+      assert.equal(s.stats?.mem_quota, 64 * 1024 * 1024);
+      assert.deepEqual(s.stats?.uris, [hostOf(name)]);
+      ports.add(s.stats?.port ?? null);
+    }
+    assert.equal(ports.size, 3, 'each instance has its own port');
 
     await t.client.updateApp(name, { instances: 1 });
     await waitFor('the processes of instances 1 and 2 to end', () => {

@@ -87,7 +87,7 @@ export async function pushApp(t: TestPlatform, dir: string, opts: { name?: strin
   const summary = await push({
     client: t.client, path: dir, name,
     memory: opts.memory ?? m.memory, instances: opts.instances ?? m.instances, command: m.command, env: m.env,
-    routerUrl: t.router, signal: opts.signal, startTimeoutMs: opts.startTimeoutMs ?? 150_000,
+    routerUrl: t.router, signal: opts.signal, cacheDir: false, startTimeoutMs: opts.startTimeoutMs ?? 150_000,
     onStagingLog: (l) => { stagingLog.push(l); opts.onStagingLog?.(l); },
   });
   return { summary, stagingLog, ms: Date.now() - t0 };
