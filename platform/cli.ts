@@ -102,7 +102,8 @@ async function runPlatform(cmd: Command, opts: { nats?: string; natsToken?: stri
     natsUrl = ep.nats;
     natsToken ??= ep.token;
   }
-  if (natsUrl && !natsToken) throw new Error('--nats needs the platform token too: pass --token TOKEN (or set POCKET_TOKEN).');
+  // A component alone must present the platform's token (NATS, droplet downloads); `up` keeps its own in the data dir.
+  if (only && !natsToken) throw new Error('A component alone needs the platform token: pass --token TOKEN (or set POCKET_TOKEN).');
   const log = createLog('pocket');
   const { startPlatform } = await import('./platform.js');
   const p = await startPlatform({ dataDir, natsUrl, natsToken, apiPort: opts.apiPort, routerPort: opts.routerPort, log, only });

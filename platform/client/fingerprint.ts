@@ -57,7 +57,9 @@ export async function listAppFiles(root: string, opts: { signal?: AbortSignal } 
   }
   const rootStat = await fs.promises.stat(rootReal);
   if (!rootStat.isDirectory()) throw new PushError(`${root} is not a folder`);
-  const ig = await loadCfIgnore(rootReal);
+  const cfIgnore = await loadCfIgnore(rootReal);
+  // Without rules, skip the matcher: its first calls cost more than the whole walk.
+  const ig = { ignores: (p: string): boolean => cfIgnore !== null && cfIgnore.ignores(p) };
   const out: AppFileEntry[] = [];
 
   // Synchronous calls in short slices, as for hashing: hundreds of folders cost a thread-pool hop each otherwise.
@@ -79,7 +81,7 @@ export async function listAppFiles(root: string, opts: { signal?: AbortSignal } 
     for (const d of entries) {
       if (alwaysSkipped.has(d.name)) continue;
       const fn = prefix + d.name;
-      const abs = path.join(dirReal, d.name);
+      const abs = dirReal + path.sep + d.name;
       if (d.isSymbolicLink()) {
         let target: string;
         try {
@@ -114,14 +116,17 @@ export async function listAppFiles(root: string, opts: { signal?: AbortSignal } 
   return out;
 }
 
-async function loadCfIgnore(rootReal: string): Promise<Ignore> {
-  const ig = ignore();
+/** The `.cfignore` matcher, or null when there is no file or it holds no rule. */
+async function loadCfIgnore(rootReal: string): Promise<Ignore | null> {
+  let text: string;
   try {
-    ig.add(await fs.promises.readFile(path.join(rootReal, '.cfignore'), 'utf8'));
+    text = await fs.promises.readFile(path.join(rootReal, '.cfignore'), 'utf8');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new PushError(`Cannot read .cfignore: ${(e as Error).message}`, { cause: e });
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new PushError(`Cannot read .cfignore: ${(e as Error).message}`, { cause: e });
   }
-  return ig;
+  if (!text.split(/\r?\n/).some((l) => l.trim() !== '' && !l.startsWith('#'))) return null;
+  return ignore().add(text);
 }
 
 function readlinkOr(p: string): string {

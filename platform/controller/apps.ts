@@ -13,7 +13,7 @@ import type { ContentStore } from './content-store';
 import { CcError, ErrorCodes } from './errors';
 import type { EventHub } from './event-stream';
 import type { PackageResult } from './packager';
-import type { Placement } from './placement';
+import type { Placement, PlacementResult } from './placement';
 import type { RuntimeCatalog } from './runtimes';
 import type { StagingCoordinator, StagingOutcome, StagingTask } from './staging';
 import type { AppPatch, AppRecord, Store } from './store';
@@ -497,14 +497,17 @@ export class AppService {
       version, limits: { mem: app.memory, disk: app.disk, fds: app.fds }, env: app.env,
       debug: app.debug, console: app.console, ...(flapping ? { flapping: true } : {}),
     };
-    const results = await Promise.all(indices.map(async (index) => {
-      this.pendingStarts.set(`${app.id}/${version}/${index}`, Date.now());
+    for (const index of indices) this.pendingStarts.set(`${app.id}/${version}/${index}`, Date.now());
+    // One at a time: a DEA reserves memory when the start arrives, so discovers sent together would
+    // all be answered by the same DEA, which then refuses (silently) what no longer fits.
+    const results: PlacementResult[] = [];
+    for (const index of indices) {
       const r = await this.o.placement.place({ ...start, index });
       if (!r.ok) this.pendingStarts.delete(`${app.id}/${version}/${index}`);
-      return r;
-    }));
+      results.push(r);
+    }
     const reasons = [...new Set(results.flatMap((r) => (r.ok ? [] : [r.reason])))];
-    const placementError = reasons.length ? `${reasons.length === results.length ? 'no' : 'not every'} instance could be placed: ${reasons.join('; ')}` : null;
+    const placementError = reasons.length ? `${results.every((r) => !r.ok) ? 'no' : 'not every'} instance could be placed: ${reasons.join('; ')}` : null;
     const cur = this.o.store.getApp(app.id);
     if (cur && cur.placementError !== placementError) this.o.store.updateApp(app.id, { placementError });
     if (placementError) this.o.store.recordEvent(app.id, app.name, 'placement_failed', { indices, reason: placementError });

@@ -81,6 +81,20 @@ describe('Push Workspace, app explorer, staging log and instance panel', functio
     assert.match(snap.url ?? '', /node-hello\.localhost/);
   });
 
+  it('shows an instance\'s stdout and stderr as a read-only document from the tree', async () => {
+    const item = await appItem((t) => t.children.some((c) => c.contextValue === 'instance.running'), 'running instance');
+    const instance = item.children[0];
+    assert.ok(instance);
+    await vscode.commands.executeCommand('pocketFoundry.showLogs', instance.node);
+    const doc = await waitFor('the logs document', () => {
+      const d = vscode.window.activeTextEditor?.document;
+      return d?.uri.scheme === 'pocket-foundry' ? d : undefined;
+    });
+    assert.match(doc.getText(), /==> node-hello #0 logs\/stdout\.log <==/);
+    assert.match(doc.getText(), /node-hello listening on \d+ \(instance 0\)/);
+    await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
+  });
+
   it('stops from the tree: contextValue app.stopped, no instances, router answers 404', async () => {
     const item = await appItem((t) => t.contextValue === 'app.started', 'started');
     await vscode.commands.executeCommand('pocketFoundry.stop', item.node);
