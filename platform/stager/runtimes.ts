@@ -42,7 +42,28 @@ const installHint: Record<RuntimeName, string> = {
   python3: 'install Python 3 (apt-get install python3)',
 };
 
-export async function findNode(env: NodeJS.ProcessEnv): Promise<Runtime> {
+/**
+ * Interpreter probes cost 50 ms to 1 s each (more behind version-manager shims such as pyenv) and
+ * would otherwise run on every staging; answers are kept a minute, keyed by PATH. Failures are not kept.
+ */
+const probeCache = new Map<string, { at: number; value: Promise<unknown> }>();
+const probeCacheMs = 60_000;
+
+function cachedProbe<T>(key: string, env: NodeJS.ProcessEnv, run: () => Promise<T>): Promise<T> {
+  const k = `${key}\0${env.PATH ?? ''}`;
+  const hit = probeCache.get(k);
+  if (hit && Date.now() - hit.at < probeCacheMs) return hit.value as Promise<T>;
+  const value = run();
+  probeCache.set(k, { at: Date.now(), value });
+  value.catch(() => { if (probeCache.get(k)?.value === value) probeCache.delete(k); });
+  return value;
+}
+
+export function findNode(env: NodeJS.ProcessEnv): Promise<Runtime> {
+  return cachedProbe('node', env, () => probeNode(env));
+}
+
+async function probeNode(env: NodeJS.ProcessEnv): Promise<Runtime> {
   const exe = which('node', env.PATH) ?? which('nodejs', env.PATH);
   if (!exe) throw new RuntimeMissing(`the node runtime is not installed on this stager: ${installHint.node}`);
   const r = await probe(exe, ['-e', 'process.stdout.write(process.execPath + "\\n" + process.version)'], { env });
@@ -51,7 +72,11 @@ export async function findNode(env: NodeJS.ProcessEnv): Promise<Runtime> {
   return { name: 'node', executable: real || exe, version: version ?? '' };
 }
 
-export async function findRuby(env: NodeJS.ProcessEnv): Promise<Runtime> {
+export function findRuby(env: NodeJS.ProcessEnv): Promise<Runtime> {
+  return cachedProbe('ruby', env, () => probeRuby(env));
+}
+
+async function probeRuby(env: NodeJS.ProcessEnv): Promise<Runtime> {
   const exe = which('ruby', env.PATH);
   if (!exe) throw new RuntimeMissing(`the ruby runtime is not installed on this stager: ${installHint.ruby}`);
   const r = await probe(exe, ['-e', 'print RbConfig.ruby, "\\n", RUBY_VERSION'], { env });
@@ -61,9 +86,11 @@ export async function findRuby(env: NodeJS.ProcessEnv): Promise<Runtime> {
 }
 
 /** A ruby library check: `require` (or `gem`, which also finds gems not yet loadable); the version or null. */
-export async function rubyLibrary(ruby: Runtime, code: string, env: NodeJS.ProcessEnv): Promise<string | null> {
-  const r = await probe(ruby.executable, ['-e', code], { env });
-  return r.ok ? r.stdout || 'present' : null;
+export function rubyLibrary(ruby: Runtime, code: string, env: NodeJS.ProcessEnv): Promise<string | null> {
+  return cachedProbe(`ruby-lib\0${ruby.executable}\0${code}`, env, async () => {
+    const r = await probe(ruby.executable, ['-e', code], { env });
+    return r.ok ? r.stdout || 'present' : null;
+  });
 }
 
 interface PythonProbe {
@@ -72,14 +99,11 @@ interface PythonProbe {
   has: Set<string>;
 }
 
-/** Probes are slow behind version-manager shims (pyenv: ~1 s each), so results are kept a minute. */
-const pythonCache = new Map<string, { at: number; probe: PythonProbe | null }>();
-const pythonCacheMs = 60_000;
+function probePython(exe: string, modules: string[], env: NodeJS.ProcessEnv): Promise<PythonProbe | null> {
+  return cachedProbe(`python\0${exe}\0${modules.join(',')}`, env, () => runPythonProbe(exe, modules, env));
+}
 
-async function probePython(exe: string, modules: string[], env: NodeJS.ProcessEnv): Promise<PythonProbe | null> {
-  const key = `${exe}\0${modules.join(',')}\0${env.PATH ?? ''}`;
-  const hit = pythonCache.get(key);
-  if (hit && Date.now() - hit.at < pythonCacheMs) return hit.probe;
+async function runPythonProbe(exe: string, modules: string[], env: NodeJS.ProcessEnv): Promise<PythonProbe | null> {
   const code = 'import sys, platform, importlib.util\n' +
     'print(sys.executable)\nprint(platform.python_version())\n' +
     `print(",".join(m for m in ${JSON.stringify(modules)} if importlib.util.find_spec(m) is not None))`;
@@ -89,7 +113,6 @@ async function probePython(exe: string, modules: string[], env: NodeJS.ProcessEn
     const [real, version, found] = r.stdout.split('\n');
     result = { runtime: { name: 'python3', executable: real || exe, version: version ?? '' }, has: new Set((found ?? '').split(',').filter(Boolean)) };
   }
-  pythonCache.set(key, { at: Date.now(), probe: result });
   return result;
 }
 
