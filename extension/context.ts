@@ -54,6 +54,7 @@ export class PocketFoundry implements vscode.Disposable {
       this.explorer.onDidReadApps((apps) => this.onApps(apps)),
       this.stagingLogs.onDidFinish((f) => { if (!f.ok) void this.stagingFailed(f.app); }),
       this.treeView.onDidChangeVisibility((e) => { this.explorer.visible = e.visible; }),
+      vscode.workspace.onDidChangeConfiguration((e) => this.onConfigChange(e)),
     );
     void vscode.commands.executeCommand('setContext', 'pocketFoundry.platformState', 'stopped');
   }
@@ -185,6 +186,14 @@ export class PocketFoundry implements vscode.Disposable {
     }
     this.explorer.refreshSoon();
     InstancePanel.notify();
+  }
+
+  private onConfigChange(e: vscode.ConfigurationChangeEvent): void {
+    const affects = ['nodePath', 'dataDir', 'routerPort'].some((k) => e.affectsConfiguration(`pocketFoundry.${k}`));
+    if (!affects || this.supervisor.state.kind !== 'running') return;
+    void vscode.window.showInformationMessage('Restart the Pocket Foundry platform to use the changed settings.', 'Restart Platform').then((a) => {
+      if (a) void vscode.commands.executeCommand('pocketFoundry.platform.restart');
+    });
   }
 
   /** The status bar counts apps whether or not the app explorer is open. */

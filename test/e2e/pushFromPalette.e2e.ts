@@ -57,14 +57,22 @@ async function main(): Promise<void> {
       await page.locator('.statusbar').getByText('Pocket Foundry', { exact: false }).first().waitFor({ timeout: 60_000 });
     }, '01-workbench.png');
 
+    await step('the app explorer welcomes a newcomer with a Push Workspace button', async () => {
+      await page.locator('.activitybar [aria-label^="Pocket Foundry"]').first().click();
+      const view = page.locator('[id="workbench.view.extension.pocketFoundry"]');
+      await view.getByText('No apps yet', { exact: false }).first().waitFor({ timeout: 60_000 });
+      await view.getByRole('button', { name: 'Push Workspace' }).first().waitFor({ timeout: 5000 });
+      await page.locator('.statusbar').getByText('Pocket Foundry: 0 apps').first().waitFor({ timeout: 10_000 });
+    }, '02-welcome.png');
+
     await step('the command palette offers Pocket Foundry: Push Workspace', async () => {
       await runCommand(page, 'Pocket Foundry: Push Workspace', false);
-    }, '02-command-palette.png');
+    }, '03-command-palette.png');
 
     await step('Push Workspace shows a progress notification', async () => {
       await page.keyboard.press('Enter');
       await page.locator('.notifications-toasts').getByText(`Pushing ${app}`, { exact: false }).first().waitFor({ timeout: 60_000 });
-    }, '03-push-progress.png');
+    }, '04-push-progress.png');
 
     await step('the push ends with the fingerprint summary and next actions', async () => {
       const done = page.locator('.notifications-toasts .notification-toast').filter({ hasText: `Pushed ${app}` });
@@ -74,22 +82,22 @@ async function main(): Promise<void> {
       for (const action of ['Open in Browser', 'Show Logs', 'Show Instances']) {
         await done.first().getByRole('button', { name: action }).waitFor({ timeout: 5000 });
       }
-    }, '04-pushed-notification.png');
+    }, '05-pushed-notification.png');
 
     await step('the output shows the staging log of the app', async () => {
       const output = page.locator('.part.panel');
       await output.getByText('Detected framework: node', { exact: false }).first().waitFor({ timeout: 20_000 });
       await output.getByText('Staging finished.', { exact: false }).first().waitFor({ timeout: 20_000 });
-    }, '05-staging-log.png');
+    }, '06-staging-log.png');
 
     await step('the app explorer shows the app with a running instance', async () => {
       await runCommand(page, 'Notifications: Clear All Notifications', true);
-      await page.locator('.activitybar [aria-label^="Pocket Foundry"]').first().click();
       const tree = page.locator('[id="workbench.view.extension.pocketFoundry"]');
+      if (!(await tree.isVisible())) await page.locator('.activitybar [aria-label^="Pocket Foundry"]').first().click();
       await tree.getByRole('treeitem', { name: new RegExp(`^${app}`) }).first().waitFor({ timeout: 30_000 });
       await tree.getByRole('treeitem').filter({ hasText: '#0' }).filter({ hasText: 'RUNNING' }).first().waitFor({ timeout: 30_000 });
       await tree.getByText('STARTED · 1/1', { exact: false }).first().waitFor({ timeout: 10_000 });
-    }, '06-app-explorer.png');
+    }, '07-app-explorer.png');
 
     await step('the instance panel lists the running instance', async () => {
       await runCommand(page, 'Pocket Foundry: Show Instances', true);
@@ -99,7 +107,7 @@ async function main(): Promise<void> {
       if (!/127\.0\.0\.1:\d+/.test(row)) throw new Error(`no host:port in the row: ${row}`);
       if (!/64\.0 MB/.test(row)) throw new Error(`no memory quota in the row: ${row}`);
       await page.waitForTimeout(2500); // one live refresh (cpu, memory) before the picture
-    }, '07-instance-panel.png');
+    }, '08-instance-panel.png');
   } finally {
     await browser.close().catch(() => undefined);
     await cs.stop();

@@ -93,6 +93,9 @@ describe('Push Workspace, app explorer, staging log and instance panel', functio
     assert.match(doc.getText(), /==> node-hello #0 logs\/stdout\.log <==/);
     assert.match(doc.getText(), /node-hello listening on \d+ \(instance 0\)/);
     await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
+    await vscode.commands.executeCommand('pocketFoundry.followLogs', instance.node);
+    const terminal = await waitFor('the follow terminal', () => vscode.window.terminals.find((t) => t.name === 'Logs: node-hello #0'));
+    terminal.dispose();
   });
 
   it('stops from the tree: contextValue app.stopped, no instances, router answers 404', async () => {
