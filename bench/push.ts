@@ -8,6 +8,7 @@
 // (client and controller then share one event loop). With --data/--api an existing platform is used instead, and the
 // workspace content is salted per invocation so its resource pool cannot already hold it.
 import { spawn, spawnSync, execSync, type ChildProcess } from 'node:child_process';
+import * as net from 'node:net';
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -139,6 +140,7 @@ function restoreOneFile(ws: Workspace): void {
 // ---------------------------------------------------------------------------------------------
 interface PlatformHandle {
   client: CloudControllerClient;
+  token: string;
   stop(): Promise<void>;
 }
 
@@ -157,6 +159,7 @@ async function startOwnPlatform(verbose: boolean): Promise<PlatformHandle> {
       const client = new CloudControllerClient({ api: ep.api, token: ep.token });
       return {
         client,
+        token: ep.token,
         stop: async () => {
           client.close();
           child.kill('SIGINT');
@@ -184,6 +187,7 @@ async function startInProcessPlatform(): Promise<PlatformHandle> {
   const client = new CloudControllerClient({ api: platform.api, token: platform.token });
   return {
     client,
+    token: platform.token,
     stop: async () => {
       client.close();
       await platform.stop();
@@ -202,7 +206,7 @@ function existingPlatform(opts: Options): PlatformHandle {
     token = ep.token;
   }
   const client = new CloudControllerClient({ api, token: token ?? '' });
-  return { client, stop: async () => { client.close(); } };
+  return { client, token: token ?? '', stop: async () => { client.close(); } };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -211,6 +215,8 @@ function existingPlatform(opts: Options): PlatformHandle {
 interface RunResult {
   pushFirst: { ms: number; bytes: number };
   pushUnchanged: { ms: number; bytes: number };
+  /** The same unchanged re-push without the client's push cache: every file re-read and matched. */
+  pushUnchangedCold: { ms: number; bytes: number };
   pushOneFile: { ms: number; bytes: number };
   rsyncFirst: { ms: number; bytes: number };
   rsyncUnchanged: { ms: number; bytes: number };
@@ -248,12 +254,44 @@ async function fingerprintAll(dir: string, expectFiles: number): Promise<number>
   return ms;
 }
 
-async function timedPush(client: CloudControllerClient, dir: string, name: string, label: string): Promise<{ ms: number; bytes: number; summary: PushSummary }> {
+/**
+ * Counts the bytes the client writes to the controller on the wire (request lines, headers and
+ * bodies), independently of what the client reports about itself.
+ */
+interface WireMeter {
+  url: string;
+  sent: number;
+  close(): Promise<void>;
+}
+
+async function startWireMeter(api: string): Promise<WireMeter> {
+  const target = new URL(api);
+  const sockets = new Set<net.Socket>();
+  const meter: WireMeter = { url: '', sent: 0, close: async () => undefined };
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(target.port), target.hostname);
+    sockets.add(client); sockets.add(upstream);
+    client.on('data', (d: Buffer) => { meter.sent += d.length; });
+    client.pipe(upstream); upstream.pipe(client);
+    const end = (): void => { client.destroy(); upstream.destroy(); sockets.delete(client); sockets.delete(upstream); };
+    client.on('error', end); upstream.on('error', end); client.on('close', end); upstream.on('close', end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  meter.url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  meter.close = async () => {
+    for (const sock of sockets) sock.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+  return meter;
+}
+
+async function timedPush(client: CloudControllerClient, meter: WireMeter, dir: string, name: string, label: string, cacheDir: string | false): Promise<{ ms: number; bytes: number; summary: PushSummary }> {
+  const before = meter.sent;
   const t0 = process.hrtime.bigint();
   let step = 'start';
   try {
-    const summary = await push({ client, path: dir, name, noStart: true, onProgress: (p) => { step = p.step; } });
-    return { ms: msSince(t0), bytes: summary.bytesSent, summary };
+    const summary = await push({ client, path: dir, name, noStart: true, cacheDir, onProgress: (p) => { step = p.step; } });
+    return { ms: msSince(t0), bytes: meter.sent - before, summary };
   } catch (e) {
     throw new Error(`${label} push failed during '${step}' after ${fmtMs(msSince(t0))}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   }
@@ -274,25 +312,32 @@ async function oneRun(ws: Workspace, run: number, opts: Options, external: boole
   }
 
   const platform = external ? existingPlatform(opts) : opts.inProcess ? await startInProcessPlatform() : await startOwnPlatform(opts.verbose);
+  const meter = await startWireMeter(platform.client.api);
+  const client = new CloudControllerClient({ api: meter.url, token: platform.token });
+  // The client's push cache (what a user gets by default), in a folder of this run only.
+  const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pocket-bench-pushcache-'));
   const name = external ? `bench-push-${ws.seed.slice(0, 8)}-${run}` : 'bench-push';
   try {
-    const first = await timedPush(platform.client, ws.dir, name, 'first');
+    const first = await timedPush(client, meter, ws.dir, name, 'first', cacheDir);
     if (first.summary.uploaded !== ws.files.length) {
       throw new Error(`first push uploaded ${first.summary.uploaded} of ${ws.files.length} files: the platform already held some (use a fresh platform)`);
     }
-    const unchanged = await timedPush(platform.client, ws.dir, name, 'unchanged');
+    const unchanged = await timedPush(client, meter, ws.dir, name, 'unchanged', cacheDir);
+    const unchangedCold = await timedPush(client, meter, ws.dir, name, 'unchanged (no push cache)', false);
+    if (unchangedCold.summary.uploaded !== 0) throw new Error(`unchanged re-push uploaded ${unchangedCold.summary.uploaded} files`);
     changeOneFile(ws, run + 1);
     let oneFile: { ms: number; bytes: number; summary: PushSummary };
     try {
-      oneFile = await timedPush(platform.client, ws.dir, name, 'one-file');
+      oneFile = await timedPush(client, meter, ws.dir, name, 'one-file', cacheDir);
     } finally {
       restoreOneFile(ws);
     }
     if (oneFile.summary.uploaded !== 1) throw new Error(`one-file re-push uploaded ${oneFile.summary.uploaded} files`);
-    if (external) await platform.client.deleteApp(name);
+    if (external) await client.deleteApp(name);
     return {
       pushFirst: { ms: first.ms, bytes: first.bytes },
       pushUnchanged: { ms: unchanged.ms, bytes: unchanged.bytes },
+      pushUnchangedCold: { ms: unchangedCold.ms, bytes: unchangedCold.bytes },
       pushOneFile: { ms: oneFile.ms, bytes: oneFile.bytes },
       rsyncFirst,
       rsyncUnchanged,
@@ -300,6 +345,9 @@ async function oneRun(ws: Workspace, run: number, opts: Options, external: boole
       fingerprintMs,
     };
   } finally {
+    client.close();
+    await meter.close();
+    fs.rmSync(cacheDir, { recursive: true, force: true });
     await platform.stop();
   }
 }
@@ -344,16 +392,20 @@ function report(ws: Workspace, runs: RunResult[], opts: Options): { markdown: st
     `| ${what} | ${fmtMs(ms)} | ${bytes === null ? '' : fmtBytes(bytes)} | ${note} |`;
   const pf = { ms: med((r) => r.pushFirst.ms), bytes: med((r) => r.pushFirst.bytes) };
   const pu = { ms: med((r) => r.pushUnchanged.ms), bytes: med((r) => r.pushUnchanged.bytes) };
+  const pc = { ms: med((r) => r.pushUnchangedCold.ms), bytes: med((r) => r.pushUnchangedCold.bytes) };
   const po = { ms: med((r) => r.pushOneFile.ms), bytes: med((r) => r.pushOneFile.bytes) };
   const rf = { ms: med((r) => r.rsyncFirst.ms), bytes: med((r) => r.rsyncFirst.bytes) };
   const ru = { ms: med((r) => r.rsyncUnchanged.ms), bytes: med((r) => r.rsyncUnchanged.bytes) };
   const shaMs = med((r) => r.sha1sumMs);
   const fpMs = med((r) => r.fingerprintMs);
   const mbps = (ms: number): number => (total / MiB) / (ms / 1000);
+  const pct = (part: number): string => `${Number(((part / total) * 100).toPrecision(2))}%`;
 
   const targets: Array<[string, string, boolean]> = [
-    ['unchanged re-push sends < 1% of the tree', `${((pu.bytes / total) * 100).toFixed(3)}% (${fmtBytes(pu.bytes)} of ${fmtBytes(total)})`, pu.bytes < total * 0.01],
+    ['unchanged re-push sends < 1% of the tree', `${pct(pu.bytes)} (${fmtBytes(pu.bytes)} of ${fmtBytes(total)})`, pu.bytes < total * 0.01],
     ['unchanged re-push takes <= 2x rsync unchanged', `${(pu.ms / ru.ms).toFixed(2)}x (${fmtMs(pu.ms)} vs ${fmtMs(ru.ms)})`, pu.ms <= 2 * ru.ms],
+    ['... the same without the push cache: < 1% of the tree', `${pct(pc.bytes)} (${fmtBytes(pc.bytes)})`, pc.bytes < total * 0.01],
+    ['... the same without the push cache: <= 2x rsync unchanged', `${(pc.ms / ru.ms).toFixed(2)}x (${fmtMs(pc.ms)} vs ${fmtMs(ru.ms)})`, pc.ms <= 2 * ru.ms],
     ['one-file re-push sends < file size + 64 KiB', `${fmtBytes(po.bytes)} vs ${fmtBytes(ws.changed.size + 64 * KiB)} (file: ${fmtBytes(ws.changed.size)})`, po.bytes < ws.changed.size + 64 * KiB],
     ['fingerprinting >= 70% of sha1sum throughput', `${((shaMs / fpMs) * 100).toFixed(0)}% (${mbps(fpMs).toFixed(0)} vs ${mbps(shaMs).toFixed(0)} MiB/s)`, fpMs <= shaMs / 0.7],
   ];
@@ -363,10 +415,13 @@ function report(ws: Workspace, runs: RunResult[], opts: Options): { markdown: st
         : opts.inProcess ? ' Platform: a fresh `startPlatform()` per run, in the benchmark\'s process.'
           : ' Platform: a fresh `pocket up` per run, in its own process.'),
     '',
+    'Push bytes are counted on the wire (client to controller: request lines, headers and bodies); rsync bytes are its own `Total bytes sent`.',
+    '',
     '| what | time | bytes sent | note |',
     '|---|---:|---:|---|',
     row('push, first', pf.ms, pf.bytes, `${(pf.ms / rf.ms).toFixed(2)}x rsync first`),
     row('push, unchanged', pu.ms, pu.bytes, `${(pu.ms / ru.ms).toFixed(2)}x rsync unchanged`),
+    row('push, unchanged, without the push cache', pc.ms, pc.bytes, `${(pc.ms / ru.ms).toFixed(2)}x rsync unchanged; every file re-read and matched`),
     row('push, one file changed', po.ms, po.bytes, `changed file ${fmtBytes(ws.changed.size)}`),
     row('rsync -a, first', rf.ms, rf.bytes, 'reference'),
     row('rsync -a, unchanged', ru.ms, ru.bytes, 'reference'),
@@ -407,7 +462,7 @@ async function main(): Promise<void> {
       const r = await oneRun(ws, i, opts, external);
       runs.push(r);
       process.stderr.write(`run ${i + 1}/${opts.runs}: push first ${fmtMs(r.pushFirst.ms)}, unchanged ${fmtMs(r.pushUnchanged.ms)} ` +
-        `(${fmtBytes(r.pushUnchanged.bytes)}), one file ${fmtMs(r.pushOneFile.ms)} (${fmtBytes(r.pushOneFile.bytes)}); ` +
+        `(${fmtBytes(r.pushUnchanged.bytes)}), unchanged without cache ${fmtMs(r.pushUnchangedCold.ms)} (${fmtBytes(r.pushUnchangedCold.bytes)}), one file ${fmtMs(r.pushOneFile.ms)} (${fmtBytes(r.pushOneFile.bytes)}); ` +
         `rsync ${fmtMs(r.rsyncFirst.ms)} / ${fmtMs(r.rsyncUnchanged.ms)}; sha1sum ${fmtMs(r.sha1sumMs)}; fingerprint ${fmtMs(r.fingerprintMs)}\n`);
     }
     const { markdown, ok } = report(ws, runs, opts);

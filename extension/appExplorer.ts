@@ -46,22 +46,52 @@ export class AppExplorer implements vscode.TreeDataProvider<ExplorerNode>, vscod
   /** When the oldest event not yet shown arrived (performance.now()). */
   private pendingEventAt: number | undefined;
   private readonly latencies: number[] = [];
+  /** Per refresh: [event -> refresh fired, fired -> VS Code asks, reading the apps] in ms. */
+  private readonly breakdown: [number, number, number][] = [];
+  private firedAt: number | undefined;
+  /** The oldest event waiting for the debounce timer, and how long events waited for it. */
+  private eventBeforeFire: number | undefined;
+  private readonly fireDelays: number[] = [];
+  private readonly readTimes: number[] = [];
   /** VS Code reads a tree only while it is visible; latency is measured only then. */
   visible = false;
+  /**
+   * Instance stats (host:port) come from the DEAs and may take a while while instances change;
+   * the tree shows the last ones at once and re-renders an app when fresh ones arrive. Only a
+   * refresh caused by an event or the user asks for fresh stats, so this never becomes a poll.
+   */
+  private readonly statsCache = new Map<string, AppStats>();
+  private statsWanted = true;
+  private readonly statsLoading = new Set<string>();
+  private readonly appNodes = new Map<string, AppNode>();
 
   constructor(private readonly source: ExplorerSource) {}
 
   get apps(): readonly App[] { return this.lastApps; }
 
   /** Re-reads everything shortly; bursts of platform events become one refresh. */
-  refreshSoon(delayMs = 80, fromEvent = false): void {
-    if (fromEvent && this.visible) this.pendingEventAt ??= performance.now();
+  refreshSoon(delayMs = 30, fromEvent = false): void {
+    if (fromEvent && this.visible) {
+      this.pendingEventAt ??= performance.now();
+      this.eventBeforeFire ??= performance.now();
+    }
     if (this.debounce) return;
-    this.debounce = setTimeout(() => { this.debounce = undefined; this.changed.fire(undefined); }, delayMs);
+    this.debounce = setTimeout(() => {
+      this.debounce = undefined;
+      this.statsWanted = true;
+      this.firedAt = performance.now();
+      if (this.eventBeforeFire !== undefined) {
+        this.fireDelays.push(this.firedAt - this.eventBeforeFire);
+        if (this.fireDelays.length > 200) this.fireDelays.shift();
+        this.eventBeforeFire = undefined;
+      }
+      this.changed.fire(undefined);
+    }, delayMs);
   }
 
   refresh(): void {
     if (this.debounce) { clearTimeout(this.debounce); this.debounce = undefined; }
+    this.statsWanted = true;
     this.changed.fire(undefined);
   }
 
@@ -72,13 +102,24 @@ export class AppExplorer implements vscode.TreeDataProvider<ExplorerNode>, vscod
   /** Milliseconds from a platform event to the tree having re-read the apps (latest 200). */
   get eventLatencies(): readonly number[] { return this.latencies; }
 
+  get eventLatencyBreakdown(): readonly [number, number, number][] { return this.breakdown; }
+
+  /** The extension's own share: event -> refresh fired (debounce), and reading the apps when asked. */
+  get ownLatencies(): { fire: readonly number[]; read: readonly number[] } { return { fire: this.fireDelays, read: this.readTimes }; }
+
   async getChildren(node?: ExplorerNode): Promise<ExplorerNode[]> {
     const eventAt = node ? undefined : this.pendingEventAt;
+    const firedAt = this.firedAt;
+    const askedAt = performance.now();
     if (!node) this.pendingEventAt = undefined;
     const children = await this.readChildren(node);
     if (eventAt !== undefined) {
-      this.latencies.push(performance.now() - eventAt);
-      if (this.latencies.length > 200) this.latencies.shift();
+      const done = performance.now();
+      this.latencies.push(done - eventAt);
+      this.breakdown.push([(firedAt ?? askedAt) - eventAt, askedAt - (firedAt ?? askedAt), done - askedAt]);
+      this.readTimes.push(done - askedAt);
+      if (this.readTimes.length > 200) this.readTimes.shift();
+      if (this.latencies.length > 200) { this.latencies.shift(); this.breakdown.shift(); }
     }
     return children;
   }
@@ -92,7 +133,12 @@ export class AppExplorer implements vscode.TreeDataProvider<ExplorerNode>, vscod
         const apps = (await client.apps()).sort((a, b) => a.name.localeCompare(b.name));
         this.lastError = undefined;
         this.setApps(apps);
-        return apps.map((app) => ({ kind: 'app', app }));
+        this.appNodes.clear();
+        return apps.map((app) => {
+          const n: AppNode = { kind: 'app', app };
+          this.appNodes.set(app.name, n);
+          return n;
+        });
       } catch (e) {
         this.lastError = e instanceof Error ? e.message : String(e);
         return [];
@@ -124,19 +170,34 @@ export class AppExplorer implements vscode.TreeDataProvider<ExplorerNode>, vscod
   }
 
   private async instanceNodes(client: CloudControllerClient, app: App): Promise<InstanceNode[]> {
-    if (app.state !== 'STARTED') return [];
-    const [instances, stats] = await Promise.all([
-      client.instances(app.name).catch((): InstanceInfo[] => []),
-      client.stats(app.name).catch((): AppStats => ({})),
-    ]);
+    if (app.state !== 'STARTED') { this.statsCache.delete(app.name); return []; }
+    const instances = await client.instances(app.name).catch((): InstanceInfo[] => []);
+    if (this.statsWanted && !this.statsLoading.has(app.name)) this.loadStats(client, app.name);
+    const stats = this.statsCache.get(app.name) ?? {};
     return instances
       .sort((a, b) => a.index - b.index)
       .map((info) => ({ kind: 'instance', appName: app.name, info, stats: stats[String(info.index)] }));
   }
 
+  private loadStats(client: CloudControllerClient, name: string): void {
+    this.statsLoading.add(name);
+    client.stats(name).then((stats) => {
+      const before = JSON.stringify(portsOf(this.statsCache.get(name)));
+      this.statsCache.set(name, stats);
+      const node = this.appNodes.get(name);
+      // Re-render this app's instances only if what the tree shows (host:port) changed.
+      if (node && JSON.stringify(portsOf(stats)) !== before) {
+        this.statsWanted = false;
+        this.changed.fire(node);
+      }
+    }, () => undefined).finally(() => { this.statsLoading.delete(name); });
+  }
+
   private appItem(app: App): vscode.TreeItem {
     const phase = appPhase(app);
-    const item = new vscode.TreeItem(app.name, app.state === 'STARTED' ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
+    // Always expandable: VS Code keeps the first collapsible state it saw for an id, and an app
+    // pushed while stopped gains instances once started.
+    const item = new vscode.TreeItem(app.name, vscode.TreeItemCollapsibleState.Expanded);
     item.id = `app:${app.name}`;
     item.contextValue = `app.${phase}`;
     const counts = `${app.runningInstances}/${app.instances}`;
@@ -163,7 +224,8 @@ export class AppExplorer implements vscode.TreeDataProvider<ExplorerNode>, vscod
     item.contextValue = `instance.${info.state.toLowerCase()}`;
     const s = stats?.stats;
     const where = s?.port ? `${s.host}:${s.port}` : undefined;
-    const up = s && info.state === 'RUNNING' ? `up ${clientLib().formatDuration(s.uptime)}` : info.since ? `since ${new Date(info.since * 1000).toLocaleTimeString()}` : undefined;
+    // `since` rather than an uptime: it stays true without re-rendering.
+    const up = info.since ? `since ${new Date(info.since * 1000).toLocaleTimeString()}` : undefined;
     item.description = [info.state, where, up].filter(Boolean).join(' · ');
     item.iconPath = instanceIcon(info.state);
     item.tooltip = `${node.appName} instance ${info.index}: ${info.state}${where ? ` at ${where}` : ''}`;
@@ -179,6 +241,10 @@ export class AppExplorer implements vscode.TreeDataProvider<ExplorerNode>, vscod
       return `http://${uri}${port ? `:${port}` : ''}/`;
     } catch { return undefined; }
   }
+}
+
+function portsOf(stats: AppStats | undefined): [string, string | undefined][] {
+  return Object.entries(stats ?? {}).map(([i, s]) => [i, s.stats?.port ? `${s.stats.host}:${s.stats.port}` : undefined]);
 }
 
 function appIcon(phase: AppPhase, app: App): vscode.ThemeIcon {

@@ -161,15 +161,15 @@ export class PocketFoundry implements vscode.Disposable {
     switch (e.type) {
       case 'staging':
         this.stagingLogs.append(e.name, e);
-        if (e.done) { this.explorer.refreshSoon(80, true); InstancePanel.notify(e.name); }
+        if (e.done) { this.explorer.refreshSoon(30, true); InstancePanel.notify(e.name); }
         break;
       case 'app':
         this.countAppsSoon();
-        this.explorer.refreshSoon(80, true);
+        this.explorer.refreshSoon(30, true);
         InstancePanel.notify(e.name);
         break;
       case 'instances':
-        this.explorer.refreshSoon(80, true);
+        this.explorer.refreshSoon(30, true);
         InstancePanel.notify(e.name);
         break;
     }

@@ -43,6 +43,10 @@ export interface PocketFoundryTestApi {
   statusBarText(): string;
   /** Milliseconds from platform events to the app explorer having re-read the apps. */
   eventToTreeMs(): readonly number[];
+  /** The same, split: [event -> refresh fired, fired -> VS Code asked, reading the apps]. */
+  eventToTreeBreakdown(): readonly [number, number, number][];
+  /** The extension's own share of it: event -> refresh fired, and the read when VS Code asks. */
+  eventToTreeOwn(): { fire: readonly number[]; read: readonly number[] };
 }
 
 export function createTestApi(ctx: PocketFoundry, activation: { wallMs: number; cpuMs: number }): PocketFoundryTestApi {
@@ -85,6 +89,8 @@ export function createTestApi(ctx: PocketFoundry, activation: { wallMs: number; 
     panel: (app) => InstancePanel.get(app)?.snapshot,
     statusBarText: () => ctx.statusBar.text,
     eventToTreeMs: () => ctx.explorer.eventLatencies,
+    eventToTreeBreakdown: () => ctx.explorer.eventLatencyBreakdown,
+    eventToTreeOwn: () => ctx.explorer.ownLatencies,
   };
 }
 

@@ -1,6 +1,6 @@
 // platform/client: the v1 REST client, the pusher and manifest reading. Pure JS (no native
 // modules): the editor loads it in its own process.
-export { CloudControllerClient, type CloudControllerClientOptions, type CallOptions } from './cloud-controller';
+export { CloudControllerClient, type CloudControllerClientOptions, type CallOptions, type UploadOptions, type UploadResult } from './cloud-controller';
 export type { EventStreamOptions, EventSubscription } from './events';
 export {
   CloudControllerError, CloudControllerUnreachableError, ManifestError, NoTargetError, PushCancelledError, PushError,

@@ -2,11 +2,11 @@
 // of the rest with the list of held ones, then start the app and follow staging and the instances
 // through the controller's event stream.
 import * as fs from 'node:fs';
-import type { CloudControllerClient } from './cloud-controller';
+import type { CallOptions, CloudControllerClient } from './cloud-controller';
 import { CloudControllerError, PushCancelledError, PushError } from './errors';
 import { fingerprintFiles, listAppFiles, type AppFile } from './fingerprint';
 import { packFiles } from './package';
-import { asFingerprintCache, defaultPushCacheDir, loadPushRecord, sameFiles, savePushRecord } from './push-cache';
+import { asFingerprintCache, defaultPushCacheDir, loadPushRecord, sameFiles, savePushRecord, type PushRecord } from './push-cache';
 import type { App, AppUpdateRequest, InstanceInfo, PackageState, PlatformEvent, Resource } from './types';
 
 export interface PushOptions {
@@ -72,6 +72,11 @@ export interface PushSummary {
   bytesSent: number;
   /** Nothing changed since the last push of this folder and the controller still holds that package: no upload. */
   reusedPackage: boolean;
+  /**
+   * The upload described only what changed since the last push of this folder (a delta on the
+   * app's current package); false for a whole upload, also when a delta was refused and redone whole.
+   */
+  delta: boolean;
   /** SHA-1 of the package the controller assembled. */
   packageHash: string | null;
   packageState: PackageState | null;
@@ -121,46 +126,68 @@ export async function push(opts: PushOptions): Promise<PushSummary> {
     // The controller's packages are deterministic: the same files give the same package hash, so
     // when it still holds the package of this folder's last push, there is nothing to send.
     const reusedPackage = record !== null && existing !== null && existing.package_hash === record.packageHash && sameFiles(files, record.files);
-    const matched: Resource[] = [];
-    const missing: AppFile[] = [];
-    let zip: Buffer | null = null;
-    if (reusedPackage) {
-      matched.push(...files.map(toResource));
-    } else {
+    // What to upload: everything not held (v1), or, when the app still runs this folder's last
+    // package, only what changed since (a delta on that package).
+    const planUpload = async (base: PushRecord | null): Promise<UploadPlan> => {
       stage = 'matching resources';
-      progress({ step: 'matching', files: files.length });
-      const matchedList = await client.matchResources(files.map(toResource), call);
+      const plan = base ? deltaOf(files, base) : { changed: files, deleted: [], basePackage: null };
+      progress({ step: 'matching', files: plan.changed.length });
+      const matchedList = plan.changed.length > 0 ? await client.matchResources(plan.changed.map(toResource), call) : [];
       const held = new Set(matchedList.map((r) => `${r.sha1}:${r.size}`));
-      for (const f of files) {
-        if (held.has(`${f.sha1}:${f.size}`)) matched.push(toResource(f)); else missing.push(f);
+      const matched: Resource[] = [];
+      const missing: AppFile[] = [];
+      for (const f of plan.changed) {
+        if (held.has(`${f.sha1}:${f.size}`)) matched.push(toUploadResource(f)); else missing.push(f);
       }
+      checkAbort();
+      stage = 'packing';
+      progress({ step: 'packing', files: missing.length, bytes: missing.reduce((n, f) => n + f.size, 0) });
+      const zip = await packFiles(missing, { compress: opts.compress ?? !isLocalApi(client.api), signal });
+      checkAbort();
+      return { matched, missing, zip, basePackage: plan.basePackage, deleted: plan.deleted };
+    };
+    let upload: UploadPlan | null = null;
+    if (!reusedPackage) {
+      const deltaBase = record !== null && existing !== null && existing.package_hash === record.packageHash && await takesDelta(client, call) ? record : null;
+      upload = await planUpload(deltaBase);
     }
     const tMatch = Date.now();
     checkAbort();
 
-    const uploadedBytes = missing.reduce((n, f) => n + f.size, 0);
-    if (!reusedPackage) {
-      stage = 'packing';
-      progress({ step: 'packing', files: missing.length, bytes: uploadedBytes });
-      zip = await packFiles(missing, { compress: opts.compress ?? !isLocalApi(client.api), signal });
-      checkAbort();
-    }
-
     // Listen before the upload: a started app may begin staging as soon as the package lands.
     const watch = opts.noStart ? null : watchApp(client, name, opts.onStagingLog);
     try {
-      if (zip) {
+      // Staging tasks already under way belong to someone else's push (this upload cancels them).
+      watch?.follow();
+      let uploadedHash: string | null = null;
+      if (upload) {
         stage = 'uploading';
-        progress({ step: 'uploading', bytes: zip.length });
-        await client.uploadApplication(name, zip, matched, call);
+        progress({ step: 'uploading', bytes: upload.zip.length });
+        try {
+          uploadedHash = (await client.uploadPackage(name, upload.zip, upload.matched, {
+            ...call, ...(upload.basePackage ? { basePackage: upload.basePackage, deleted: upload.deleted } : {}),
+          })).packageHash;
+        } catch (e) {
+          // Another push replaced the package this delta was based on (or its lists no longer fit it): send it whole, once.
+          if (!upload.basePackage || !(e instanceof CloudControllerError) || !(e.code === 403 || e.code === 400)) throw e;
+          upload = await planUpload(null);
+          stage = 'uploading';
+          progress({ step: 'uploading', bytes: upload.zip.length });
+          uploadedHash = (await client.uploadPackage(name, upload.zip, upload.matched, call)).packageHash;
+        }
       }
       const tUpload = Date.now();
       checkAbort();
 
-      let after = zip ? await client.app(name, call) ?? app : app;
-      if (cacheDir && after.package_hash) {
-        savePushRecord(cacheDir, { api: client.api, app: name, root, packageHash: after.package_hash, takenAt, files });
+      let after = upload ? await client.app(name, call) ?? app : app;
+      // The hash the upload answered, not the app's: another push may land in between, and a later
+      // delta must be based on the package these files made.
+      const pushedHash = upload ? uploadedHash ?? after.package_hash : after.package_hash;
+      if (cacheDir && pushedHash) {
+        savePushRecord(cacheDir, { api: client.api, app: name, root, packageHash: pushedHash, takenAt, files });
       }
+      const missing = upload?.missing ?? [];
+      const uploadedBytes = missing.reduce((n, f) => n + f.size, 0);
       const changes = created ? {} : appChanges(opts, after);
       if (opts.noStart && Object.keys(changes).length > 0) {
         await client.updateApp(name, { ...changes, meta: { version: after.meta.version } }, call);
@@ -171,12 +198,13 @@ export async function push(opts: PushOptions): Promise<PushSummary> {
         app: name,
         created,
         files: files.length,
-        matched: matched.length,
+        matched: files.length - missing.length,
         uploaded: missing.length,
         totalBytes,
         uploadedBytes,
         bytesSent: meter.bytesSent,
         reusedPackage,
+        delta: upload?.basePackage != null,
         packageHash: after.package_hash ?? hashFromVersion(after.version),
         packageState,
         // PENDING, or already staged by a quick stager since the upload: either way not what ran before.
@@ -196,7 +224,7 @@ export async function push(opts: PushOptions): Promise<PushSummary> {
 
       stage = 'staging';
       const started = await startWithWatch({
-        client, name, changes, lockVersion: after.meta.version, stagingNeeded: summary.stagingNeeded, routerUrl: opts.routerUrl,
+        client, name, changes, lockVersion: after.meta.version, stagingNeeded: summary.stagingNeeded, routerUrl: opts.routerUrl, packageHash: after.package_hash ?? null,
         timeoutMs: opts.startTimeoutMs, signal, onStagingLog: opts.onStagingLog,
         onProgress: (p) => { if (p.step === 'starting') stage = 'starting'; progress(p); },
       }, watch, call);
@@ -267,7 +295,7 @@ export async function startApp(opts: StartAppOptions): Promise<StartResult> {
 }
 
 async function startWithWatch(
-  opts: StartAppOptions & { lockVersion: number; stagingNeeded: boolean }, watch: AppWatch, call: { signal?: AbortSignal; meter?: { bytesSent: number } },
+  opts: StartAppOptions & { lockVersion: number; stagingNeeded: boolean; packageHash?: string | null }, watch: AppWatch, call: { signal?: AbortSignal; meter?: { bytesSent: number } },
 ): Promise<StartResult> {
   const { client, name, signal } = opts;
   const t0 = Date.now();
@@ -275,10 +303,9 @@ async function startWithWatch(
   await watch.ready;
   if (opts.stagingNeeded) opts.onProgress?.({ step: 'staging' });
   const putStarted = client.updateApp(name, { ...opts.changes, state: 'STARTED', meta: { version: opts.lockVersion } }, { ...call, timeoutMs: 0 });
-  const staged = await Promise.race([
-    putStarted.then(() => waitForStaged(client, name, watch, opts.stagingNeeded, deadline, signal)),
-    watch.failed,
-  ]);
+  // The app's own state decides success or failure (with the controller's error code), not the event stream.
+  await putStarted;
+  const staged = await waitForStaged(client, name, watch, opts.stagingNeeded, deadline, signal, opts.packageHash ?? null);
   const tStaged = Date.now();
   const running = await waitForRunning(client, staged, watch, deadline, signal, (r, expected) => opts.onProgress?.({ step: 'starting', running: r, expected }));
   return {
@@ -289,6 +316,45 @@ async function startWithWatch(
 
 function toResource(f: AppFile): Resource {
   return { fn: f.fn, size: f.size, sha1: f.sha1 };
+}
+
+/** A pooled file in the upload's `resources`, with its mode unless it is the default 0644 (as a zipped file keeps its mode). */
+function toUploadResource(f: AppFile): Resource {
+  const mode = (f.mode & 0o777) | 0o400;
+  return mode === 0o644 ? toResource(f) : { ...toResource(f), mode };
+}
+
+interface UploadPlan {
+  /** Pooled files the upload lists in `resources`. */
+  matched: Resource[];
+  /** Files sent in the zip. */
+  missing: AppFile[];
+  zip: Buffer;
+  /** Set for a delta upload: the package it changes. */
+  basePackage: string | null;
+  deleted: string[];
+}
+
+/** What changed since the pushed record: new or changed files (content or mode), and files gone. */
+function deltaOf(files: AppFile[], base: PushRecord): { changed: AppFile[]; deleted: string[]; basePackage: string } {
+  const before = new Map(base.files.map((f) => [f.fn, f]));
+  const changed = files.filter((f) => {
+    const b = before.get(f.fn);
+    return !b || b.size !== f.size || b.sha1 !== f.sha1 || b.mode !== f.mode;
+  });
+  const now = new Set(files.map((f) => f.fn));
+  const deleted = base.files.filter((f) => !now.has(f.fn)).map((f) => f.fn);
+  return { changed, deleted, basePackage: base.packageHash };
+}
+
+/** Whether the controller assembles delta uploads (`/info` lists `base_package` in `features`). */
+async function takesDelta(client: CloudControllerClient, call: CallOptions): Promise<boolean> {
+  try {
+    const info = await client.info(call);
+    return Array.isArray(info.features) && info.features.includes('base_package');
+  } catch {
+    return false;
+  }
 }
 
 function uriFor(opts: PushOptions): string[] | undefined {
@@ -332,8 +398,8 @@ function appChanges(opts: PushOptions, app: App): AppUpdateRequest {
 
 interface AppWatch {
   ready: Promise<void>;
-  /** Rejects (never resolves) when the event stream reports a staging failure. */
-  failed: Promise<never>;
+  /** From now on, ignore the staging tasks seen so far (another push's, cancelled by this one's upload). */
+  follow(): void;
   /** Resolves when this push's staging task reported done (ok or not). */
   stagingDone: Promise<{ ok: boolean; error?: string | null }>;
   /** Resolves on the next app/instances event (re-armed by `nextChange`). */
@@ -347,13 +413,12 @@ function watchApp(client: CloudControllerClient, name: string, onLine?: (line: s
   let nextSeq = 0;
   let resolveDone!: (v: { ok: boolean; error?: string | null }) => void;
   const stagingDone = new Promise<{ ok: boolean; error?: string | null }>((r) => { resolveDone = r; });
-  let rejectFailed!: (e: Error) => void;
-  const failed = new Promise<never>((_r, rej) => { rejectFailed = rej; });
-  failed.catch(() => undefined);
+  const seenTasks = new Set<string>();
+  let foreignTasks = new Set<string>();
   let waiters: (() => void)[] = [];
   const w: AppWatch = {
     ready: Promise.resolve(),
-    failed,
+    follow: () => { foreignTasks = new Set(seenTasks); },
     stagingDone,
     live: false,
     nextChange: () => new Promise<void>((r) => { waiters.push(r); }),
@@ -362,13 +427,11 @@ function watchApp(client: CloudControllerClient, name: string, onLine?: (line: s
   const wake = (): void => { const ws = waiters; waiters = []; for (const f of ws) f(); };
   const onEvent = (e: PlatformEvent): void => {
     if (e.name !== name) return;
-    if (e.type === 'staging') {
+    if (e.type === 'staging' && !foreignTasks.has(e.task_id)) {
+      seenTasks.add(e.task_id);
       if (taskId !== e.task_id) { taskId = e.task_id; nextSeq = 0; }
       if (e.line !== undefined && e.seq >= nextSeq) { nextSeq = e.seq + 1; onLine?.(e.line); }
-      if (e.done) {
-        resolveDone({ ok: e.ok === true, error: e.error });
-        if (e.ok === false) rejectFailed(new CloudControllerError(310, 500, `Staging failed${e.error ? `: ${e.error}` : ''}`));
-      }
+      if (e.done) resolveDone({ ok: e.ok === true, error: e.error });
     }
     wake();
   };
@@ -380,13 +443,18 @@ function watchApp(client: CloudControllerClient, name: string, onLine?: (line: s
 
 const pollMs = 1000;
 
-async function waitForStaged(client: CloudControllerClient, name: string, watch: AppWatch, stagingNeeded: boolean, deadline: number, signal?: AbortSignal): Promise<App> {
+async function waitForStaged(
+  client: CloudControllerClient, name: string, watch: AppWatch, stagingNeeded: boolean, deadline: number, signal: AbortSignal | undefined, packageHash: string | null,
+): Promise<App> {
   let doneSeen = false;
   void watch.stagingDone.then(() => { doneSeen = true; });
   let stagedSince: number | null = null;
   for (;;) {
     const app = await client.app(name, { signal });
     if (!app) throw new CloudControllerError(301, 404, `App ${name} was deleted while it was being pushed`);
+    if (packageHash && app.package_hash && app.package_hash !== packageHash) {
+      throw new PushError(`${name} was pushed again (or its staging cancelled) while this push was staging; this push's package does not run`);
+    }
     const state = app.package_state;
     if (state === 'FAILED') {
       const r = doneSeen ? await watch.stagingDone : null;

@@ -106,6 +106,8 @@ export interface Resource {
   fn: string;
   size: number;
   sha1: string;
+  /** Permission bits, in the upload's `resources` when not 0644 (a Pocket Foundry addition; v1 ignored it). */
+  mode?: number;
 }
 
 export interface InstanceInfo {

@@ -11,7 +11,7 @@ import { CcError, ErrorCodes } from './errors';
 import type { EventHub } from './event-stream';
 import { isLoopbackHost, readJson, sendError, sendJson, tokenMatches, tokenOf } from './http-util';
 import type { InstanceViews } from './instances';
-import { parseResources, type Packager } from './packager';
+import { parseDelta, parseResources, staleBase, type Packager } from './packager';
 import type { ResourcePool } from './resource-pool';
 import type { RuntimeCatalog } from './runtimes';
 import type { StagingCoordinator } from './staging';
@@ -160,6 +160,8 @@ export class Api {
       description: 'Pocket Foundry: a small Cloud Foundry v1 on this machine',
       allow_debug: false,
       frameworks: this.o.runtimes.frameworksInfo(),
+      // Beyond v1: uploads may be a delta on the app's current package (`base_package`, `deleted`).
+      features: ['base_package'],
     };
     if (tokenMatches(tokenOf(c.req), this.o.token)) {
       body.user = userName();
@@ -206,8 +208,11 @@ export class Api {
         throw new CcError(ErrorCodes.notFound, 'POST /apps/:name/application needs _method=put (or use PUT)', { status: 404 });
       }
       const resources = parseResources(up.resources);
-      const pkg = await this.o.packager.assemble(up.zipPath, resources);
-      const r = await this.o.apps.commitPackage(name, pkg);
+      // A delta upload (`base_package` + `deleted`) sends only what changed since the app's current package.
+      const delta = parseDelta(up.fields);
+      if (delta && this.o.apps.get(name).packageHash !== delta.basePackage) throw staleBase(delta.basePackage);
+      const pkg = await this.o.packager.assemble(up.zipPath, resources, delta);
+      const r = await this.o.apps.commitPackage(name, pkg, delta?.basePackage);
       body = {
         result: 'success', package_hash: pkg.hash, package_state: r.app.packageState, changed: r.changed,
         files: pkg.files, size: pkg.size, uploaded_bytes: up.zipBytes,

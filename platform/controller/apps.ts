@@ -326,14 +326,21 @@ export class AppService {
     });
   }
 
-  /** After an upload: a new package hash makes the app PENDING (and stages it if STARTED). */
-  async commitPackage(name: string, pkg: PackageResult): Promise<{ app: AppRecord; changed: boolean }> {
+  /**
+   * After an upload: a new package hash makes the app PENDING (and stages it if STARTED). A delta
+   * upload names its `basePackage`: refused (403) when another upload replaced it meanwhile.
+   */
+  async commitPackage(name: string, pkg: PackageResult, basePackage?: string): Promise<{ app: AppRecord; changed: boolean }> {
     const known = this.o.store.getAppByName(name);
     if (!known) { await this.gcPackage(pkg.hash); throw new CcError(ErrorCodes.appNotFound, `app ${name} not found`); }
     return this.locks.run(known.id, async () => {
       const app = this.o.store.getApp(known.id);
       if (!app) { await this.gcPackage(pkg.hash); throw new CcError(ErrorCodes.appNotFound, `app ${name} not found`); }
       if (app.packageHash === pkg.hash) return { app, changed: false };
+      if (basePackage !== undefined && app.packageHash !== basePackage) {
+        await this.gcPackage(pkg.hash);
+        throw new CcError(ErrorCodes.staleBasePackage, `base package is stale: ${basePackage} was replaced while this upload was assembled; push every file again`);
+      }
       // Back to the content of the droplet already built: nothing to stage.
       const backToStaged = pkg.hash === app.stagedHash && app.dropletSha1 !== null && this.o.droplets.has(app.dropletSha1);
       const patch: AppPatch = {

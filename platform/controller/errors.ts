@@ -19,6 +19,8 @@ export const ErrorCodes = {
   packageTooLarge: 401,
   /** The uploaded zip is unreadable, lies about its contents, or has unsafe entries. */
   badZip: 402,
+  /** `base_package` of a delta upload is not the app's current package (any more): push everything. */
+  staleBasePackage: 403,
   notEnoughMemory: 600,
   tooManyApps: 601,
   tooManyUris: 602,
@@ -34,7 +36,7 @@ export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 
 const httpStatusOf: Record<number, number> = {
   100: 400, 102: 400, 200: 403, 300: 400, 301: 404, 303: 404, 304: 400, 305: 400, 306: 500,
-  307: 400, 308: 400, 310: 500, 400: 400, 401: 400, 402: 400, 600: 403, 601: 403, 602: 403,
+  307: 400, 308: 400, 310: 500, 400: 400, 401: 400, 402: 400, 403: 409, 600: 403, 601: 403, 602: 403,
   700: 400, 701: 403, 800: 500, 801: 500, 404: 404, 10000: 500,
 };
 

@@ -1,6 +1,8 @@
 // Small HTTP helpers for the REST API: loopback Host check, token check, JSON in and out.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { promisify } from 'node:util';
+import * as zlib from 'node:zlib';
 import { CcError, ErrorCodes } from './errors';
 
 /** Host names a browser can only reach on this machine: a DNS-rebinding page never has one of these. */
@@ -43,7 +45,8 @@ export function tokenOf(req: IncomingMessage): string | undefined {
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   if (res.headersSent) { res.destroy(); return; }
   const data = Buffer.from(JSON.stringify(body), 'utf8');
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': String(data.length), 'cache-control': 'no-store', ...headers });
+  // `Accept-Encoding` in an answer (RFC 7694): request bodies may be gzipped.
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': String(data.length), 'cache-control': 'no-store', 'accept-encoding': 'gzip', ...headers });
   res.end(data);
 }
 
@@ -51,8 +54,37 @@ export function sendError(res: ServerResponse, err: CcError, headers: Record<str
   sendJson(res, err.status, err.toJSON(), headers);
 }
 
-/** Reads a request body up to `maxBytes`; more is refused with `tooLarge`. */
-export function readBody(req: IncomingMessage, maxBytes: number, tooLarge: () => CcError): Promise<Buffer> {
+/** The request body's coding: none or gzip; anything else is refused with HTTP 415 (code 100). */
+export function bodyEncodingOf(req: IncomingMessage): 'identity' | 'gzip' {
+  const h = String(req.headers['content-encoding'] ?? '').trim().toLowerCase();
+  if (h === '' || h === 'identity') return 'identity';
+  if (h === 'gzip' || h === 'x-gzip') return 'gzip';
+  throw new CcError(ErrorCodes.badRequest, `Content-Encoding ${JSON.stringify(h)} is not supported; send gzip or no encoding`, { status: 415 });
+}
+
+/** What a gzipped body of at most `decodedMax` bytes may take on the wire (gzip grows incompressible data a little). */
+export function encodedLimit(decodedMax: number): number {
+  return decodedMax + Math.ceil(decodedMax / 100) + 64 * 1024;
+}
+
+const gunzip = promisify(zlib.gunzip);
+
+/**
+ * Reads a request body up to `maxBytes` (decoded: a gzipped body is inflated with the same limit,
+ * so a gzip bomb stops there); more is refused with `tooLarge`.
+ */
+export async function readBody(req: IncomingMessage, maxBytes: number, tooLarge: () => CcError): Promise<Buffer> {
+  if (bodyEncodingOf(req) === 'identity') return readRawBody(req, maxBytes, tooLarge);
+  const raw = await readRawBody(req, encodedLimit(maxBytes), tooLarge);
+  try {
+    return await gunzip(raw, { maxOutputLength: Math.max(1, maxBytes) });
+  } catch (e) {
+    if (e instanceof RangeError) throw tooLarge();
+    throw new CcError(ErrorCodes.badRequest, `the gzipped request body is damaged (${(e as Error).message})`);
+  }
+}
+
+function readRawBody(req: IncomingMessage, maxBytes: number, tooLarge: () => CcError): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? NaN);
     if (Number.isFinite(declared) && declared > maxBytes) { reject(tooLarge()); return; }

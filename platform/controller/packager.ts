@@ -6,6 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as zlib from 'node:zlib';
 import type { Log } from '../log';
 import { SHA1_HEX, writeTemp } from './atomic-file';
 import type { ContentStore } from './content-store';
@@ -21,6 +22,28 @@ export interface ResourceEntry {
   sha1: string;
   /** Permission bits; absent means 0644. An addition over v1's `{fn, size, sha1}`. */
   mode: number | null;
+}
+
+/** A delta upload: the new package is this base package minus `deleted`, plus the upload. */
+export interface PackageDelta {
+  /** Hash of the package the upload changes: the app's current package. */
+  basePackage: string;
+  /** Normalised names (files, links or folders) of the base package to leave out. */
+  deleted: readonly string[];
+}
+
+/** One entry of a stored package, with what a later delta upload needs to reuse it. */
+type ListingEntry =
+  | { kind: 'dir'; name: string; mode: number }
+  | { kind: 'symlink'; name: string; target: string }
+  | { kind: 'file'; name: string; mode: number; size: number; sha1: string };
+
+interface BasePackage {
+  hash: string;
+  archive: ZipArchive;
+  listing: readonly ListingEntry[];
+  /** The archive's entries by normalised name, to read a file the pool lost. */
+  entries: Map<string, ZipEntry>;
 }
 
 export interface PackageResult {
@@ -103,11 +126,49 @@ export function parseResources(text: string | undefined): ResourceEntry[] {
   });
 }
 
+/** Parses the `deleted` field of a delta upload: a JSON array of names in the base package. Code 400 for anything wrong. */
+export function parseDeleted(text: string | undefined): string[] {
+  if (text === undefined || text.trim() === '') return [];
+  let raw: unknown;
+  try { raw = JSON.parse(text); } catch { throw new CcError(ErrorCodes.badResources, 'deleted: not valid JSON'); }
+  if (!Array.isArray(raw)) throw new CcError(ErrorCodes.badResources, 'deleted: expected a JSON array of file names');
+  if (raw.length > MAX_RESOURCES) throw new CcError(ErrorCodes.badResources, `deleted: more than ${MAX_RESOURCES} entries`);
+  const seen = new Set<string>();
+  return raw.map((v: unknown, i) => {
+    if (typeof v !== 'string') throw new CcError(ErrorCodes.badResources, `deleted[${i}]: expected a file name (a string)`);
+    let name: string;
+    try { name = normalizeAppPath(v); } catch (err) { throw new CcError(ErrorCodes.badResources, `deleted[${i}] ${JSON.stringify(v)}: ${(err as Error).message}`); }
+    if (seen.has(name)) throw new CcError(ErrorCodes.badResources, `deleted: ${name} listed twice`);
+    seen.add(name);
+    return name;
+  });
+}
+
+/**
+ * The delta of an upload from its `base_package` and `deleted` fields, or undefined for a whole
+ * (v1) upload. Code 400 when they are malformed.
+ */
+export function parseDelta(fields: Readonly<Record<string, string>>): PackageDelta | undefined {
+  const base = fields.base_package;
+  if (base === undefined || base.trim() === '') {
+    if (fields.deleted !== undefined && fields.deleted.trim() !== '') throw new CcError(ErrorCodes.badResources, 'deleted: only allowed with base_package');
+    return undefined;
+  }
+  const hash = base.trim().toLowerCase();
+  if (!SHA1_HEX.test(hash)) throw new CcError(ErrorCodes.badResources, 'base_package: expected a package hash (40 hex digits)');
+  return { basePackage: hash, deleted: parseDeleted(fields.deleted) };
+}
+
+export function staleBase(hash: string, why = 'is not the app\'s current package'): CcError {
+  return new CcError(ErrorCodes.staleBasePackage, `base package is stale: ${hash} ${why}; push every file again`);
+}
+
 type Planned =
-  | { kind: 'dir'; mode: number; explicit: boolean }
-  | { kind: 'symlink'; target: string; from: 'zip' }
+  | { kind: 'dir'; mode: number; explicit: boolean; base?: true }
+  | { kind: 'symlink'; target: string; from: 'zip' | 'base' }
   | { kind: 'file'; size: number; mode: number; from: 'zip'; entry: ZipEntry }
-  | { kind: 'file'; size: number; mode: number; from: 'pool'; sha1: string };
+  | { kind: 'file'; size: number; mode: number; from: 'pool'; sha1: string }
+  | { kind: 'file'; size: number; mode: number; from: 'base'; sha1: string; entry: ZipEntry | undefined };
 
 /** An uploaded file after inflation: small ones stay in memory, large ones in a temp file. */
 interface Inflated {
@@ -119,6 +180,9 @@ interface Inflated {
 
 /** How much inflated content may stay in memory before files spill to the work folder. */
 const MEMORY_BUDGET = 128 * 1024 * 1024;
+/** Listings of recent packages kept for delta uploads (a package's content never changes). */
+const LISTINGS_KEPT = 32;
+const LISTING_ENTRIES_KEPT = 500_000;
 
 export interface PackagerOptions {
   pool: ResourcePool;
@@ -130,30 +194,78 @@ export interface PackagerOptions {
 }
 
 export class Packager {
+  /** Package hash -> its listing, most recently used last. */
+  private readonly listings = new Map<string, readonly ListingEntry[]>();
+
   constructor(private readonly opts: PackagerOptions) {}
 
-  /** Builds (or finds) the package for an upload. Throws CcError 400/401/402 for bad input, writing nothing. */
-  async assemble(uploadZip: string | null, resources: readonly ResourceEntry[]): Promise<PackageResult> {
+  /**
+   * Builds (or finds) the package for an upload; with `delta`, on top of that base package. Throws
+   * CcError 400/401/402 for bad input and 403 for a base package it does not hold, writing nothing.
+   */
+  async assemble(uploadZip: string | null, resources: readonly ResourceEntry[], delta?: PackageDelta): Promise<PackageResult> {
     let archive: ZipArchive | undefined;
+    let base: BasePackage | undefined;
     const workDir = path.join(this.opts.tmpDir, `upload-${randomBytes(8).toString('hex')}`);
     try {
       if (uploadZip) {
         try { archive = await ZipArchive.open(uploadZip); } catch (e) { throw badZip(e); }
       }
-      const plan = this.plan(archive, resources);
+      if (delta) base = await this.openBase(delta.basePackage);
+      const plan = this.plan(archive, resources, base, delta?.deleted ?? []);
       const inflated = new Map<string, Inflated>();
       if (archive) await this.inflate(archive, plan, workDir, inflated);
-      const result = await this.store(plan, inflated);
+      const recovered = new Map<string, Inflated>();
+      if (base) await this.recoverFromBase(base, plan, workDir, recovered);
+      const result = await this.store(plan, inflated, recovered);
       await this.adoptIntoPool(inflated);
+      await this.adoptIntoPool(recovered);
       return result;
     } finally {
       archive?.close();
+      base?.archive.close();
       await fs.promises.rm(workDir, { recursive: true, force: true });
     }
   }
 
+  /** Opens a stored package as the base of a delta upload; 403 when it is gone or unreadable. */
+  private async openBase(hash: string): Promise<BasePackage> {
+    if (!this.opts.packages.has(hash)) throw staleBase(hash, 'is not held by the controller');
+    let archive: ZipArchive;
+    try {
+      archive = await ZipArchive.open(this.opts.packages.pathOf(hash));
+    } catch (e) {
+      if (e instanceof ZipFormatError || (e as NodeJS.ErrnoException).code === 'ENOENT') throw staleBase(hash, 'cannot be read');
+      throw e;
+    }
+    try {
+      const entries = new Map<string, ZipEntry>();
+      for (const e of archive.entries) entries.set(normalizeAppPath(e.name), e);
+      let listing = this.listings.get(hash);
+      if (!listing) listing = await readListing(archive);
+      this.remember(hash, listing);
+      return { hash, archive, listing, entries };
+    } catch (e) {
+      archive.close();
+      if (e instanceof UnsafePathError || e instanceof ZipFormatError) throw staleBase(hash, 'cannot be read');
+      throw e;
+    }
+  }
+
+  private remember(hash: string, listing: readonly ListingEntry[]): void {
+    this.listings.delete(hash);
+    this.listings.set(hash, listing);
+    let total = 0;
+    for (const l of this.listings.values()) total += l.length;
+    for (const [h, l] of this.listings) {
+      if (this.listings.size <= 1 || (this.listings.size <= LISTINGS_KEPT && total <= LISTING_ENTRIES_KEPT)) break;
+      this.listings.delete(h);
+      total -= l.length;
+    }
+  }
+
   /** Every check that needs no writing: names, duplicates, links, declared sizes, pooled blobs. */
-  private plan(archive: ZipArchive | undefined, resources: readonly ResourceEntry[]): Map<string, Planned> {
+  private plan(archive: ZipArchive | undefined, resources: readonly ResourceEntry[], base?: BasePackage, deleted: readonly string[] = []): Map<string, Planned> {
     const plan = new Map<string, Planned>();
     let total = 0;
     for (const e of archive?.entries ?? []) {
@@ -189,6 +301,7 @@ export class Packager {
       plan.set(name, { kind: 'file', size: r.size, mode: (r.mode ?? 0o644) | 0o400, from: 'pool', sha1: r.sha1 });
       total += r.size;
     }
+    if (base) total += mergeBase(plan, base, deleted);
     // Parents must be folders; implicit ones are added so the package is the same however it was zipped.
     for (const [name, p] of [...plan]) {
       const segs = name.split('/');
@@ -197,7 +310,8 @@ export class Packager {
         const pp = plan.get(parent);
         if (!pp) { plan.set(parent, { kind: 'dir', mode: 0o755, explicit: false }); continue; }
         if (pp.kind !== 'dir') {
-          const code = p.kind !== 'dir' && p.from === 'pool' ? ErrorCodes.badResources : ErrorCodes.badZip;
+          const fromZip = p.kind === 'dir' ? !p.base : p.from === 'zip';
+          const code = fromZip ? ErrorCodes.badZip : ErrorCodes.badResources;
           throw new CcError(code, `${name}: its parent ${parent} is a file, not a folder`);
         }
       }
@@ -253,34 +367,83 @@ export class Packager {
     }
   }
 
+  /**
+   * A delta's base files come from the pool like pooled resources; the few the pool lacks (a blob
+   * that could not be added earlier) are read from the base package itself and checked.
+   */
+  private async recoverFromBase(base: BasePackage, plan: Map<string, Planned>, workDir: string, out: Map<string, Inflated>): Promise<void> {
+    let inMemory = 0;
+    let n = 0;
+    for (const [name, p] of plan) {
+      if (p.kind !== 'file' || p.from !== 'base' || this.opts.pool.sizeOfSync(p.sha1) === p.size) continue;
+      const e = p.entry;
+      if (!e || e.isDirectory || e.isSymlink) throw staleBase(base.hash, `cannot be read (${name} is missing)`);
+      let got: Inflated;
+      try {
+        if (e.uncompressedSize <= SMALL_ENTRY && e.compressedSize <= SMALL_ENTRY) {
+          const data = base.archive.readSmall(e);
+          got = { sha1: createHash('sha1').update(data).digest('hex'), size: data.length };
+          if (inMemory + data.length <= MEMORY_BUDGET) {
+            inMemory += data.length;
+            got.data = data;
+          } else {
+            fs.mkdirSync(workDir, { recursive: true, mode: 0o700 });
+            got.tempPath = path.join(workDir, `base-${n}`);
+            fs.writeFileSync(got.tempPath, data, { mode: 0o600 });
+          }
+        } else {
+          fs.mkdirSync(workDir, { recursive: true, mode: 0o700 });
+          const w = await writeTemp(base.archive.stream(e), workDir, {
+            maxBytes: e.uncompressedSize, onTooLarge: () => new ZipFormatError(`${name}: larger than declared`),
+          });
+          got = { sha1: w.sha1, size: w.size, tempPath: w.tempPath };
+        }
+      } catch (err) {
+        if (err instanceof ZipFormatError || (err instanceof Error && 'code' in err && String(err.code).startsWith('Z_'))) throw staleBase(base.hash, `cannot be read (${name})`);
+        throw err;
+      }
+      if (got.sha1 !== p.sha1 || got.size !== p.size) throw staleBase(base.hash, `cannot be read (${name} differs from its listing)`);
+      out.set(name, got);
+      if (++n % 200 === 0) await new Promise((res) => setImmediate(res));
+    }
+  }
+
   /** Writes the deterministic package (or reuses the one built from the same content). */
-  private async store(plan: Map<string, Planned>, inflated: Map<string, Inflated>): Promise<PackageResult> {
+  private async store(plan: Map<string, Planned>, inflated: Map<string, Inflated>, recovered: Map<string, Inflated>): Promise<PackageResult> {
     const names = [...plan.keys()].sort(compareNames);
     const sources: ZipSource[] = [];
+    const listing: ListingEntry[] = [];
     const manifest = createHash('sha1').update('pocket-package-v1\n');
     let files = 0;
     for (const name of names) {
       const p = plan.get(name) as Planned;
       if (p.kind === 'dir') {
         sources.push({ kind: 'dir', name, mode: p.mode });
+        listing.push({ kind: 'dir', name, mode: p.mode });
         manifest.update(`d\t${name}\t${p.mode}\n`);
       } else if (p.kind === 'symlink') {
         sources.push({ kind: 'symlink', name, target: p.target });
+        listing.push({ kind: 'symlink', name, target: p.target });
         manifest.update(`l\t${name}\t${p.target}\n`);
         files++;
       } else {
-        const up = p.from === 'zip' ? (inflated.get(name) as Inflated) : undefined;
-        const sha1 = up ? up.sha1 : (p as { sha1: string }).sha1;
+        const up = p.from === 'zip' ? (inflated.get(name) as Inflated) : p.from === 'base' ? recovered.get(name) : undefined;
+        const sha1 = p.from === 'zip' ? (up as Inflated).sha1 : p.sha1;
         sources.push({ kind: 'file', name, mode: p.mode, size: p.size, path: up?.tempPath ?? this.opts.pool.pathOf(sha1), data: up?.data });
+        listing.push({ kind: 'file', name, mode: p.mode, size: p.size, sha1 });
         manifest.update(`f\t${name}\t${p.mode}\t${p.size}\t${sha1}\n`);
         files++;
       }
     }
     const digest = manifest.digest('hex');
     const known = this.opts.store.packageByManifest(digest);
-    if (known && this.opts.packages.has(known.hash)) return { ...known, created: false };
+    if (known && this.opts.packages.has(known.hash)) {
+      this.remember(known.hash, listing);
+      return { ...known, created: false };
+    }
     const stored = await this.opts.packages.put(writeZip(sources));
     this.opts.store.addPackage(stored.sha1, stored.size, files, digest);
+    this.remember(stored.sha1, listing);
     return { hash: stored.sha1, size: stored.size, files, created: stored.created };
   }
 
@@ -297,6 +460,68 @@ export class Packager {
       if (++n % 200 === 0) await new Promise((res) => setImmediate(res));
     }
   }
+}
+
+/**
+ * Adds the base package's entries that the upload neither replaces nor deletes; returns the bytes
+ * they add. A folder stays while something is left in it (or when it was empty in the base already).
+ */
+function mergeBase(plan: Map<string, Planned>, base: BasePackage, deleted: readonly string[]): number {
+  const byName = new Map(base.listing.map((e) => [e.name, e]));
+  const gone = new Set<string>();
+  for (const name of deleted) {
+    if (!byName.has(name)) throw new CcError(ErrorCodes.badResources, `deleted ${name}: not in the base package`);
+    if (plan.has(name)) throw new CcError(ErrorCodes.badResources, `deleted ${name}: also in the upload`);
+    gone.add(name);
+  }
+  const parentsOf = (name: string, into: Set<string>): void => {
+    for (let i = name.indexOf('/'); i >= 0; i = name.indexOf('/', i + 1)) into.add(name.slice(0, i));
+  };
+  const baseParents = new Set<string>();
+  for (const e of base.listing) parentsOf(e.name, baseParents);
+  let total = 0;
+  for (const e of base.listing) {
+    if (e.kind === 'dir' || gone.has(e.name) || plan.has(e.name)) continue;
+    if (e.kind === 'symlink') {
+      plan.set(e.name, { kind: 'symlink', target: e.target, from: 'base' });
+      total += Buffer.byteLength(e.target);
+    } else {
+      plan.set(e.name, { kind: 'file', size: e.size, mode: e.mode, from: 'base', sha1: e.sha1, entry: base.entries.get(e.name) });
+      total += e.size;
+    }
+  }
+  const dirs = base.listing.filter((e): e is Extract<ListingEntry, { kind: 'dir' }> => e.kind === 'dir' && !gone.has(e.name) && !plan.has(e.name));
+  for (const d of dirs) if (!baseParents.has(d.name)) plan.set(d.name, { kind: 'dir', mode: d.mode, explicit: true, base: true });
+  const used = new Set<string>();
+  for (const name of plan.keys()) parentsOf(name, used);
+  for (const d of dirs) if (baseParents.has(d.name) && used.has(d.name)) plan.set(d.name, { kind: 'dir', mode: d.mode, explicit: true, base: true });
+  return total;
+}
+
+/** The listing of a stored package, read back from its zip (after a restart: every file is hashed once). */
+async function readListing(archive: ZipArchive): Promise<ListingEntry[]> {
+  const out: ListingEntry[] = [];
+  let n = 0;
+  for (const e of archive.entries) {
+    const name = normalizeAppPath(e.name);
+    if (e.isDirectory) {
+      out.push({ kind: 'dir', name, mode: (e.mode ?? 0o755) & 0o777 });
+    } else if (e.isSymlink) {
+      out.push({ kind: 'symlink', name, target: archive.readSmall(e).toString('utf8') });
+    } else if (e.uncompressedSize <= SMALL_ENTRY && e.compressedSize <= SMALL_ENTRY) {
+      const data = archive.readSmall(e);
+      out.push({ kind: 'file', name, mode: (e.mode ?? 0o644) & 0o777, size: data.length, sha1: createHash('sha1').update(data).digest('hex') });
+    } else {
+      const h = createHash('sha1');
+      let size = 0;
+      let crc = 0;
+      for await (const chunk of archive.stream(e) as AsyncIterable<Buffer>) { h.update(chunk); size += chunk.length; crc = zlib.crc32(chunk, crc); }
+      if (size !== e.uncompressedSize || crc !== e.crc32) throw new ZipFormatError(`${e.name}: does not match its header`);
+      out.push({ kind: 'file', name, mode: (e.mode ?? 0o644) & 0o777, size, sha1: h.digest('hex') });
+    }
+    if (++n % 200 === 0) await new Promise((res) => setImmediate(res));
+  }
+  return out;
 }
 
 function checkReadableEntry(e: ZipEntry, archive: ZipArchive): void {

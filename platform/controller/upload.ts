@@ -2,10 +2,12 @@
 // `_method=put`) with busboy. The zip goes to a temp file; the request body is capped.
 import * as fs from 'node:fs';
 import type { IncomingMessage } from 'node:http';
-import { Transform, type TransformCallback } from 'node:stream';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import * as zlib from 'node:zlib';
 import busboy from 'busboy';
 import { writeTemp } from './atomic-file';
 import { CcError, ErrorCodes } from './errors';
+import { bodyEncodingOf, encodedLimit } from './http-util';
 
 export interface ReceivedUpload {
   /** The `application` zip in a temp file, or null when the part was absent. */
@@ -40,8 +42,12 @@ export function receiveUpload(req: IncomingMessage, tmpDir: string, limits: Uplo
   if (!/^multipart\/form-data/i.test(type)) {
     return Promise.reject(new CcError(ErrorCodes.badRequest, 'expected a multipart/form-data body with parts `application` (zip) and `resources` (JSON)'));
   }
+  let encoding: 'identity' | 'gzip';
+  try { encoding = bodyEncodingOf(req); } catch (e) { return Promise.reject(e); }
+  // A gzipped body is capped twice: on the wire, and decoded (the limit that counts; stops gzip bombs).
+  const wireMax = encoding === 'gzip' ? encodedLimit(limits.maxBodyBytes) : limits.maxBodyBytes;
   const declared = Number(req.headers['content-length'] ?? NaN);
-  if (Number.isFinite(declared) && declared > limits.maxBodyBytes) return Promise.reject(tooLarge(limits.maxBodyBytes));
+  if (Number.isFinite(declared) && declared > wireMax) return Promise.reject(tooLarge(limits.maxBodyBytes));
 
   return new Promise<ReceivedUpload>((resolve, reject) => {
     let bb: busboy.Busboy;
@@ -52,6 +58,8 @@ export function receiveUpload(req: IncomingMessage, tmpDir: string, limits: Uplo
       return;
     }
     const cap = new ByteCap(limits.maxBodyBytes);
+    const wireCap = encoding === 'gzip' ? new ByteCap(wireMax) : null;
+    const inflate = encoding === 'gzip' ? zlib.createGunzip() : null;
     const fields: Record<string, string> = {};
     let resources: string | undefined;
     let zip: { path: string; size: number } | null = null;
@@ -63,7 +71,10 @@ export function receiveUpload(req: IncomingMessage, tmpDir: string, limits: Uplo
     const fail = (e: unknown): void => {
       if (settled) return;
       settled = true;
-      req.unpipe(cap);
+      req.unpipe();
+      wireCap?.unpipe();
+      inflate?.unpipe();
+      inflate?.destroy();
       cap.unpipe(bb);
       // Stop part writers (their temp files are removed) and wait for them before discarding the rest.
       for (const s of active) s.destroy(new Error('upload refused'));
@@ -115,6 +126,8 @@ export function receiveUpload(req: IncomingMessage, tmpDir: string, limits: Uplo
     bb.on('fieldsLimit', () => fail(new CcError(ErrorCodes.badRequest, 'too many fields in the upload')));
     bb.on('error', (e) => fail(e));
     cap.on('error', (e) => fail(e));
+    wireCap?.on('error', () => fail(tooLarge(limits.maxBodyBytes)));
+    inflate?.on('error', (e) => fail(new CcError(ErrorCodes.badRequest, `the gzipped request body is damaged (${e.message})`)));
     req.on('error', (e) => fail(e));
     req.on('aborted', () => fail(new Error('request aborted')));
     bb.on('close', () => {
@@ -125,6 +138,7 @@ export function receiveUpload(req: IncomingMessage, tmpDir: string, limits: Uplo
         resolve({ zipPath: z?.path || null, zipBytes: z?.size ?? 0, resources, fields, bodyBytes: cap.bytes, discard });
       }, (e: unknown) => fail(e));
     });
-    req.pipe(cap).pipe(bb);
+    const decoded: Readable = wireCap && inflate ? req.pipe(wireCap).pipe(inflate) : req;
+    decoded.pipe(cap).pipe(bb);
   });
 }

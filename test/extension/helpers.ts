@@ -5,6 +5,12 @@ import type { PocketFoundryTestApi, TreeItemSnapshot } from '../../extension/tes
 
 export const extensionId = 'pocket-foundry.pocket-foundry';
 
+/** A measurement worth reporting: collected into the results file the launcher prints. */
+export function note(msg: string): void {
+  const g = globalThis as { pocketFoundryTestNotes?: string[] };
+  (g.pocketFoundryTestNotes ??= []).push(msg);
+}
+
 export async function activateExtension(): Promise<PocketFoundryTestApi> {
   const ext = vscode.extensions.getExtension<PocketFoundryTestApi>(extensionId);
   if (!ext) throw new Error(`extension ${extensionId} is not loaded`);

@@ -28,13 +28,9 @@ export function resultsFile(): string {
 export async function runMochaIn(dir: string): Promise<void> {
   const out = resultsFile();
   const results: SuiteResults = { passes: [], failures: [], pending: [], durationMs: 0, notes: [] };
-  const log = console.log;
-  // The extension host's console is out of the launcher's sight: keep what tests print.
-  console.log = (...args: unknown[]): void => {
-    const line = args.map(String).join(' ');
-    if (/^\s{4,}\S/.test(line)) results.notes.push(line.trim());
-    log(...args);
-  };
+  // The extension host's console is out of the launcher's sight: tests hand measurements to note().
+  const g = globalThis as { pocketFoundryTestNotes?: string[] };
+  g.pocketFoundryTestNotes = results.notes;
   const t0 = Date.now();
   const write = (): void => {
     results.durationMs = Date.now() - t0;
@@ -53,11 +49,9 @@ export async function runMochaIn(dir: string): Promise<void> {
       runner.on('fail', (t, err: Error) => results.failures.push({ title: t.fullTitle(), durationMs: t.duration ?? 0, error: err.stack ?? String(err) }));
       runner.on('pending', (t) => results.pending.push({ title: t.fullTitle(), durationMs: 0 }));
     });
-    console.log = log;
     write();
     if (failures > 0) throw new Error(`${failures} test(s) failed`);
   } catch (e) {
-    console.log = log;
     if (results.passes.length + results.failures.length === 0) results.fatal = e instanceof Error ? e.stack ?? e.message : String(e);
     write();
     throw e;

@@ -139,8 +139,10 @@ describe('e2e: staging failures, time limit, cancellation', function () {
     await sleeping;
     const c = await pushApp(t, versionC, { name, memory: 64 });
     assert.equal(c.summary.running, 1);
+    assert.ok(!c.stagingLog.some((l) => /slow-stage/.test(l)), `the newer push shows only its own staging:\n${c.stagingLog.join('\n')}`);
     const slowErr = await slow;
     assert.ok(slowErr instanceof Error, `the superseded push did not report success: ${String(slowErr)}`);
+    assert.match(slowErr.message, /pushed again/);
     await waitFor('the superseded staging process to be gone', () => !pidAlive(stagerPid), 10_000);
     await waitFor('version C serving', async () => (await viaRouter(t, hostOf(name))).text === 'version C\n' || undefined, 15_000);
     const app = await t.client.app(name);

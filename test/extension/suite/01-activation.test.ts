@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { activateExtension, extensionId } from '../helpers';
+import { activateExtension, extensionId, note } from '../helpers';
 
 describe('Activation', () => {
   it('activates within 50 ms of its own work, without starting the platform', async () => {
@@ -12,7 +12,7 @@ describe('Activation', () => {
     assert.ok(api.activationMs < 250, `activation took ${api.activationMs.toFixed(1)} ms`);
     assert.equal(api.platformState().kind, 'stopped', 'the platform starts on first need, not at activation');
     assert.match(api.statusBarText(), /Pocket Foundry: stopped/);
-    console.log(`      activation: ${api.activationMs.toFixed(2)} ms wall, ${api.activationCpuMs.toFixed(2)} ms cpu`);
+    note(`activation: ${api.activationMs.toFixed(2)} ms wall, ${api.activationCpuMs.toFixed(2)} ms cpu`);
   });
 
   it('registers every command it contributes, all under the Pocket Foundry category', async () => {
