@@ -202,10 +202,12 @@ ensure_node_modules() {
   prebuild_name="$(sqlite_prebuild_name || true)"
   if [ -n "$prebuild_name" ] && [ -z "${npm_config_better_sqlite3_local_prebuilds:-}" ]; then
     export npm_config_better_sqlite3_local_prebuilds="$CACHE_DIR/prebuilds"
-    [ -f "$CACHE_DIR/prebuilds/$prebuild_name" ] && say "better-sqlite3: using this machine's earlier build ($CACHE_DIR/prebuilds/$prebuild_name)"
   fi
   export JOBS="${JOBS:-max}"  # node-gyp: compile with every core when it does build
   if [ ! -d node_modules ] || [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    if [ -n "$prebuild_name" ] && [ -f "${npm_config_better_sqlite3_local_prebuilds:-/nonexistent}/$prebuild_name" ]; then
+      say "better-sqlite3: installing this machine's earlier build ($npm_config_better_sqlite3_local_prebuilds/$prebuild_name)"
+    fi
     say "running: npm ci (node_modules missing or older than package-lock.json)"
     npm ci --no-audit --no-fund
   else
