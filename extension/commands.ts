@@ -189,7 +189,8 @@ function panelHost(ctx: PocketFoundry): Parameters<typeof InstancePanel.show>[1]
     appUrl: (app) => ctx.appUrl(app),
     openInBrowser: async (name) => { await vscode.commands.executeCommand('pocketFoundry.openInBrowser', name); },
     appAction: async (name, action) => { await vscode.commands.executeCommand(`pocketFoundry.${action}`, name); },
-    canControlInstances: (c) => typeof (c as unknown as { stopInstance?: unknown }).stopInstance === 'function',
+    // A client bundle older than the extension may lack it.
+    canControlInstances: (c) => typeof (c as Partial<Pick<CloudControllerClient, 'restartInstance'>>).restartInstance === 'function',
     instanceAction: async (name, index, action) => {
       if (action === 'logs') { await showInstanceLogs(name, index, ctx.files); return; }
       await instanceAction(ctx, name, index, action);
@@ -197,18 +198,17 @@ function panelHost(ctx: PocketFoundry): Parameters<typeof InstancePanel.show>[1]
   };
 }
 
-/** Restart or stop one instance: the controller stops it; the health manager starts a fresh one for a missing index. */
-async function instanceAction(ctx: PocketFoundry, name: string, index: number, action: 'restart' | 'stop'): Promise<void> {
+/** Restarts one instance: the controller stops it and places its index again at once. */
+async function instanceAction(ctx: PocketFoundry, name: string, index: number, action: 'restart'): Promise<void> {
   const c = await ctx.client();
   try {
-    const stop = (c as unknown as { stopInstance?: (n: string, i: number) => Promise<void> }).stopInstance;
-    if (typeof stop !== 'function') throw new Error('this platform cannot stop a single instance');
-    await stop.call(c, name, index);
+    const r = await c.restartInstance(name, index);
+    if (!r.started) throw new Error(`no DEA took it again (${r.placement_error ?? 'no reason given'}); the health manager will try again`);
   } catch (e) {
     void vscode.window.showErrorMessage(`Could not ${action} ${name} #${index}: ${describe(e)}`);
     return;
   }
-  void vscode.window.setStatusBarMessage(`${action === 'restart' ? 'Restarting' : 'Stopped'} ${name} #${index}`, 3000);
+  void vscode.window.setStatusBarMessage(`Restarting ${name} #${index}`, 3000);
   InstancePanel.notify(name);
   ctx.explorer.refreshSoon();
 }

@@ -8,11 +8,11 @@ import { FromPanel, isFromPanelMessage, ToPanel, type FromPanelMessage, type Ins
 export interface PanelHost {
   client(): Promise<CloudControllerClient | undefined>;
   appUrl(app: App): string | undefined;
-  /** Runs an instance action (restart/stop/logs) the panel asked for. */
-  instanceAction(app: string, index: number, action: 'restart' | 'stop' | 'logs'): Promise<void>;
+  /** Runs an instance action (restart/logs) the panel asked for. */
+  instanceAction(app: string, index: number, action: 'restart' | 'logs'): Promise<void>;
   openInBrowser(app: string): Promise<void>;
   appAction(app: string, action: 'start' | 'stop' | 'restart'): Promise<void>;
-  /** Whether the platform can restart or stop a single instance. */
+  /** Whether the platform can restart a single instance. */
   canControlInstances(client: CloudControllerClient): boolean;
 }
 
@@ -98,7 +98,6 @@ export class InstancePanel implements vscode.Disposable {
     switch (m.type) {
       case FromPanel.Ready: await this.reload(); break;
       case FromPanel.RestartInstance: await this.host.instanceAction(this.app, m.index, 'restart'); break;
-      case FromPanel.StopInstance: await this.host.instanceAction(this.app, m.index, 'stop'); break;
       case FromPanel.OpenLogs: await this.host.instanceAction(this.app, m.index, 'logs'); break;
       case FromPanel.OpenInBrowser: await this.host.openInBrowser(this.app); break;
       case FromPanel.RestartApp: await this.host.appAction(this.app, 'restart'); break;

@@ -31,7 +31,10 @@ export interface PanelSnapshot {
   rows: InstanceRow[];
   /** Milliseconds since the epoch: when the extension read this. */
   takenAt: number;
-  /** The platform can restart or stop one instance (otherwise only the whole app). */
+  /**
+   * The platform can restart one instance (otherwise only the whole app). There is no per-instance
+   * stop: the instance count is the desired state, so a stopped index would be started again.
+   */
   instanceControl: boolean;
 }
 
@@ -43,7 +46,6 @@ export const ToPanel = {
 export const FromPanel = {
   Ready: 'ready',
   RestartInstance: 'restartInstance',
-  StopInstance: 'stopInstance',
   OpenLogs: 'openLogs',
   OpenInBrowser: 'openInBrowser',
   RestartApp: 'restartApp',
@@ -58,7 +60,6 @@ export type ToPanelMessage =
 export type FromPanelMessage =
   | { type: typeof FromPanel.Ready }
   | { type: typeof FromPanel.RestartInstance; index: number }
-  | { type: typeof FromPanel.StopInstance; index: number }
   | { type: typeof FromPanel.OpenLogs; index: number }
   | { type: typeof FromPanel.OpenInBrowser }
   | { type: typeof FromPanel.RestartApp }
@@ -77,7 +78,6 @@ export function isFromPanelMessage(v: unknown): v is FromPanelMessage {
     case FromPanel.StartApp:
       return true;
     case FromPanel.RestartInstance:
-    case FromPanel.StopInstance:
     case FromPanel.OpenLogs:
       return typeof m.index === 'number' && Number.isInteger(m.index) && m.index >= 0;
     default:

@@ -22,7 +22,7 @@ const restartButton = must(document.getElementById('restart') as HTMLButtonEleme
 const stopButton = must(document.getElementById('stop') as HTMLButtonElement | null);
 
 let current: PanelSnapshot | undefined;
-/** Per-instance restart/stop are offered only when the platform supports them. */
+/** Per-instance restart is offered only when the platform supports it (there is no per-instance stop: the instance count is the desired state). */
 let instanceControl = false;
 /** Wall-clock offset so uptimes keep counting between snapshots. */
 let receivedAt = 0;
@@ -38,7 +38,6 @@ tbody.addEventListener('click', (ev) => {
   if (!Number.isInteger(index)) return;
   switch (target.dataset.action) {
     case 'restart': vscode.postMessage({ type: FromPanel.RestartInstance, index }); break;
-    case 'stop': vscode.postMessage({ type: FromPanel.StopInstance, index }); break;
     case 'logs': vscode.postMessage({ type: FromPanel.OpenLogs, index }); break;
   }
 });
@@ -153,14 +152,9 @@ function memoryCell(used: number | null, quota: number | null): HTMLTableCellEle
 function actions(r: InstanceRow): HTMLTableCellElement {
   const td = document.createElement('td');
   td.className = 'actions';
-  const live = r.state === 'RUNNING' || r.state === 'STARTING';
   td.append(button('Logs', 'logs', r.index, 'Open this instance\'s stdout and stderr'));
-  if (instanceControl) {
-    td.append(
-      button('Restart', 'restart', r.index, 'Restart this instance', !live && r.state !== 'CRASHED' && r.state !== 'FLAPPING'),
-      button('Stop', 'stop', r.index, 'Stop this instance (the health manager starts a fresh one)', !live),
-    );
-  }
+  // Any index of a started app may be restarted: a DOWN or FLAPPING one is placed again at once.
+  if (instanceControl) td.append(button('Restart', 'restart', r.index, `Restart instance #${r.index}: stop it and start a fresh one at once`));
   return td;
 }
 

@@ -219,6 +219,7 @@ function printFingerprintSummary(s: PushSummary): void {
   out(`  package hash:   ${s.packageHash ?? '-'}`);
   out(`  staging needed: ${s.stagingNeeded ? 'yes' : 'no'}`);
   if (s.reusedPackage) out('  (nothing changed since the last push of this folder: the controller\'s package was reused)');
+  if (s.delta) out('  (only the changes since the last push of this folder were sent: a delta on the app\'s package)');
 }
 
 function printPushEnd(s: PushSummary): void {
@@ -251,6 +252,33 @@ async function startCommand(cmd: Command, name: string, verb: 'start' | 'restart
     } finally {
       interrupt.dispose();
     }
+  });
+}
+
+/** `restart NAME --instance N`: the controller stops that index and places it again; wait until it runs. */
+async function restartInstanceCommand(cmd: Command, name: string, index: number): Promise<void> {
+  await withClient(cmd, async (client) => {
+    await mustApp(client, name);
+    const asked = Math.floor(Date.now() / 1000);
+    const r = await client.restartInstance(name, index);
+    const stopped = r.stopped.length ? ` (stopped ${r.stopped.map((id) => id.slice(0, 8)).join(', ')})` : '';
+    if (!r.started) throw new Error(`Stopped ${name} #${index}${stopped}, but no DEA took it again: ${r.placement_error ?? 'no reason given'}. The health manager will try again.`);
+    out(`Restarting ${name} #${index}${stopped}`);
+    const interrupt = interruptSignal();
+    try {
+      const deadline = Date.now() + 60_000;
+      while (!interrupt.signal.aborted) {
+        const inst = (await client.instances(name, { signal: interrupt.signal })).find((i) => i.index === index);
+        if (inst?.state === 'RUNNING' && inst.since >= asked) { out(`${name} #${index}: RUNNING`); return; }
+        if (Date.now() > deadline) throw new Error(`${name} #${index} is not RUNNING after 60 s (now ${inst?.state ?? 'unknown'}); see \`pocket logs ${name} --instance ${index}\` and \`pocket crashes ${name}\``);
+        await new Promise<void>((resolve) => setTimeout(resolve, 250));
+      }
+    } catch (e) {
+      if (!interrupt.signal.aborted) throw e;
+    } finally {
+      interrupt.dispose();
+    }
+    out(`Not waiting any more; ${name} #${index} goes on starting.`);
   });
 }
 
@@ -525,8 +553,10 @@ export function buildProgram(): Command {
       await c.updateApp(name, { state: 'STOPPED' });
       out(`Stopped ${name}`);
     }));
-  program.command('restart').description('stop then start an app').argument('<name>')
-    .action((name: string, _o: unknown, cmd: Command) => startCommand(cmd, name, 'restart'));
+  program.command('restart').description('stop then start an app, or restart one instance of it (--instance N)').argument('<name>')
+    .option('--instance <n>', 'restart only this instance index: it is stopped and started again at once', wholeNumber(0))
+    .action((name: string, flags: { instance?: number }, cmd: Command) =>
+      flags.instance === undefined ? startCommand(cmd, name, 'restart') : restartInstanceCommand(cmd, name, flags.instance));
 
   program.command('scale').description('change the number of instances and/or the memory of each')
     .argument('<name>')
@@ -578,4 +608,15 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
-if (require.main === module) void main(process.argv);
+/** A reader that stops early (`pocket files ... | head`) closes stdout: end quietly, as other tools do. */
+function endQuietlyOnClosedStdout(): void {
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
+}
+
+if (require.main === module) {
+  endQuietlyOnClosedStdout();
+  void main(process.argv);
+}

@@ -7,7 +7,7 @@ import { gzipSync } from 'node:zlib';
 import { CloudControllerError, CloudControllerUnreachableError } from './errors';
 import { openEventStream, type EventStreamOptions, type EventSubscription } from './events';
 import type {
-  App, AppCreateRequest, AppStats, AppUpdateRequest, CrashInfo, Info, InstanceInfo, PlatformEvent, Resource, RuntimeInfo,
+  App, AppCreateRequest, AppStats, AppUpdateRequest, CrashInfo, Info, InstanceInfo, InstanceRestart, PlatformEvent, Resource, RuntimeInfo,
 } from './types';
 
 export interface CloudControllerClientOptions {
@@ -192,6 +192,15 @@ export class CloudControllerClient {
   async instances(name: string, opts: CallOptions = {}): Promise<InstanceInfo[]> {
     const r = await this.json<{ instances?: InstanceInfo[] }>({ method: 'GET', path: `${appPath(name)}/instances`, ...opts });
     return r.instances ?? [];
+  }
+
+  /**
+   * Restarts one instance: DELETE /apps/:name/instances/:index stops it and starts the index again
+   * at once. (The instance count is the desired state: a single index cannot stay stopped.)
+   */
+  async restartInstance(name: string, index: number, opts: CallOptions = {}): Promise<InstanceRestart> {
+    if (!Number.isInteger(index) || index < 0) throw new CloudControllerError(304, 0, `Not an instance index: ${index} (a whole number from 0)`);
+    return this.json<InstanceRestart>({ method: 'DELETE', path: `${appPath(name)}/instances/${index}`, ...opts });
   }
 
   async stats(name: string, opts: CallOptions = {}): Promise<AppStats> {

@@ -121,6 +121,20 @@ export interface InstanceInfo {
   [key: string]: unknown;
 }
 
+/**
+ * DELETE /apps/:name/instances/:index (a Pocket Foundry addition, as later CF generations have it):
+ * the index was stopped and placed again at once.
+ */
+export interface InstanceRestart {
+  index: number;
+  version: string;
+  /** Ids of the instances stopped. */
+  stopped: string[];
+  /** False when no DEA took the new instance (see placement_error); the health manager retries. */
+  started: boolean;
+  placement_error: string | null;
+}
+
 export interface InstanceUsage {
   time: string;
   cpu: number;

@@ -91,6 +91,7 @@ export class Api {
     r('GET', `/apps/${seg}/crashes`, async (c) => sendJson(c.res, 200, await this.o.views.crashes(this.o.apps.get(c.params[0]))));
     r('GET', `/apps/${seg}/events`, (c) => sendJson(c.res, 200, { events: this.o.store.eventsOf(this.o.apps.get(c.params[0]).id) }));
     r('GET', `/apps/${seg}/instances/${seg}/files(?:/(.*))?`, (c) => this.files(c), true);
+    r('DELETE', `/apps/${seg}/instances/${seg}`, async (c) => sendJson(c.res, 200, await this.o.apps.restartInstance(c.params[0], c.params[1])));
     r('POST', '/resources', (c) => this.resources(c));
     r('GET', '/events', (c) => this.eventStream(c));
     r('GET', `/staging/(\\d+)/${seg}/package`, (c) => this.stagingPackage(c));

@@ -81,6 +81,17 @@ export interface AppView {
   detected: { framework: string | null; runtime: string | null; command: string | null } | null;
 }
 
+/** The answer of `DELETE /apps/:name/instances/:idx`. */
+export interface InstanceRestart {
+  index: number;
+  version: string;
+  /** Ids of the instances that were stopped (those the heartbeats knew of). */
+  stopped: string[];
+  /** False when no DEA took the new instance; the health manager starts it later. */
+  started: boolean;
+  placement_error: string | null;
+}
+
 export interface AppServiceOptions {
   store: Store;
   bus: Bus;
@@ -114,6 +125,8 @@ export class AppService {
   /** `${droplet}/${version}/${index}` -> when the controller sent its start. */
   private readonly pendingStarts = new Map<string, number>();
   private readonly rollouts = new Map<number, { version: string; token: symbol }>();
+  /** `${droplet}/${version}/${index}` -> a restart of that index: when, and the instances it stopped. */
+  private readonly restarts = new Map<string, { at: number; old: ReadonlySet<string> }>();
   private stopped = false;
   private wake: () => void = () => undefined;
   private readonly closed = new Promise<void>((resolve) => { this.wake = resolve; });
@@ -489,11 +502,12 @@ export class AppService {
 
   private clearPendingStarts(droplet: number): void {
     for (const k of this.pendingStarts.keys()) if (k.startsWith(`${droplet}/`)) this.pendingStarts.delete(k);
+    for (const k of this.restarts.keys()) if (k.startsWith(`${droplet}/`)) this.restarts.delete(k);
   }
 
   /** Places and starts instances at `indices` of the app's current version. */
-  private async startIndices(app: AppRecord, indices: readonly number[], flapping?: boolean): Promise<void> {
-    if (indices.length === 0 || !app.dropletSha1 || this.stopped) return;
+  private async startIndices(app: AppRecord, indices: readonly number[], flapping?: boolean): Promise<PlacementResult[]> {
+    if (indices.length === 0 || !app.dropletSha1 || this.stopped) return [];
     const version = versionOf(app);
     const runtimeName = app.runtime ?? app.detectedRuntime ?? '';
     const start: Omit<DeaStart, 'index'> = {
@@ -519,6 +533,55 @@ export class AppService {
     if (cur && cur.placementError !== placementError) this.o.store.updateApp(app.id, { placementError });
     if (placementError) this.o.store.recordEvent(app.id, app.name, 'placement_failed', { indices, reason: placementError });
     this.instancesChanged(app);
+    return results;
+  }
+
+  /**
+   * `DELETE /apps/:name/instances/:idx` (later CF generations have it): stops that index of the live
+   * version and places it again at once. The instance count is the desired state, so an index cannot
+   * stay stopped: this is a restart, and its STOPPED exit is no crash.
+   */
+  async restartInstance(name: string, indexText: string): Promise<InstanceRestart> {
+    const id = this.get(name).id;
+    if (!/^\d+$/.test(indexText)) throw new CcError(ErrorCodes.instanceNotFound, `instance ${JSON.stringify(indexText.slice(0, 40))} not found: an index is a whole number from 0`);
+    const index = Number(indexText);
+    return this.locks.run(id, async () => {
+      const app = this.o.store.getApp(id);
+      if (!app) throw new CcError(ErrorCodes.appNotFound, `app ${name} not found`);
+      if (app.state !== 'STARTED') throw new CcError(ErrorCodes.appStopped, `app ${app.name} is stopped`);
+      if (index >= app.instances) throw new CcError(ErrorCodes.instanceNotFound, `instance ${index} of ${app.name} not found: it has ${app.instances} instance(s), 0 to ${app.instances - 1}`);
+      if (!app.dropletSha1 || app.stagedHash === null) throw new CcError(ErrorCodes.instanceNotFound, `instance ${index} of ${app.name} not found: the app has not been staged yet`);
+      const version = versionOf(app);
+      const key = `${id}/${version}/${index}`;
+      const now = Date.now();
+      for (const [k, r] of this.restarts) if (now - r.at > this.o.timings.rolloutTimeoutMs) this.restarts.delete(k);
+      const old = this.o.actual.instancesOf(id).filter((i) => i.version === version && i.index === index && live.includes(i.state)).map((i) => i.instance);
+      this.restarts.set(key, { at: now, old: new Set(old) });
+      // Live ones only: a crashed instance of this index keeps its folder (and crash logs) readable.
+      this.o.bus.publish(Subjects.deaStop, { droplet: id, version, indices: [index], states: [...live] });
+      this.o.log.info(`restarting ${app.name}[${index}]${old.length ? ` (stopping ${old.map((i) => i.slice(0, 8)).join(', ')})` : ''}`);
+      const [placed] = await this.startIndices(app, [index]);
+      const placementError = placed && !placed.ok ? placed.reason : placed ? null : 'the controller is stopping';
+      this.o.store.recordEvent(id, app.name, 'instance_restarted', { index, version, stopped: old, ...(placementError ? { placement_error: placementError } : {}) });
+      return { index, version, stopped: old, started: placed?.ok === true, placement_error: placementError };
+    });
+  }
+
+  /**
+   * While an index restarts, its old instance is stopping and its new one starting; the health
+   * manager may see both and stop the new one as a duplicate. The new one is kept: the old one goes.
+   */
+  private shieldedByRestart(droplet: number, instance: string): boolean {
+    if (process.env.NO_SHIELD) return false;
+    const inst = this.o.actual.instancesOf(droplet).find((i) => i.instance === instance);
+    if (!inst) return false;
+    const key = `${droplet}/${inst.version}/${inst.index}`;
+    const r = this.restarts.get(key);
+    if (!r || r.old.has(instance)) return false;
+    const oldStillThere = this.o.actual.instancesOf(droplet).some((i) => r.old.has(i.instance));
+    if (oldStillThere || Date.now() - r.at < this.o.timings.startGraceMs) return true;
+    this.restarts.delete(key);
+    return false;
   }
 
   /**
@@ -617,12 +680,17 @@ export class AppService {
       this.o.log.debug(`hm STOP for ${req.droplet} ignored: a new version is being rolled out`);
       return;
     }
-    this.o.bus.publish(Subjects.deaStop, { droplet: req.droplet, instances: req.instances });
+    const instances = app ? req.instances.filter((i) => !this.shieldedByRestart(app.id, i)) : req.instances;
+    if (instances.length < req.instances.length) this.o.log.debug(`hm STOP for ${req.droplet}: kept ${req.instances.length - instances.length} instance(s) that replace a restarted one`);
+    if (instances.length === 0) return;
+    this.o.bus.publish(Subjects.deaStop, { droplet: req.droplet, instances });
     if (app) this.instancesChanged(app);
   }
 
   onExited(m: DropletExited): void {
-    this.clearPendingStartsFor(m.droplet, m.version, m.index);
+    // The instance a restart stopped: the start already sent for its index still covers it.
+    const restarted = m.reason === 'STOPPED' && this.restarts.get(`${m.droplet}/${m.version}/${m.index}`)?.old.has(m.instance) === true;
+    if (!restarted) this.clearPendingStartsFor(m.droplet, m.version, m.index);
     const app = this.o.store.getApp(m.droplet);
     if (!app || m.reason !== 'CRASHED') return;
     const since = m.crash_timestamp ?? Date.now() / 1000;

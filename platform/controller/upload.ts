@@ -96,16 +96,19 @@ export function receiveUpload(req: IncomingMessage, tmpDir: string, limits: Uplo
           slot.path = w.tempPath;
           slot.size = w.size;
         }, (e: unknown) => { active.delete(stream); fail(e); }));
-      } else if (name === 'resources' && resources === undefined) {
-        // Some clients send the resources list as a file part.
+      } else if ((name === 'resources' && resources === undefined) || ((name === 'deleted' || name === 'base_package') && fields[name] === undefined)) {
+        // Some clients send the resources list (and so, perhaps, the delta's fields) as a file part.
         const chunks: Buffer[] = [];
         let n = 0;
         stream.on('data', (c: Buffer) => {
           n += c.length;
-          if (n > limits.maxResourcesBytes) { fail(new CcError(ErrorCodes.badResources, `resources part larger than ${limits.maxResourcesBytes} bytes`)); stream.resume(); return; }
+          if (n > limits.maxResourcesBytes) { fail(new CcError(ErrorCodes.badResources, `${name} part larger than ${limits.maxResourcesBytes} bytes`)); stream.resume(); return; }
           chunks.push(c);
         });
-        stream.on('end', () => { resources = Buffer.concat(chunks).toString('utf8'); });
+        stream.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          if (name === 'resources') resources = text; else fields[name] = text;
+        });
       } else {
         void info;
         stream.resume();

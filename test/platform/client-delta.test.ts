@@ -2,6 +2,7 @@
 // app's current package. Against a real controller (real NATS, SQLite, HTTP on 127.0.0.1), through a
 // small proxy that counts the bytes the client writes on the wire and can act between requests.
 import { strict as assert } from 'node:assert';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -13,6 +14,7 @@ import { CloudControllerClient, push, type PushSummary } from '../../platform/cl
 import { startTestController, type TestController } from './support/controller';
 
 const KiB = 1024;
+const repoRoot = path.resolve(__dirname, '../..');
 
 interface Proxy {
   url: string;
@@ -137,7 +139,6 @@ describe('client: delta re-pushes', function () {
 
     fs.writeFileSync(changed, randomBytes(100 * KiB));
     const one = await pushVia(client, dir, 'tree');
-    if (process.env.DELTA_DEBUG) console.log({ first: first.timingsMs, firstWire: first.wire, one: one.timingsMs, oneWire: one.wire, oneBody: one.bytesSent });
     assert.equal(one.delta, true);
     assert.deepEqual({ files: one.files, matched: one.matched, uploaded: one.uploaded, uploadedBytes: one.uploadedBytes }, { files: 2001, matched: 2000, uploaded: 1, uploadedBytes: 100 * KiB });
     assert.ok(one.wire < 100 * KiB + 64 * KiB, `one file changed: ${one.wire} bytes on the wire`);
@@ -217,6 +218,28 @@ describe('client: delta re-pushes', function () {
       assert.ok(proxy.seen.includes('GET /info'), 'asked what the controller supports');
     } finally {
       proxy.hideFeatures = false;
+    }
+  });
+});
+
+describe('pocket CLI: output into a reader that closes early', function () {
+  this.timeout(60_000);
+  let t: TestController;
+  before(async () => { t = await startTestController(); });
+  after(async () => { await t?.stop(); });
+
+  it('stdout closed before the output (`pocket apps | head`): exits 0 without a stack trace', async () => {
+    for (const args of [['apps', '--api', t.controller.url, '--token', t.token], ['--help']]) {
+      const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'platform/cli.ts'), ...args], {
+        cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, POCKET_HOME: path.join(os.tmpdir(), 'pocket-no-home'), POCKET_LOG_LEVEL: 'warn' },
+      });
+      // The reader is gone before the first write: every write fails with EPIPE.
+      child.stdout.destroy();
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+      const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+      assert.equal(stderr, '', `pocket ${args[0]}: nothing on stderr`);
+      assert.equal(code, 0, `pocket ${args[0]}: exit code`);
     }
   });
 });

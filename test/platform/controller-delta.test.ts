@@ -38,6 +38,8 @@ interface Upload {
   deletedRaw?: string;
   headers?: Record<string, string>;
   gzip?: boolean;
+  /** Send `base_package` and `deleted` as file parts instead of fields. */
+  asFiles?: boolean;
 }
 
 class Client {
@@ -62,9 +64,10 @@ class Client {
 
   async upload(name: string, u: Upload): Promise<HttpReply> {
     const parts: MultipartPart[] = [];
-    if (u.base !== undefined) parts.push({ name: 'base_package', value: u.base });
+    const file = u.asFiles ? { contentType: 'application/octet-stream' } : {};
+    if (u.base !== undefined) parts.push({ name: 'base_package', value: u.base, ...(u.asFiles ? { filename: 'base', ...file } : {}) });
     if (u.deletedRaw !== undefined) parts.push({ name: 'deleted', value: u.deletedRaw });
-    else if (u.deleted !== undefined) parts.push({ name: 'deleted', value: JSON.stringify(u.deleted) });
+    else if (u.deleted !== undefined) parts.push({ name: 'deleted', value: JSON.stringify(u.deleted), ...(u.asFiles ? { filename: 'deleted.json', ...file } : {}) });
     parts.push({ name: 'resources', value: JSON.stringify(u.resources ?? []) });
     if (u.zip !== null) parts.push({ name: 'application', value: u.zip ?? await makeZip([]), filename: 'app.zip', contentType: 'application/zip' });
     const mp = multipartBody(parts);
@@ -206,6 +209,14 @@ describe('controller: delta uploads (base_package + deleted)', function () {
     assert.equal(r.status, 200, r.text);
     assert.equal((r.json as { package_hash: string }).package_hash, base);
     assert.equal((r.json as { changed: boolean }).changed, false);
+  });
+
+  it('takes base_package and deleted as file parts too', async () => {
+    await c.create('parts');
+    const b = await c.full('parts', [{ name: 'keep.txt', data: 'keep' }, { name: 'drop.txt', data: 'drop' }]);
+    const r = await c.upload('parts', { base: b, deleted: ['drop.txt'], asFiles: true });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(Object.keys(await c.packageFiles('parts')), ['keep.txt']);
   });
 
   it('a file replaced by a folder and a folder replaced by a file', async () => {

@@ -92,7 +92,7 @@ describe('Instance panel rows and messages', () => {
 
   it('accepts only well-formed messages from the webview', () => {
     assert.ok(isFromPanelMessage({ type: FromPanel.RestartInstance, index: 2 }));
-    for (const bad of [null, 'x', {}, { type: 'eval' }, { type: FromPanel.StopInstance }, { type: FromPanel.OpenLogs, index: -1 }, { type: FromPanel.OpenLogs, index: 1.5 }]) {
+    for (const bad of [null, 'x', {}, { type: 'eval' }, { type: 'stopInstance', index: 0 }, { type: FromPanel.OpenLogs, index: -1 }, { type: FromPanel.OpenLogs, index: 1.5 }]) {
       assert.equal(isFromPanelMessage(bad), false, JSON.stringify(bad));
     }
   });
