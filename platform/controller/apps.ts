@@ -572,7 +572,6 @@ export class AppService {
    * manager may see both and stop the new one as a duplicate. The new one is kept: the old one goes.
    */
   private shieldedByRestart(droplet: number, instance: string): boolean {
-    if (process.env.NO_SHIELD) return false;
     const inst = this.o.actual.instancesOf(droplet).find((i) => i.instance === instance);
     if (!inst) return false;
     const key = `${droplet}/${inst.version}/${inst.index}`;

@@ -77,6 +77,7 @@ describe('Push Workspace, app explorer, staging log and instance panel', functio
     assert.ok(row);
     assert.equal(row.index, 0);
     assert.equal(row.memQuotaBytes, 64 * 1024 * 1024);
+    assert.equal(snap.instanceControl, true, 'the client can restart one instance: the panel offers Restart per row');
     assert.equal(row.crashCount, 0);
     assert.match(snap.url ?? '', /node-hello\.localhost/);
   });
