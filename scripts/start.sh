@@ -17,16 +17,17 @@ die() { printf '[start] ERROR: %s\n' "$*" >&2; exit 1; }
 SAMPLE="test/fixtures/node-hello"
 POCKET=(node "$ROOT/dist/pocket.js")
 
+editor_mode_available() {
+  [ -f scripts/open-editor.sh ] && [ -z "${POCKET_NO_EDITOR:-}" ]
+}
+
+# The editor cache (code-server) only when the editor will be opened.
 setup() {
-  if [ -z "${POCKET_NO_EDITOR:-}" ]; then
+  if editor_mode_available; then
     bash scripts/setup.sh --with-editor
   else
     bash scripts/setup.sh
   fi
-}
-
-editor_mode_available() {
-  [ -f scripts/open-editor.sh ] && [ -z "${POCKET_NO_EDITOR:-}" ]
 }
 
 run_editor() {
