@@ -44,20 +44,8 @@ export interface AppRecord {
 /** Columns a caller may change; `id`, `createdAt` are fixed. */
 export type AppPatch = Partial<Omit<AppRecord, 'id' | 'createdAt'>>;
 
-export interface NewApp {
-  name: string;
-  framework: string | null;
-  runtime: string | null;
-  command: string | null;
-  instances: number;
-  memory: number;
-  disk: number;
-  fds: number;
-  state: AppState;
-  env: string[];
-  debug: string | null;
-  console: boolean | null;
-}
+export type NewApp = Pick<AppRecord,
+  'name' | 'framework' | 'runtime' | 'command' | 'instances' | 'memory' | 'disk' | 'fds' | 'state' | 'env' | 'debug' | 'console'>;
 
 export interface StagingLogRecord {
   appId: number;
