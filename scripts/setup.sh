@@ -23,8 +23,10 @@ warn() { printf '[setup] WARNING: %s\n' "$*" >&2; }
 die()  { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
 
 START_SECONDS=$SECONDS
-CACHE_DIR="${HOME}/.cache/pocket-foundry"
-NATS_CACHE_DIR="${CACHE_DIR}/nats-server"
+# The same cache folder scripts/install-code-server.sh uses (POCKET_FOUNDRY_CACHE to move it).
+CACHE_DIR="${POCKET_FOUNDRY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pocket-foundry}"
+# Where platform/bus/server.ts looks for a downloaded nats-server.
+NATS_CACHE_DIR="${HOME}/.cache/pocket-foundry/nats-server"
 
 # ---------------------------------------------------------------------------------------------
 # Node.js: the platform and better-sqlite3's native build use the `node` on PATH.
