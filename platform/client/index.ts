@@ -15,4 +15,8 @@ export {
   endpointFileName, targetFileName, type Endpoint, type Target,
 } from './endpoint';
 export { formatBytes, formatDuration, formatMemory, formatTable, formatPushCounts } from './format';
-export type * from './types';
+export { ContractError, ErrorCodes, stagingFailureCodes, type ErrorCode } from '../contract';
+export type {
+  App, AppCreateRequest, AppState, AppStats, AppUpdateRequest, CrashInfo, FrameworkInfo, Info, InstanceInfo, InstanceRestart, InstanceStateName,
+  InstanceStats, PackageState, PlatformEvent, Resource, RuntimeInfo, RuntimesInfo,
+} from '../contract';

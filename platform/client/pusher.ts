@@ -7,7 +7,7 @@ import { CloudControllerError, PushCancelledError, PushError } from './errors';
 import { fingerprintFiles, listAppFiles, type AppFile } from './fingerprint';
 import { packFiles } from './package';
 import { asFingerprintCache, defaultPushCacheDir, loadPushRecord, sameFiles, savePushRecord, type PushRecord } from './push-cache';
-import type { App, AppUpdateRequest, InstanceInfo, PackageState, PlatformEvent, Resource } from './types';
+import { ErrorCodes, type App, type AppUpdateRequest, type InstanceInfo, type PackageState, type PlatformEvent, type Resource } from '../contract';
 
 export interface PushOptions {
   client: CloudControllerClient;
@@ -169,7 +169,7 @@ export async function push(opts: PushOptions): Promise<PushSummary> {
           })).packageHash;
         } catch (e) {
           // Another push replaced the package this delta was based on (or its lists no longer fit it): send it whole, once.
-          if (!upload.basePackage || !(e instanceof CloudControllerError) || !(e.code === 403 || e.code === 400)) throw e;
+          if (!upload.basePackage || !(e instanceof CloudControllerError) || !(e.code === ErrorCodes.staleBasePackage || e.code === ErrorCodes.badResources)) throw e;
           upload = await planUpload(null);
           stage = 'uploading';
           progress({ step: 'uploading', bytes: upload.zip.length });
@@ -282,7 +282,7 @@ export interface StartResult {
  */
 export async function startApp(opts: StartAppOptions): Promise<StartResult> {
   const app = await opts.client.app(opts.name, { signal: opts.signal });
-  if (!app) throw new CloudControllerError(301, 404, `App ${opts.name} not found`);
+  if (!app) throw new CloudControllerError(ErrorCodes.appNotFound, 404, `App ${opts.name} not found`);
   const watch = watchApp(opts.client, opts.name, opts.onStagingLog);
   try {
     return await startWithWatch({ ...opts, lockVersion: app.meta.version, stagingNeeded: app.package_state === 'PENDING' }, watch, { signal: opts.signal });
@@ -383,7 +383,7 @@ function appChanges(opts: PushOptions, app: App): AppUpdateRequest {
   if (opts.instances !== undefined && opts.instances !== app.instances) changes.instances = opts.instances;
   const staging: AppUpdateRequest['staging'] = {};
   if (opts.command !== undefined && opts.command !== (app.staging.command ?? null)) staging.command = opts.command;
-  if (opts.framework !== undefined && opts.framework !== (app.staging.framework ?? app.staging.model ?? null)) staging.framework = opts.framework;
+  if (opts.framework !== undefined && opts.framework !== app.staging.model) staging.framework = opts.framework;
   if (Object.keys(staging).length > 0) changes.staging = staging;
   if (opts.env !== undefined) {
     const env = envList(opts.env);
@@ -451,7 +451,7 @@ async function waitForStaged(
   let stagedSince: number | null = null;
   for (;;) {
     const app = await client.app(name, { signal });
-    if (!app) throw new CloudControllerError(301, 404, `App ${name} was deleted while it was being pushed`);
+    if (!app) throw new CloudControllerError(ErrorCodes.appNotFound, 404, `App ${name} was deleted while it was being pushed`);
     if (packageHash && app.package_hash && app.package_hash !== packageHash) {
       throw new PushError(`${name} was pushed again (or its staging cancelled) while this push was staging; this push's package does not run`);
     }
@@ -459,7 +459,7 @@ async function waitForStaged(
     if (state === 'FAILED') {
       const r = doneSeen ? await watch.stagingDone : null;
       const why = app.staging_error?.description ?? r?.error;
-      throw new CloudControllerError(app.staging_error?.code ?? 310, 500, `Staging failed${why ? `: ${why}` : ''}. See \`pocket logs ${name} --staging\`.`);
+      throw new CloudControllerError(app.staging_error?.code ?? ErrorCodes.stagingFailed, 500, `Staging failed${why ? `: ${why}` : ''}. See \`pocket logs ${name} --staging\`.`);
     }
     if (state === 'STAGED' || state === undefined) {
       // Let the last log lines arrive before reporting: the done event closes the log.
@@ -481,13 +481,13 @@ async function waitForRunning(
   let lastRunning = -1;
   for (;;) {
     const current = await client.app(app.name, { signal });
-    if (!current) throw new CloudControllerError(301, 404, `App ${app.name} was deleted while it was starting`);
+    if (!current) throw new CloudControllerError(ErrorCodes.appNotFound, 404, `App ${app.name} was deleted while it was starting`);
     const list: InstanceInfo[] = await client.instances(app.name, { signal }).catch((e: unknown) => {
       if (e instanceof CloudControllerError && e.httpStatus < 500) return [];
       throw e;
     });
-    // Instances of an older version may still run during a replacement; count the new ones when told apart.
-    const live = list.filter((i) => typeof i.version !== 'string' || i.version === current.version);
+    // Only the live version: `/instances` leaves out an older version still running during a replacement.
+    const live = list;
     const running = live.filter((i) => i.state === 'RUNNING').length;
     if (running !== lastRunning) { lastRunning = running; report(running, current.instances); }
     if (running >= current.instances) return running;
