@@ -4,3 +4,4 @@ export * from './errors';
 export * from './events';
 export * from './rest';
 export { ContractError, decode } from './decode';
+export { decodeEndpoint, type Endpoint } from './endpoint';
