@@ -208,8 +208,8 @@ export class AppExplorer implements vscode.TreeDataProvider<ExplorerNode>, vscod
     const md = new vscode.MarkdownString(undefined, true);
     md.appendMarkdown(`**${app.name}** — ${stateWord}\n\n`);
     md.appendMarkdown(`Instances: ${counts} running · Memory: ${clientLib().formatMemory(app.resources.memory)} each\n\n`);
-    const fw = app.staging.framework ?? app.staging.model;
-    if (fw) md.appendMarkdown(`Framework: ${fw}${app.staging.runtime ?? app.staging.stack ? ` (${app.staging.runtime ?? app.staging.stack})` : ''}\n\n`);
+    const fw = app.staging.model;
+    if (fw) md.appendMarkdown(`Framework: ${fw}${app.staging.stack ? ` (${app.staging.stack})` : ''}\n\n`);
     if (url) md.appendMarkdown(`URL: [${url}](${url})\n\n`);
     md.appendMarkdown(`Version: \`${app.version}\``);
     item.tooltip = md;

@@ -153,7 +153,7 @@ async function scale(ctx: PocketFoundry, c: CloudControllerClient, app: App, arg
       ...(memory !== undefined ? { resources: { memory } } : {}),
       meta: { version: app.meta.version },
     }).catch((e: unknown) => {
-      if (e instanceof clientLib().CloudControllerError && e.code === 600) throw new Error(`Not enough memory to scale ${app.name}: ${e.description}`);
+      if (e instanceof clientLib().CloudControllerError && e.code === clientLib().ErrorCodes.notEnoughMemory) throw new Error(`Not enough memory to scale ${app.name}: ${e.description}`);
       throw e;
     }));
   ctx.explorer.refreshSoon();

@@ -134,7 +134,7 @@ export async function pushWorkspace(host: PushHost, uri: vscode.Uri | undefined)
         return { kind: 'cancelled' };
       }
       const error = describePushError(e);
-      const stagingFailed = e instanceof clientLib().CloudControllerError && (e.code === 310 || e.code === 800 || e.code === 801);
+      const stagingFailed = e instanceof clientLib().CloudControllerError && clientLib().stagingFailureCodes.includes(e.code);
       if (stagingFailed) host.stagingFinished(name, folder, false);
       host.noteStaging(name, `Push failed: ${error}`, 'error');
       void vscode.window.showErrorMessage(`Push of ${name} failed: ${error}`, 'Show Log').then((a) => {

@@ -4,18 +4,13 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { decodeEndpoint, type Endpoint as EndpointFile } from '../platform/contract/endpoint';
 import { clientLib } from './clientLib';
 import type { PocketConfig } from './config';
 import { describe, type ExtensionLog } from './log';
 
-/** What `pocket up` writes to `<dataDir>/endpoint.json`. */
-export interface Endpoint {
-  api: string;
-  router: string;
-  nats: string;
-  token: string;
-  pid: number;
-}
+/** `<dataDir>/endpoint.json` of a running platform: every field present (`''` for an unknown address). */
+export type Endpoint = { [K in keyof EndpointFile]-?: NonNullable<EndpointFile[K]> };
 
 export type PlatformState =
   | { kind: 'stopped' }
@@ -299,14 +294,9 @@ export async function findRunningPlatform(dataDir: string): Promise<Endpoint | u
 export function readEndpoint(dataDir: string): Endpoint | undefined {
   let raw: unknown;
   try { raw = JSON.parse(fs.readFileSync(path.join(dataDir, 'endpoint.json'), 'utf8')); } catch { return undefined; }
-  if (!raw || typeof raw !== 'object') return undefined;
-  const o = raw as Record<string, unknown>;
-  if (typeof o.api !== 'string' || typeof o.token !== 'string' || typeof o.pid !== 'number') return undefined;
-  return {
-    api: o.api, token: o.token, pid: o.pid,
-    router: typeof o.router === 'string' ? o.router : '',
-    nats: typeof o.nats === 'string' ? o.nats : '',
-  };
+  const o = decodeEndpoint(raw);
+  if (!o || o.pid === undefined) return undefined;
+  return { api: o.api, token: o.token, pid: o.pid, router: o.router ?? '', nats: o.nats ?? '' };
 }
 
 async function answers(ep: Endpoint): Promise<boolean> {

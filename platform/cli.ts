@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import {
-  clearSavedTarget, CloudControllerClient, CloudControllerError, defaultDataDir, findManifest, formatBytes, formatDuration,
+  clearSavedTarget, CloudControllerClient, CloudControllerError, defaultDataDir, ErrorCodes, findManifest, formatBytes, formatDuration,
   formatMemory, formatTable, parseMemory, push, readEndpoint, readManifest, resolveTarget, saveTarget, startApp,
   type App, type ManifestApp, type PushSummary, type Target,
 } from './client';
@@ -64,7 +64,7 @@ async function withClient<T>(cmd: Command, body: (c: CloudControllerClient, t: T
 
 async function mustApp(c: CloudControllerClient, name: string): Promise<App> {
   const app = await c.app(name);
-  if (!app) throw new CloudControllerError(301, 404, `App ${name} not found. See \`pocket apps\`.`);
+  if (!app) throw new CloudControllerError(ErrorCodes.appNotFound, 404, `App ${name} not found. See \`pocket apps\`.`);
   return app;
 }
 

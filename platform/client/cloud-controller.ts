@@ -4,11 +4,15 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import type { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
-import { CloudControllerError, CloudControllerUnreachableError } from './errors';
+import type { z } from 'zod';
+import {
+  ErrorCodes, appCreated, appList, app as appSchema, appStats, crashList, decode, empty, info, instanceList, instanceRestart, resourceList,
+  runtimesInfo, servicesInfo, stagingCancelled, uploadResult,
+  type App, type AppCreateRequest, type AppStats, type AppUpdateRequest, type CrashInfo, type Info, type InstanceInfo, type InstanceRestart,
+  type PlatformEvent, type Resource, type RuntimesInfo, type ServicesInfo,
+} from '../contract';
+import { CloudControllerError, CloudControllerUnreachableError, controllerErrorOf } from './errors';
 import { openEventStream, type EventStreamOptions, type EventSubscription } from './events';
-import type {
-  App, AppCreateRequest, AppStats, AppUpdateRequest, CrashInfo, Info, InstanceInfo, InstanceRestart, PlatformEvent, Resource, RuntimeInfo,
-} from './types';
 
 export interface CloudControllerClientOptions {
   /** Base URL, e.g. `http://127.0.0.1:9022`. */
@@ -29,7 +33,7 @@ export interface CallOptions {
 export interface UploadOptions extends CallOptions {
   /**
    * The app's current package hash: the upload then carries only what changed (controllers that
-   * list `base_package` in `/info` `features`). Refused with code 403 (HTTP 409) when it is stale.
+   * list `base_package` in `/info` `features`). Refused with `staleBasePackage` (403, HTTP 409) when it is stale.
    */
   basePackage?: string;
   /** With `basePackage`: the files of that package to leave out. */
@@ -52,6 +56,8 @@ interface RawResponse {
 interface RequestSpec extends CallOptions {
   method: string;
   path: string;
+  /** The route in errors, e.g. `GET /apps/:name` (default: method and path). */
+  route?: string;
   body?: Buffer | string;
   /** Gzip the body when the controller accepts gzip request bodies (RFC 7694 `Accept-Encoding` in its responses). */
   compressible?: boolean;
@@ -87,61 +93,62 @@ export class CloudControllerClient {
   // ---- info ----------------------------------------------------------------------------------
 
   async info(opts: CallOptions = {}): Promise<Info> {
-    return this.json<Info>({ method: 'GET', path: '/info', ...opts });
+    return this.json(info, { method: 'GET', path: '/info', ...opts });
   }
 
-  async runtimes(opts: CallOptions = {}): Promise<Record<string, RuntimeInfo>> {
-    return this.json<Record<string, RuntimeInfo>>({ method: 'GET', path: '/info/runtimes', ...opts });
+  async runtimes(opts: CallOptions = {}): Promise<RuntimesInfo> {
+    return this.json(runtimesInfo, { method: 'GET', path: '/info/runtimes', ...opts });
   }
 
-  async services(opts: CallOptions = {}): Promise<Record<string, unknown>> {
-    return this.json<Record<string, unknown>>({ method: 'GET', path: '/info/services', ...opts });
+  async services(opts: CallOptions = {}): Promise<ServicesInfo> {
+    return this.json(servicesInfo, { method: 'GET', path: '/info/services', ...opts });
   }
 
   // ---- apps ----------------------------------------------------------------------------------
 
   async apps(opts: CallOptions = {}): Promise<App[]> {
-    return this.json<App[]>({ method: 'GET', path: '/apps', ...opts });
+    return this.json(appList, { method: 'GET', path: '/apps', ...opts });
   }
 
-  /** The app, or null when the controller answers 301 (app not found). */
+  /** The app, or null when the controller answers `appNotFound` (301). */
   async app(name: string, opts: CallOptions = {}): Promise<App | null> {
     try {
-      return await this.json<App>({ method: 'GET', path: appPath(name), ...opts });
+      return await this.json(appSchema, { method: 'GET', path: appPath(name), route: 'GET /apps/:name', ...opts });
     } catch (e) {
-      if (e instanceof CloudControllerError && e.code === 301) return null;
+      if (e instanceof CloudControllerError && e.code === ErrorCodes.appNotFound) return null;
       throw e;
     }
   }
 
   /** POST /apps (answered 302 + `{result, redirect}`), then the created app. */
   async createApp(req: AppCreateRequest, opts: CallOptions = {}): Promise<App> {
-    await this.json<unknown>({ method: 'POST', path: '/apps', ...jsonBody(req), ...opts });
+    await this.json(appCreated, { method: 'POST', path: '/apps', ...jsonBody(req), ...opts });
     const app = await this.app(req.name, opts);
-    if (!app) throw new CloudControllerError(301, 404, `App ${req.name} was created but cannot be read back`);
+    if (!app) throw new CloudControllerError(ErrorCodes.appNotFound, 404, `App ${req.name} was created but cannot be read back`);
     return app;
   }
 
-  /** PUT /apps/:name with any subset of fields; put `meta.version` in to lock against concurrent changes (102). */
-  async updateApp(name: string, changes: AppUpdateRequest, opts: CallOptions = {}): Promise<void> {
+  /** PUT /apps/:name with any subset of fields; put `meta.version` in to lock against concurrent changes (`lockConflict`, 102). */
+  async updateApp(name: string, changes: AppUpdateRequest, opts: CallOptions = {}): Promise<App> {
     // Starting may stage first (v1 blocked until staging ended), so this call may take long.
-    await this.request({ method: 'PUT', path: appPath(name), ...jsonBody(changes), timeoutMs: longTimeoutMs, ...opts });
+    return this.json(appSchema, { method: 'PUT', path: appPath(name), route: 'PUT /apps/:name', ...jsonBody(changes), timeoutMs: longTimeoutMs, ...opts });
   }
 
   async deleteApp(name: string, opts: CallOptions = {}): Promise<void> {
-    await this.request({ method: 'DELETE', path: appPath(name), timeoutMs: 120_000, ...opts });
+    await this.json(empty, { method: 'DELETE', path: appPath(name), route: 'DELETE /apps/:name', timeoutMs: 120_000, ...opts });
   }
 
-  /** Cancels the app's staging task, if one runs; the droplet already running stays. */
-  async cancelStaging(name: string, opts: CallOptions = {}): Promise<void> {
-    await this.request({ method: 'DELETE', path: `${appPath(name)}/staging`, ...opts });
+  /** Cancels the app's staging task, if one runs; the droplet already running stays. Answers whether one ran. */
+  async cancelStaging(name: string, opts: CallOptions = {}): Promise<boolean> {
+    const r = await this.json(stagingCancelled, { method: 'DELETE', path: `${appPath(name)}/staging`, route: 'DELETE /apps/:name/staging', ...opts });
+    return r.cancelled;
   }
 
   // ---- bits ----------------------------------------------------------------------------------
 
   /** POST /resources: the subset of `resources` the controller's pool already holds. */
   async matchResources(resources: Resource[], opts: CallOptions = {}): Promise<Resource[]> {
-    return this.json<Resource[]>({ method: 'POST', path: '/resources', ...jsonBody(resources), compressible: true, timeoutMs: 120_000, ...opts });
+    return this.json(resourceList, { method: 'POST', path: '/resources', ...jsonBody(resources), compressible: true, timeoutMs: 120_000, ...opts });
   }
 
   /**
@@ -168,17 +175,13 @@ export class CloudControllerClient {
     const contentType = encoded.headers.get('content-type') ?? 'multipart/form-data';
     // A small upload is mostly the resources list, which compresses well; a big zip is not worth the time locally.
     const meter = { bytesSent: 0 };
-    const r = await this.request({
-      method: 'PUT', path: `${appPath(name)}/application`, body, contentType, compressible: body.length <= 8 * 1024 * 1024 || !isLocal(this.api),
-      timeoutMs: longTimeoutMs, ...opts, meter,
+    // A v1 controller answers with no body: every field of the result is optional.
+    const answer = await this.json(uploadResult, {
+      method: 'PUT', path: `${appPath(name)}/application`, route: 'PUT /apps/:name/application', body, contentType,
+      compressible: body.length <= 8 * 1024 * 1024 || !isLocal(this.api), timeoutMs: longTimeoutMs, ...opts, meter,
     });
     if (opts.meter) opts.meter.bytesSent += meter.bytesSent;
-    let packageHash: string | null = null;
-    try {
-      const answer = JSON.parse(r.body.toString('utf8')) as { package_hash?: unknown };
-      if (typeof answer.package_hash === 'string') packageHash = answer.package_hash;
-    } catch { /* a v1 controller answers without it */ }
-    return { bytesSent: meter.bytesSent, packageHash };
+    return { bytesSent: meter.bytesSent, packageHash: answer.package_hash ?? null };
   }
 
   /** The unstaged package zip. */
@@ -190,7 +193,7 @@ export class CloudControllerClient {
   // ---- instances -----------------------------------------------------------------------------
 
   async instances(name: string, opts: CallOptions = {}): Promise<InstanceInfo[]> {
-    const r = await this.json<{ instances?: InstanceInfo[] }>({ method: 'GET', path: `${appPath(name)}/instances`, ...opts });
+    const r = await this.json(instanceList, { method: 'GET', path: `${appPath(name)}/instances`, route: 'GET /apps/:name/instances', ...opts });
     return r.instances ?? [];
   }
 
@@ -199,16 +202,16 @@ export class CloudControllerClient {
    * at once. (The instance count is the desired state: a single index cannot stay stopped.)
    */
   async restartInstance(name: string, index: number, opts: CallOptions = {}): Promise<InstanceRestart> {
-    if (!Number.isInteger(index) || index < 0) throw new CloudControllerError(304, 0, `Not an instance index: ${index} (a whole number from 0)`);
-    return this.json<InstanceRestart>({ method: 'DELETE', path: `${appPath(name)}/instances/${index}`, ...opts });
+    if (!Number.isInteger(index) || index < 0) throw new CloudControllerError(ErrorCodes.instanceNotFound, 0, `Not an instance index: ${index} (a whole number from 0)`);
+    return this.json(instanceRestart, { method: 'DELETE', path: `${appPath(name)}/instances/${index}`, route: 'DELETE /apps/:name/instances/:index', ...opts });
   }
 
   async stats(name: string, opts: CallOptions = {}): Promise<AppStats> {
-    return this.json<AppStats>({ method: 'GET', path: `${appPath(name)}/stats`, ...opts });
+    return this.json(appStats, { method: 'GET', path: `${appPath(name)}/stats`, route: 'GET /apps/:name/stats', ...opts });
   }
 
   async crashes(name: string, opts: CallOptions = {}): Promise<CrashInfo[]> {
-    const r = await this.json<{ crashes?: CrashInfo[] }>({ method: 'GET', path: `${appPath(name)}/crashes`, ...opts });
+    const r = await this.json(crashList, { method: 'GET', path: `${appPath(name)}/crashes`, route: 'GET /apps/:name/crashes', ...opts });
     return r.crashes ?? [];
   }
 
@@ -246,14 +249,18 @@ export class CloudControllerClient {
 
   // ---- plumbing ------------------------------------------------------------------------------
 
-  private async json<T>(spec: RequestSpec): Promise<T> {
+  /** The response decoded by its contract schema; a mismatch is a ContractError naming the route and field. */
+  private async json<S extends z.ZodType>(schema: S, spec: RequestSpec): Promise<z.infer<S>> {
     const r = await this.request(spec);
-    if (r.body.length === 0) return {} as T;
-    try {
-      return JSON.parse(r.body.toString('utf8')) as T;
-    } catch {
-      throw new CloudControllerError(0, r.status, `${spec.method} ${spec.path}: the controller answered with something that is not JSON`);
+    let body: unknown = {};
+    if (r.body.length > 0) {
+      try {
+        body = JSON.parse(r.body.toString('utf8'));
+      } catch {
+        throw new CloudControllerError(0, r.status, `${spec.method} ${spec.path}: the controller answered with something that is not JSON`);
+      }
     }
+    return decode(schema, body, spec.route ?? `${spec.method} ${spec.path}`);
   }
 
   private async request(spec: RequestSpec): Promise<RawResponse> {
@@ -337,14 +344,8 @@ async function readAll(res: Readable): Promise<Buffer> {
 
 function toControllerError(status: number, body: Buffer): CloudControllerError {
   const text = body.toString('utf8');
-  try {
-    const parsed = JSON.parse(text) as { code?: unknown; description?: unknown };
-    if (parsed && typeof parsed === 'object' && typeof parsed.description === 'string') {
-      return new CloudControllerError(typeof parsed.code === 'number' ? parsed.code : 0, status, parsed.description);
-    }
-  } catch { /* not a v1 error body */ }
   const snippet = text.trim().split('\n')[0]?.slice(0, 200);
-  return new CloudControllerError(0, status, `HTTP ${status}${snippet ? `: ${snippet}` : ''}`);
+  return controllerErrorOf(status, text, `HTTP ${status}${snippet ? `: ${snippet}` : ''}`);
 }
 
 function abortError(signal: AbortSignal): Error {

@@ -3,16 +3,10 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { decodeEndpoint, type Endpoint } from '../contract/endpoint';
 import { NoTargetError } from './errors';
 
-/** What `pocket up` writes to `<dataDir>/endpoint.json` (mode 0600). */
-export interface Endpoint {
-  api: string;
-  router?: string | null;
-  nats?: string | null;
-  token: string;
-  pid?: number;
-}
+export type { Endpoint };
 
 /** The API a client should use, and where that came from (shown by `pocket target`). */
 export interface Target {
@@ -36,7 +30,7 @@ export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
 
 /** The endpoint of the platform running on `dataDir`, or null when there is none (or it is unreadable). */
 export function readEndpoint(dataDir: string): Endpoint | null {
-  return readJsonObject(path.join(dataDir, endpointFileName), (o) => typeof o.api === 'string' && typeof o.token === 'string') as Endpoint | null;
+  return decodeEndpoint(readJsonObject(path.join(dataDir, endpointFileName), () => true));
 }
 
 /** The target saved by `pocket target URL --token T`, or null. */

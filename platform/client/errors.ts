@@ -1,4 +1,18 @@
 // Errors the client raises. Each is meant to be shown to a person as it is: one line, no stack.
+import { z } from 'zod';
+import { errorBody } from '../contract';
+
+/** A v1 error body; a missing or non-numeric code reads as 0, the description is still worth showing. */
+const lenientErrorBody = errorBody.extend({ code: z.number().int().catch(0) });
+
+/** The error a failed answer carries: its `{code, description}` body, else `fallback` as the message. */
+export function controllerErrorOf(status: number, text: string, fallback: string): CloudControllerError {
+  try {
+    const parsed = lenientErrorBody.safeParse(JSON.parse(text));
+    if (parsed.success) return new CloudControllerError(parsed.data.code, status, parsed.data.description);
+  } catch { /* not a v1 error body */ }
+  return new CloudControllerError(0, status, fallback);
+}
 
 /** The controller answered with a v1 error body `{code, description}` (or an unexpected status). */
 export class CloudControllerError extends Error {

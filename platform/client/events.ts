@@ -2,8 +2,8 @@
 // reconnection (the platform may restart under a long-lived editor session).
 import type { IncomingMessage } from 'node:http';
 import { createParser } from 'eventsource-parser';
-import { CloudControllerError } from './errors';
-import type { PlatformEvent } from './types';
+import { CloudControllerError, controllerErrorOf } from './errors';
+import { platformEvent, type PlatformEvent } from '../contract';
 
 export interface EventStreamOptions {
   /** Called on every (re)connection, e.g. to re-read state that may have changed while away. */
@@ -67,8 +67,10 @@ export function openEventStream(opts: OpenStreamOptions): EventSubscription {
           if (closed) return;
           let data: unknown;
           try { data = JSON.parse(m.data); } catch { return; }
-          if (isPlatformEvent(data)) {
-            try { opts.onEvent(data); } catch (e) { opts.onError?.(e instanceof Error ? e : new Error(String(e))); }
+          // An event this client does not know (a newer controller's) is skipped.
+          const decoded = platformEvent.safeParse(data);
+          if (decoded.success) {
+            try { opts.onEvent(decoded.data); } catch (e) { opts.onError?.(e instanceof Error ? e : new Error(String(e))); }
           }
         },
       });
@@ -90,16 +92,6 @@ export function openEventStream(opts: OpenStreamOptions): EventSubscription {
   return { ready, close };
 }
 
-function isPlatformEvent(v: unknown): v is PlatformEvent {
-  if (!v || typeof v !== 'object') return false;
-  const o = v as Record<string, unknown>;
-  return (o.type === 'app' || o.type === 'instances' || o.type === 'staging') && typeof o.name === 'string';
-}
-
 function toError(status: number, text: string): CloudControllerError {
-  try {
-    const p = JSON.parse(text) as { code?: number; description?: string };
-    if (typeof p.description === 'string') return new CloudControllerError(p.code ?? 0, status, p.description);
-  } catch { /* fall through */ }
-  return new CloudControllerError(0, status, `HTTP ${status} from /events`);
+  return controllerErrorOf(status, text, `HTTP ${status} from /events`);
 }

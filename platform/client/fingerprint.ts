@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import ignore, { type Ignore } from 'ignore';
 import { PushError } from './errors';
-import type { Resource } from './types';
+import type { Resource } from '../contract';
 
 /** Folders never pushed, wherever they are. */
 export const alwaysSkipped: ReadonlySet<string> = new Set(['.git', '.svn', '.hg', '_darcs']);

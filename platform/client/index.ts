@@ -5,7 +5,8 @@ export type { EventStreamOptions, EventSubscription } from './events';
 export {
   CloudControllerError, CloudControllerUnreachableError, ManifestError, NoTargetError, PushCancelledError, PushError,
 } from './errors';
-export { push, startApp, appUrl, type PushOptions, type PushProgress, type PushSummary, type StartAppOptions, type StartResult } from './pusher';
+export { push, type PushOptions, type PushProgress, type PushSummary } from './pusher';
+export { startApp, appUrl, type StartAppOptions, type StartResult } from './app-start';
 export { listAppFiles, fingerprintFiles, scanApp, alwaysSkipped, type AppFile, type AppFileEntry, type FingerprintCache, type FingerprintProgress } from './fingerprint';
 export { packFiles, type PackOptions } from './package';
 export { defaultPushCacheDir } from './push-cache';
@@ -15,4 +16,8 @@ export {
   endpointFileName, targetFileName, type Endpoint, type Target,
 } from './endpoint';
 export { formatBytes, formatDuration, formatMemory, formatTable, formatPushCounts } from './format';
-export type * from './types';
+export { ContractError, ErrorCodes, stagingFailureCodes, type ErrorCode } from '../contract';
+export type {
+  App, AppCreateRequest, AppState, AppStats, AppUpdateRequest, CrashInfo, FrameworkInfo, Info, InstanceInfo, InstanceRestart, InstanceStateName,
+  InstanceStats, PackageState, PlatformEvent, Resource, RuntimeInfo, RuntimesInfo,
+} from '../contract';

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import * as os from 'node:os';
 import { pipeline } from 'node:stream/promises';
+import type { AppCreated, AppEvents, DropletReceived, Info, StagingCancelled, UploadResultBody } from '../contract';
 import type { Log } from '../log';
 import type { AppService } from './apps';
 import type { ContentStore } from './content-store';
@@ -89,7 +90,7 @@ export class Api {
     r('GET', `/apps/${seg}/instances`, async (c) => sendJson(c.res, 200, await this.o.views.instances(this.o.apps.get(c.params[0]))));
     r('GET', `/apps/${seg}/stats`, async (c) => sendJson(c.res, 200, await this.o.views.stats(this.o.apps.get(c.params[0]))));
     r('GET', `/apps/${seg}/crashes`, async (c) => sendJson(c.res, 200, await this.o.views.crashes(this.o.apps.get(c.params[0]))));
-    r('GET', `/apps/${seg}/events`, (c) => sendJson(c.res, 200, { events: this.o.store.eventsOf(this.o.apps.get(c.params[0]).id) }));
+    r('GET', `/apps/${seg}/events`, (c) => sendJson(c.res, 200, { events: this.o.store.eventsOf(this.o.apps.get(c.params[0]).id) } satisfies AppEvents));
     r('GET', `/apps/${seg}/instances/${seg}/files(?:/(.*))?`, (c) => this.files(c), true);
     r('DELETE', `/apps/${seg}/instances/${seg}`, async (c) => sendJson(c.res, 200, await this.o.apps.restartInstance(c.params[0], c.params[1])));
     r('POST', '/resources', (c) => this.resources(c));
@@ -153,7 +154,7 @@ export class Api {
   // ---- handlers ------------------------------------------------------------------------
 
   private info(c: Ctx): void {
-    const body: Record<string, unknown> = {
+    const body: Info = {
       name: 'pocket-foundry',
       build: '0.1.0',
       support: 'https://github.com/pocket-foundry/pocket-foundry/issues',
@@ -176,7 +177,7 @@ export class Api {
     const body = await readJson(c.req);
     const app = await this.o.apps.create(body);
     const location = `${this.o.url()}/apps/${encodeURIComponent(app.name)}`;
-    sendJson(c.res, 302, { result: 'success', redirect: location }, { location });
+    sendJson(c.res, 302, { result: 'success', redirect: location } satisfies AppCreated, { location });
   }
 
   private async update(c: Ctx): Promise<void> {
@@ -192,7 +193,7 @@ export class Api {
 
   private async cancelStaging(c: Ctx): Promise<void> {
     const r = await this.o.apps.cancelStaging(c.params[0]);
-    sendJson(c.res, 200, { cancelled: r.cancelled, app: this.o.apps.view(r.app) });
+    sendJson(c.res, 200, { cancelled: r.cancelled, app: this.o.apps.view(r.app) } satisfies StagingCancelled);
   }
 
   private async upload(c: Ctx): Promise<void> {
@@ -203,7 +204,7 @@ export class Api {
       maxBodyBytes: this.o.maxPackageBytes + Math.min(64 * MiB, Math.max(MiB, Math.ceil(this.o.maxPackageBytes / 4))),
       maxResourcesBytes: 64 * 1024 * 1024,
     });
-    let body: Record<string, unknown>;
+    let body: UploadResultBody;
     try {
       if (c.method === 'POST' && (up.fields._method ?? c.query.get('_method') ?? '').toLowerCase() !== 'put') {
         throw new CcError(ErrorCodes.notFound, 'POST /apps/:name/application needs _method=put (or use PUT)', { status: 404 });
@@ -265,7 +266,7 @@ export class Api {
 
   private async stagingDroplet(c: Ctx): Promise<void> {
     const r = await this.o.staging.receiveDroplet(Number(c.params[0]), c.params[1], c.req);
-    sendJson(c.res, 200, { sha1: r.sha1, size: r.size });
+    sendJson(c.res, 200, { sha1: r.sha1, size: r.size } satisfies DropletReceived);
   }
 
   private async droplet(c: Ctx): Promise<void> {

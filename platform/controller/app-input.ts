@@ -1,9 +1,9 @@
 // Decoding `POST /apps` and `PUT /apps/:name` bodies: wrong types are 100, bad values 300 (or the
 // closer v1 code: 307 runtime, 308 framework, 700 uri). Unknown keys (vmc echoes the whole app,
 // `runningInstances`, `version`, ...) are ignored.
+import { appInput, type AppState } from '../contract';
 import { CcError, ErrorCodes } from './errors';
 import type { RuntimeCatalog } from './runtimes';
-import type { AppState } from './store';
 
 export interface AppInput {
   name?: string;
@@ -28,28 +28,12 @@ const MAX_NAME = 100;
 const MAX_INSTANCES = 256;
 const HOST_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
-type Obj = Record<string, unknown>;
-
 const bad = (msg: string): CcError => new CcError(ErrorCodes.badRequest, msg);
 const invalid = (msg: string): CcError => new CcError(ErrorCodes.appInvalid, msg);
 
-function isObj(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function optString(o: Obj, key: string, where: string): string | null | undefined {
-  const v = o[key];
-  if (v === undefined) return undefined;
-  if (v === null) return null;
-  if (typeof v !== 'string') throw bad(`${where}${key} must be a string`);
-  return v;
-}
-
-function optInt(o: Obj, key: string, where: string, min: number, max: number): number | undefined {
-  const v = o[key];
+function inRange(v: number | null | undefined, name: string, min: number, max: number): number | undefined {
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || !Number.isInteger(v)) throw bad(`${where}${key} must be an integer`);
-  if (v < min || v > max) throw invalid(`${where}${key} must be between ${min} and ${max}, not ${v}`);
+  if (v < min || v > max) throw invalid(`${name} must be between ${min} and ${max}, not ${v}`);
   return v;
 }
 
@@ -72,10 +56,8 @@ export function normalizeUri(raw: unknown): string {
   return u;
 }
 
-function parseEnv(v: unknown): string[] {
-  if (!Array.isArray(v)) throw bad('env must be an array of "KEY=value" strings');
-  return v.map((e) => {
-    if (typeof e !== 'string') throw bad('env must be an array of "KEY=value" strings');
+function checkEnv(entries: readonly string[]): string[] {
+  return entries.map((e) => {
     const eq = e.indexOf('=');
     if (eq <= 0) throw invalid(`env entry ${JSON.stringify(e)} is not KEY=value`);
     const key = e.slice(0, eq);
@@ -85,17 +67,19 @@ function parseEnv(v: unknown): string[] {
   });
 }
 
-export function parseAppInput(body: unknown, runtimes: RuntimeCatalog, opts: { memoryLimitMb: number }): AppInput {
-  if (!isObj(body)) throw bad('request body must be a JSON object');
+/** The body decoded by the contract (a wrong type is 100 with the contract's message), then the value rules. */
+export function parseAppInput(raw: unknown, runtimes: RuntimeCatalog, opts: { memoryLimitMb: number }): AppInput {
+  const decoded = appInput.safeParse(raw);
+  if (!decoded.success) throw bad(decoded.error.issues[0]?.message ?? 'request body must be a JSON object');
+  const body = decoded.data;
   const out: AppInput = {};
   if (body.name !== undefined) out.name = checkAppName(body.name);
 
   if (body.staging !== undefined && body.staging !== null) {
-    if (!isObj(body.staging)) throw bad('staging must be an object');
     const s = body.staging;
-    const framework = optString(s, 'framework', 'staging.') ?? optString(s, 'model', 'staging.');
-    const runtime = optString(s, 'runtime', 'staging.') ?? optString(s, 'stack', 'staging.');
-    const command = optString(s, 'command', 'staging.');
+    const framework = s.framework ?? s.model;
+    const runtime = s.runtime ?? s.stack;
+    const command = s.command;
     if (framework !== undefined) {
       const f = framework === null || framework.trim() === '' ? null : framework.trim();
       if (f !== null && !runtimes.framework(f)) throw new CcError(ErrorCodes.invalidFramework, `invalid framework ${JSON.stringify(f)}`);
@@ -117,47 +101,29 @@ export function parseAppInput(body: unknown, runtimes: RuntimeCatalog, opts: { m
     }
   }
 
-  out.instances = optInt(body, 'instances', '', 0, MAX_INSTANCES);
+  out.instances = inRange(body.instances, 'instances', 0, MAX_INSTANCES);
   if (body.resources !== undefined && body.resources !== null) {
-    if (!isObj(body.resources)) throw bad('resources must be an object');
-    out.memory = optInt(body.resources, 'memory', 'resources.', 1, 1024 * 1024);
-    out.disk = optInt(body.resources, 'disk', 'resources.', 1, 1024 * 1024 * 1024);
-    out.fds = optInt(body.resources, 'fds', 'resources.', 1, 1024 * 1024);
+    out.memory = inRange(body.resources.memory, 'resources.memory', 1, 1024 * 1024);
+    out.disk = inRange(body.resources.disk, 'resources.disk', 1, 1024 * 1024 * 1024);
+    out.fds = inRange(body.resources.fds, 'resources.fds', 1, 1024 * 1024);
   }
   if (out.memory !== undefined && out.memory > opts.memoryLimitMb) {
     throw new CcError(ErrorCodes.notEnoughMemory, `not enough memory: ${out.memory} MB asked, the account limit is ${opts.memoryLimitMb} MB`);
   }
 
   if (body.state !== undefined && body.state !== null) {
-    if (typeof body.state !== 'string') throw bad('state must be a string');
     const st = body.state.toUpperCase();
     if (st !== 'STARTED' && st !== 'STOPPED') throw invalid(`state must be STARTED or STOPPED, not ${JSON.stringify(body.state)}`);
     out.state = st;
   }
-  if (body.env !== undefined && body.env !== null) out.env = parseEnv(body.env);
-  if (body.uris !== undefined && body.uris !== null) {
-    if (!Array.isArray(body.uris)) throw bad('uris must be an array of strings');
-    out.uris = [...new Set(body.uris.map(normalizeUri))];
-  }
-  if (body.services !== undefined && body.services !== null) {
-    if (!Array.isArray(body.services)) throw bad('services must be an array');
-    if (body.services.length > 0) throw invalid('services are not supported by this platform');
-  }
+  if (body.env !== undefined && body.env !== null) out.env = checkEnv(body.env);
+  if (body.uris !== undefined && body.uris !== null) out.uris = [...new Set(body.uris.map(normalizeUri))];
+  if (body.services !== undefined && body.services !== null && body.services.length > 0) throw invalid('services are not supported by this platform');
   if (body.meta !== undefined && body.meta !== null) {
-    if (!isObj(body.meta)) throw bad('meta must be an object');
     const m = body.meta;
-    if (m.version !== undefined && m.version !== null) {
-      if (typeof m.version !== 'number' || !Number.isInteger(m.version)) throw bad('meta.version must be an integer');
-      out.lockVersion = m.version;
-    }
-    if (m.debug !== undefined) {
-      if (m.debug !== null && typeof m.debug !== 'string') throw bad('meta.debug must be a string or null');
-      out.debug = m.debug as string | null;
-    }
-    if (m.console !== undefined) {
-      if (m.console !== null && typeof m.console !== 'boolean') throw bad('meta.console must be a boolean or null');
-      out.console = m.console as boolean | null;
-    }
+    if (m.version !== undefined && m.version !== null) out.lockVersion = m.version;
+    if (m.debug !== undefined) out.debug = m.debug;
+    if (m.console !== undefined) out.console = m.console;
   }
   return out;
 }

@@ -5,6 +5,7 @@ import {
   Subjects, deaFindDropletReply, routerStatusReply,
   type Bus, type BulkApp, type CcAppChanged, type DeaFindDropletReply, type DeaStart, type DropletExited, type HmRequest, type InstanceState,
 } from '../bus';
+import type { App as AppView, InstanceRestart } from '../contract';
 import { describeError, type Log } from '../log';
 import type { ActualState } from './actual-state';
 import { parseAppInput, type AppInput } from './app-input';
@@ -58,38 +59,6 @@ const NO_PACKAGE = 'da39a3ee5e6b4b0d3255bfef95601890afd80709';
 
 export function versionOf(app: Pick<AppRecord, 'stagedHash' | 'packageHash' | 'runCount'>): string {
   return `${app.stagedHash ?? app.packageHash ?? NO_PACKAGE}-${app.runCount}`;
-}
-
-export interface AppView {
-  name: string;
-  staging: { model: string | null; stack: string | null; command?: string };
-  uris: string[];
-  instances: number;
-  runningInstances: number;
-  resources: { memory: number; disk: number; fds: number };
-  state: string;
-  services: string[];
-  version: string;
-  env: string[];
-  meta: { debug: string | null; console: boolean | null; version: number; created: number };
-  package_state: string;
-  package_hash: string | null;
-  staged_hash: string | null;
-  staging_task_id: string | null;
-  staging_error: { code: number; description: string } | null;
-  placement_error: string | null;
-  detected: { framework: string | null; runtime: string | null; command: string | null } | null;
-}
-
-/** The answer of `DELETE /apps/:name/instances/:idx`. */
-export interface InstanceRestart {
-  index: number;
-  version: string;
-  /** Ids of the instances that were stopped (those the heartbeats knew of). */
-  stopped: string[];
-  /** False when no DEA took the new instance; the health manager starts it later. */
-  started: boolean;
-  placement_error: string | null;
 }
 
 export interface AppServiceOptions {

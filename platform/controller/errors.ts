@@ -1,44 +1,7 @@
-// The v1 error codes (PROTOCOL.md §1). Every error body is `{"code": N, "description": "..."}`.
+// The controller's REST error: a v1 code (the table lives in the contract) with its HTTP status.
+import { ErrorCodes, errorHttpStatus, type ErrorBody, type ErrorCode } from '../contract';
 
-export const ErrorCodes = {
-  badRequest: 100,
-  lockConflict: 102,
-  forbidden: 200,
-  appInvalid: 300,
-  appNotFound: 301,
-  fileRetrieval: 306,
-  fileNotFound: 303,
-  instanceNotFound: 304,
-  appStopped: 305,
-  invalidRuntime: 307,
-  invalidFramework: 308,
-  stagingFailed: 310,
-  /** Resources list is not valid JSON / has a bad entry / names an unsafe, duplicate or unknown file. */
-  badResources: 400,
-  /** Package (declared unzipped size) or request body over the limit. */
-  packageTooLarge: 401,
-  /** The uploaded zip is unreadable, lies about its contents, or has unsafe entries. */
-  badZip: 402,
-  /** `base_package` of a delta upload is not the app's current package (any more): push everything. */
-  staleBasePackage: 403,
-  notEnoughMemory: 600,
-  tooManyApps: 601,
-  tooManyUris: 602,
-  badUri: 700,
-  uriTaken: 701,
-  stagingTimeout: 800,
-  stagingAborted: 801,
-  notFound: 404,
-  internal: 10000,
-} as const;
-
-export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
-
-const httpStatusOf: Record<number, number> = {
-  100: 400, 102: 400, 200: 403, 300: 400, 301: 404, 303: 404, 304: 400, 305: 400, 306: 500,
-  307: 400, 308: 400, 310: 500, 400: 400, 401: 400, 402: 400, 403: 409, 600: 403, 601: 403, 602: 403,
-  700: 400, 701: 403, 800: 500, 801: 500, 404: 404, 10000: 500,
-};
+export { ErrorCodes, type ErrorCode };
 
 /** An error answered to the REST client as `{code, description}` with the code's HTTP status. */
 export class CcError extends Error {
@@ -46,10 +9,10 @@ export class CcError extends Error {
   readonly status: number;
   constructor(readonly code: ErrorCode, description: string, options?: { cause?: unknown; status?: number }) {
     super(description, options);
-    this.status = options?.status ?? httpStatusOf[code] ?? 500;
+    this.status = options?.status ?? errorHttpStatus[code] ?? 500;
   }
 
-  toJSON(): { code: number; description: string } {
+  toJSON(): ErrorBody {
     return { code: this.code, description: this.message };
   }
 }

@@ -1,12 +1,8 @@
 // `GET /events[?app=NAME]`: Server-Sent Events for editors and CLIs, so they never poll.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { CcAppChanged } from '../bus';
+import type { PlatformEvent } from '../contract';
 
-export type PlatformEvent =
-  | { type: 'app'; name: string; droplet: number; event: CcAppChanged['event'] }
-  | { type: 'instances'; name: string; droplet: number }
-  /** `code` (an addition): on a failed `done`, the v1 code of the failure (310, 800, 801). */
-  | { type: 'staging'; name: string; droplet: number; task_id: string; seq: number; line?: string; done?: boolean; ok?: boolean; error?: string | null; code?: number };
+export type { PlatformEvent };
 
 interface Listener {
   app: string | null;

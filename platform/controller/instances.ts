@@ -5,33 +5,14 @@ import * as http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   Subjects, healthmanagerStatusReply,
-  type Bus, type DeaFindDropletReply, type InstanceStats,
+  type Bus, type DeaFindDropletReply,
 } from '../bus';
+import type { AppStats, CrashInfo, CrashList, InstanceInfo, InstanceList } from '../contract';
 import { describeError, type Log } from '../log';
 import { versionOf, type AppService, type ControllerTimings } from './apps';
 import { CcError, ErrorCodes } from './errors';
 import type { EventHub } from './event-stream';
 import type { AppRecord, Store } from './store';
-
-export interface InstanceView {
-  index: number;
-  state: 'STARTING' | 'RUNNING' | 'FLAPPING' | 'DOWN';
-  since: number;
-  debug_ip: string | null;
-  debug_port: number | null;
-  console_ip: string | null;
-  console_port: number | null;
-}
-
-export type StatsView = Record<string, { state: string; since?: number; stats?: InstanceStats }>;
-
-export interface CrashView {
-  instance: string;
-  since: number;
-  index?: number;
-  reason?: string;
-  description?: string;
-}
 
 const rank = (r: DeaFindDropletReply, version: string): number =>
   (r.version === version ? 10 : 0) + ({ RUNNING: 5, STARTING: 4, CRASHED: 2, STOPPED: 1, DELETED: 0 } as const)[r.state];
@@ -65,7 +46,7 @@ export class InstanceViews {
     }
   }
 
-  async instances(app: AppRecord): Promise<{ instances: InstanceView[] }> {
+  async instances(app: AppRecord): Promise<InstanceList> {
     if (app.state !== 'STARTED') return { instances: [] };
     const version = versionOf(app);
     const [replies, flapping] = await Promise.all([
@@ -74,10 +55,10 @@ export class InstanceViews {
     ]);
     const best = byIndex(replies, version);
     const now = Math.floor(Date.now() / 1000);
-    const out: InstanceView[] = [];
+    const out: InstanceInfo[] = [];
     for (let index = 0; index < app.instances; index++) {
       const r = best.get(index);
-      let state: InstanceView['state'] = 'DOWN';
+      let state: InstanceInfo['state'] = 'DOWN';
       let since = Math.floor(app.updatedAt) || now;
       if (flapping.has(index)) { state = 'FLAPPING'; since = Math.floor(flapping.get(index) as number); }
       if (r && (r.state === 'RUNNING' || r.state === 'STARTING')) { state = r.state; since = Math.floor(r.state_timestamp); }
@@ -86,12 +67,12 @@ export class InstanceViews {
     return { instances: out };
   }
 
-  async stats(app: AppRecord): Promise<StatsView> {
+  async stats(app: AppRecord): Promise<AppStats> {
     if (app.state !== 'STARTED') return {};
     const version = versionOf(app);
     const replies = await this.apps.find({ droplet: app.id, version, states: ['STARTING', 'RUNNING'], include_stats: true }, app.instances);
     const best = byIndex(replies, version);
-    const out: StatsView = {};
+    const out: AppStats = {};
     for (let index = 0; index < app.instances; index++) {
       const r = best.get(index);
       if (r?.state === 'RUNNING' && r.stats) out[String(index)] = { state: 'RUNNING', stats: r.stats };
@@ -101,8 +82,8 @@ export class InstanceViews {
     return out;
   }
 
-  async crashes(app: AppRecord): Promise<{ crashes: CrashView[] }> {
-    const byId = new Map<string, CrashView>();
+  async crashes(app: AppRecord): Promise<CrashList> {
+    const byId = new Map<string, CrashInfo>();
     for (const c of this.store.crashesOf(app.id)) {
       byId.set(c.instance, { instance: c.instance, since: Math.floor(c.since), index: c.index, ...(c.reason ? { reason: c.reason } : {}), ...(c.description ? { description: c.description } : {}) });
     }

@@ -3,10 +3,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import type { Database } from 'better-sqlite3';
+import type { AppState, PackageState } from '../contract';
 import { migrations as defaultMigrations, type Migration } from './migrations';
 
-export type AppState = 'STARTED' | 'STOPPED';
-export type PackageState = 'PENDING' | 'STAGED' | 'FAILED';
+export type { AppState, PackageState };
 export type StagingLogState = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
 
 export interface AppRecord {

@@ -552,7 +552,7 @@ describe('controller protocol: staging, placement, instances, health manager', f
     await waitFor('v1 running', async () => (await c.app('live')).runningInstances === 1);
     const v1 = (await c.app('live')).version;
     const v1Inst = [...dea.instances.values()].find((i) => i.droplet === id) as FakeInstance;
-    dea.runDelayMs = 500;
+    dea.runDelayMs = 1500;
     router.registerDelayMs = 300;
     const stopsBefore = dea.stops.length;
     assert.equal((await c.upload('live', { 'server.js': 'v2' })).status, 200);
@@ -561,6 +561,8 @@ describe('controller protocol: staging, placement, instances, health manager', f
     const v2 = v2Start.version;
     assert.equal(v2, (await c.app('live')).version);
     assert.ok(dea.instances.has(v1Inst.instance), 'v1 still running while v2 starts');
+    // `/instances` reports the live version only: v1, still RUNNING, is not counted (the pusher waits on this list).
+    assert.ok(['STARTING', 'DOWN'].includes((await c.instances('live'))[0]?.state ?? ''), 'v1 counted as an instance of v2');
     assert.equal(dea.stops.slice(stopsBefore).length, 0);
     const stop = await waitFor('v1 stopped', () => dea.stops.slice(stopsBefore).find((s) => s.droplet === id), 10_000);
     assert.deepEqual(stop, { droplet: id, version: v1 });

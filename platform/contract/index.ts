@@ -1,0 +1,7 @@
+// platform/contract: the wire contract between the controller and its clients (the client library,
+// the CLI, the extension): REST bodies, the event stream and the v1 error codes.
+export * from './errors';
+export * from './events';
+export * from './rest';
+export { ContractError, decode } from './decode';
+export { decodeEndpoint, type Endpoint } from './endpoint';
