@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as fs from 'node:fs';
-import { Bus, Subjects, deaHeartbeat, deaStart, routerRegister, stagingLogLine } from '../platform/bus';
+import { Bus, Subjects } from '../platform/bus';
 import { push, readManifest, startApp, type PushSummary } from '../platform/client';
 import { silentLog } from '../platform/log';
 import { writeSection } from './support/doc-section';
@@ -82,13 +82,13 @@ async function watchPush(p: BenchPlatform, host: string): Promise<{ start(t0: bi
     timeline.set(key, Number(process.hrtime.bigint() - t0) / 1e6);
     labels.set(key, label);
   };
-  bus.subscribe(Subjects.stagingLogAll, stagingLogLine, (m) => {
+  bus.subscribe(Subjects.stagingLogAll, (m) => {
     if (m.line !== undefined) mark(`stage-${String(m.seq).padStart(3, '0')}`, `stager: ${m.line.replace(/^\[[^\]]*\]\s*/, '').replace(/task [0-9a-f]{8,}/, 'task …').replace(/sha1 [0-9a-f]{40}/, 'sha1 …').slice(0, 60)}`);
     if (m.done) mark('stage-done', 'stager: task done');
   });
-  bus.subscribe('dea.*.start', deaStart, () => mark('dea-start', 'controller: `dea.<id>.start` sent to the DEA'));
-  bus.subscribe(Subjects.deaHeartbeat, deaHeartbeat, (m) => { if (m.droplets.some((d) => d.state === 'RUNNING')) mark('running', 'DEA: instance RUNNING (`dea.heartbeat`)'); });
-  bus.subscribe(Subjects.routerRegister, routerRegister, (m) => { if (m.uris.includes(host)) mark('registered', 'DEA: `router.register` for the app'); });
+  bus.subscribe(Subjects.deaStartAll, () => mark('dea-start', 'controller: `dea.<id>.start` sent to the DEA'));
+  bus.subscribe(Subjects.deaHeartbeat, (m) => { if (m.droplets.some((d) => d.state === 'RUNNING')) mark('running', 'DEA: instance RUNNING (`dea.heartbeat`)'); });
+  bus.subscribe(Subjects.routerRegister, (m) => { if (m.uris.includes(host)) mark('registered', 'DEA: `router.register` for the app'); });
   await bus.flush();
   return { start: (t) => { t0 = t; }, timeline, labels, close: () => bus.close() };
 }

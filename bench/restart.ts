@@ -11,8 +11,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { z } from 'zod';
-import { Bus, Subjects, deaHeartbeat, dropletExited, routerRegister } from '../platform/bus';
+import { Bus, Subjects } from '../platform/bus';
 import { push } from '../platform/client';
 import { silentLog } from '../platform/log';
 import { writeSection } from './support/doc-section';
@@ -55,16 +54,14 @@ interface Seen {
   uris?: string[];
 }
 
-const hmStart = z.object({ droplet: z.number(), op: z.string(), indices: z.array(z.number()).optional() }).passthrough();
-
 function watchPlatform(bus: Bus, seen: Seen[]): void {
   const now = (): bigint => process.hrtime.bigint();
-  bus.subscribe(Subjects.dropletExited, dropletExited, (m) => { seen.push({ at: now(), kind: 'exited', droplet: m.droplet, instance: m.instance }); });
-  bus.subscribe(Subjects.hmRequests, hmStart, (m) => { if (m.op === 'START') seen.push({ at: now(), kind: 'start', droplet: m.droplet }); });
-  bus.subscribe(Subjects.deaHeartbeat, deaHeartbeat, (m) => {
+  bus.subscribe(Subjects.dropletExited, (m) => { seen.push({ at: now(), kind: 'exited', droplet: m.droplet, instance: m.instance }); });
+  bus.subscribe(Subjects.hmRequests, (m) => { if (m.op === 'START') seen.push({ at: now(), kind: 'start', droplet: m.droplet }); });
+  bus.subscribe(Subjects.deaHeartbeat, (m) => {
     for (const d of m.droplets) if (d.state === 'RUNNING') seen.push({ at: now(), kind: 'running', droplet: d.droplet, instance: d.instance });
   });
-  bus.subscribe(Subjects.routerRegister, routerRegister, (m) => { seen.push({ at: now(), kind: 'registered', port: m.port, uris: m.uris }); });
+  bus.subscribe(Subjects.routerRegister, (m) => { seen.push({ at: now(), kind: 'registered', port: m.port, uris: m.uris }); });
 }
 
 interface Kill {

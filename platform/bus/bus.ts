@@ -1,9 +1,13 @@
 // The NATS connection every component uses. Payloads are JSON; every inbound payload is decoded and
 // validated once here, and a bad one is logged and dropped. A handler that throws never takes the
 // component down: the error is logged, counted, and (for a request) answered with `{error}`.
+// Every call takes a descriptor (subjects.ts), so a payload of the wrong type does not compile; with
+// `checkPayloads` (on when POCKET_BUS_CHECK=1, as in the test suites) outbound payloads and replies
+// are also validated against their schema, and a bad one throws `BusEncodeError` instead of leaving.
 import { connect, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { ZodType } from 'zod';
 import { describeError, type Log } from '../log';
+import { isRequestSubject, type Message, type Payload, type Reply, type ReplyPayload, type RequestSubject, type Subject } from './descriptor';
 
 export interface BusOptions {
   url: string;
@@ -11,17 +15,22 @@ export interface BusOptions {
   /** Connection name, shown by the server (`pocket-dea-1a2b`). */
   name: string;
   log: Log;
+  /** Validate outbound payloads and replies against their schema; default: POCKET_BUS_CHECK=1. */
+  checkPayloads?: boolean;
 }
 
-export interface HandlerContext {
+export interface HandlerContext<R = unknown> {
   subject: string;
   /** Present for requests. */
   reply?: string;
   /** Send one reply (a handler may send several, e.g. one per instance). */
-  respond(payload: unknown): void;
+  respond(payload: R): void;
 }
 
-export type Handler<T> = (msg: T, ctx: HandlerContext) => unknown;
+/** A subscriber: for a request subject it may return (or `respond` with) replies of the reply schema. */
+export type Handler<D extends Subject> = D extends RequestSubject
+  ? (msg: Message<D>, ctx: HandlerContext<ReplyPayload<D>>) => ReplyPayload<D> | void | Promise<ReplyPayload<D> | void>
+  : (msg: Message<D>, ctx: HandlerContext) => unknown;
 
 export interface SubscribeOptions {
   queue?: string;
@@ -34,12 +43,20 @@ export class BusDecodeError extends Error {
   }
 }
 
+/** An outbound payload or reply that does not match its schema: a bug in the sender, caught before it leaves. */
+export class BusEncodeError extends Error {
+  override name = 'BusEncodeError';
+  constructor(readonly subject: string, message: string) {
+    super(`refusing to send a bad payload on ${subject}: ${message}`);
+  }
+}
+
 export class Bus {
   /** Messages dropped because they did not decode; handler failures. Exposed for tests and status. */
   readonly counters = { dropped: 0, handlerErrors: 0 };
   private closed = false;
 
-  private constructor(readonly nc: NatsConnection, private readonly log: Log, readonly url: string) {}
+  private constructor(readonly nc: NatsConnection, private readonly log: Log, readonly url: string, private readonly checkPayloads: boolean) {}
 
   static async connect(opts: BusOptions): Promise<Bus> {
     const nc = await connect({
@@ -49,7 +66,7 @@ export class Bus {
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
     });
-    const bus = new Bus(nc, opts.log, opts.url);
+    const bus = new Bus(nc, opts.log, opts.url, opts.checkPayloads ?? process.env.POCKET_BUS_CHECK === '1');
     void (async () => {
       for await (const s of nc.status()) {
         if (s.type === 'disconnect' || s.type === 'reconnect') opts.log.info(`nats ${s.type}`);
@@ -58,25 +75,34 @@ export class Bus {
     return bus;
   }
 
-  publish(subject: string, payload: unknown): void {
+  publish<D extends Subject>(d: D, payload: Payload<D>): void {
     if (this.closed) return;
-    this.nc.publish(subject, JSON.stringify(payload ?? {}));
+    this.check(d.subject, d.schema, payload);
+    this.nc.publish(d.subject, JSON.stringify(payload ?? {}));
   }
 
-  subscribe<T>(subject: string, schema: ZodType<T>, handler: Handler<T>, opts: SubscribeOptions = {}): Subscription {
-    return this.nc.subscribe(subject, {
+  subscribe<D extends Subject>(d: D, handler: Handler<D>, opts: SubscribeOptions = {}): Subscription {
+    return this.nc.subscribe(d.subject, {
       queue: opts.queue,
       callback: (err, m) => {
-        if (err) { this.log.warn(`subscription ${subject}: ${err.message}`); return; }
-        this.dispatch(m, schema, handler);
+        if (err) { this.log.warn(`subscription ${d.subject}: ${err.message}`); return; }
+        this.dispatch(m, d, handler as (msg: unknown, ctx: HandlerContext) => unknown);
       },
     });
   }
 
-  private dispatch<T>(m: Msg, schema: ZodType<T>, handler: Handler<T>): void {
-    let msg: T;
+  /** With `checkPayloads`, throws `BusEncodeError` for a payload its schema rejects; what is sent is the payload as given. */
+  private check(subject: string, schema: ZodType, payload: unknown): void {
+    if (!this.checkPayloads) return;
+    const r = schema.safeParse(payload ?? {});
+    if (!r.success) throw new BusEncodeError(subject, describeIssue(r.error.issues[0]));
+  }
+
+  private dispatch(m: Msg, d: Subject, handler: (msg: unknown, ctx: HandlerContext) => unknown): void {
+    const replySchema = isRequestSubject(d) ? d.reply : undefined;
+    let msg: unknown;
     try {
-      msg = decode(m.subject, m.data, schema);
+      msg = decode(m.subject, m.data, d.schema);
     } catch (err) {
       this.counters.dropped++;
       this.log.warn(`dropped: ${describeError(err)}`);
@@ -87,7 +113,15 @@ export class Bus {
     const ctx: HandlerContext = {
       subject: m.subject,
       reply: m.reply,
-      respond: (payload) => { responded = true; this.safeRespond(m, payload); },
+      respond: (payload) => {
+        if (replySchema) this.check(m.subject, replySchema, payload);
+        responded = true;
+        this.safeRespond(m, payload);
+      },
+    };
+    const reply = (v: unknown): void => {
+      if (v === undefined || !m.reply || responded) return;
+      try { ctx.respond(v); } catch (e) { onError(e); }
     };
     const onError = (e: unknown): void => {
       this.counters.handlerErrors++;
@@ -97,9 +131,9 @@ export class Bus {
     try {
       const out = handler(msg, ctx);
       if (out instanceof Promise) {
-        out.then((v) => { if (v !== undefined && m.reply && !responded) this.safeRespond(m, v); }, onError);
-      } else if (out !== undefined && m.reply && !responded) {
-        this.safeRespond(m, out);
+        out.then(reply, onError);
+      } else {
+        reply(out);
       }
     } catch (e) {
       onError(e);
@@ -112,17 +146,21 @@ export class Bus {
   }
 
   /** One request, one decoded reply. Rejects on timeout, on no responders, or on a reply that does not decode. */
-  async request<T>(subject: string, payload: unknown, schema: ZodType<T>, timeoutMs: number): Promise<T> {
-    const m = await this.nc.request(subject, JSON.stringify(payload ?? {}), { timeout: timeoutMs });
-    return decode(subject, m.data, schema);
+  async request<D extends RequestSubject>(d: D, payload: Payload<D>, timeoutMs: number): Promise<Reply<D>> {
+    this.check(d.subject, d.schema, payload);
+    const m = await this.nc.request(d.subject, JSON.stringify(payload ?? {}), { timeout: timeoutMs });
+    return decode(d.subject, m.data, d.reply as ZodType<Reply<D>>);
   }
 
   /**
    * Collect replies for up to `maxWait` ms (or until `maxMessages`). Replies that do not decode are
    * logged and skipped; no responders gives an empty list.
    */
-  async requestMany<T>(subject: string, payload: unknown, schema: ZodType<T>, opts: { maxWait: number; maxMessages?: number }): Promise<T[]> {
-    const out: T[] = [];
+  async requestMany<D extends RequestSubject>(d: D, payload: Payload<D>, opts: { maxWait: number; maxMessages?: number }): Promise<Reply<D>[]> {
+    const { subject } = d;
+    const schema = d.reply as ZodType<Reply<D>>;
+    this.check(subject, d.schema, payload);
+    const out: Reply<D>[] = [];
     let it: AsyncIterable<Msg>;
     try {
       it = await this.nc.requestMany(subject, JSON.stringify(payload ?? {}), {
@@ -165,9 +203,10 @@ export function decode<T>(subject: string, data: Uint8Array, schema: ZodType<T>)
     throw new BusDecodeError(subject, `remote error: ${String((raw as { error: unknown }).error)}`);
   }
   const r = schema.safeParse(raw);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    throw new BusDecodeError(subject, `${issue.path.join('.') || '(root)'}: ${issue.message}`);
-  }
+  if (!r.success) throw new BusDecodeError(subject, describeIssue(r.error.issues[0]));
   return r.data;
+}
+
+function describeIssue(issue: { path: PropertyKey[]; message: string }): string {
+  return `${issue.path.map(String).join('.') || '(root)'}: ${issue.message}`;
 }

@@ -19,6 +19,9 @@ export const limits = z.object({
 });
 export type Limits = z.infer<typeof limits>;
 
+/** A subject whose message is only a signal (`dea.locate`, `healthmanager.start`): any JSON is accepted. */
+export const signal = z.unknown();
+
 // ---- staging -------------------------------------------------------------------------------
 
 export const stagingRequest = z.object({

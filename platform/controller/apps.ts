@@ -2,7 +2,7 @@
 // staging, placement, scaling, zero-downtime replacement, the health manager's requests, and
 // bringing STARTED apps back after a restart.
 import {
-  Subjects, deaFindDropletReply, routerStatusReply,
+  Subjects,
   type Bus, type BulkApp, type CcAppChanged, type DeaFindDropletReply, type DeaStart, type DropletExited, type HmRequest, type InstanceState,
 } from '../bus';
 import type { App as AppView, InstanceRestart } from '../contract';
@@ -601,12 +601,12 @@ export class AppService {
     const uris = this.o.store.urisOf(app.id);
     const backends = running.filter((r) => r.port).map((r) => `${r.host ?? '127.0.0.1'}:${r.port}`);
     if (uris.length === 0 || backends.length === 0) return true;
-    const routers = await this.o.bus.requestMany(Subjects.routerStatus, {}, routerStatusReply, { maxWait: this.o.timings.routerStatusWaitMs });
+    const routers = await this.o.bus.requestMany(Subjects.routerStatus, {}, { maxWait: this.o.timings.routerStatusWaitMs });
     return routers.every((r) => uris.every((u) => backends.every((b) => (r.routes[u] ?? []).includes(b))));
   }
 
   async find(filter: { droplet: number; version?: string; indices?: number[]; states?: InstanceState[]; include_stats?: boolean }, expected?: number): Promise<DeaFindDropletReply[]> {
-    const replies = await this.o.bus.requestMany(Subjects.deaFindDroplet, filter, deaFindDropletReply, {
+    const replies = await this.o.bus.requestMany(Subjects.deaFindDroplet, filter, {
       maxWait: this.o.timings.findWaitMs, ...(expected ? { maxMessages: expected } : {}),
     });
     return replies.filter((r) => r.droplet === filter.droplet && (!filter.version || r.version === filter.version)

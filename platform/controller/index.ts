@@ -5,7 +5,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import {
-  QueueGroups, Subjects, ccBulkApps, deaAdvertise, deaHeartbeat, dropletExited, hmRequest,
+  QueueGroups, Subjects,
   type Bus, type CcBulkAppsReply,
 } from '../bus';
 import type { Log } from '../log';
@@ -132,14 +132,14 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   for (const h of [...extraHosts]) extraHosts.push(`${h}:${port}`);
 
   const subs = [
-    bus.subscribe(Subjects.deaAdvertise, deaAdvertise, (m) => { deas.advertise(m); }),
-    bus.subscribe(Subjects.deaHeartbeat, deaHeartbeat, (m) => {
+    bus.subscribe(Subjects.deaAdvertise, (m) => { deas.advertise(m); }),
+    bus.subscribe(Subjects.deaHeartbeat, (m) => {
       actual.heartbeat(m);
       for (const d of m.droplets) if (d.state === 'RUNNING' || d.state === 'STARTING') appService.onInstanceSeen(d.droplet, d.version, d.index);
     }),
-    bus.subscribe(Subjects.dropletExited, dropletExited, (m) => { actual.exited(m); appService.onExited(m); }),
-    bus.subscribe(Subjects.ccBulkApps, ccBulkApps, (m): CcBulkAppsReply => ({ apps: appService.bulk(m.droplet) }), { queue: QueueGroups.cloudControllers }),
-    bus.subscribe(Subjects.hmRequests, hmRequest, (m) => appService.hmRequest(m), { queue: QueueGroups.cloudControllers }),
+    bus.subscribe(Subjects.dropletExited, (m) => { actual.exited(m); appService.onExited(m); }),
+    bus.subscribe(Subjects.ccBulkApps, (m): CcBulkAppsReply => ({ apps: appService.bulk(m.droplet) }), { queue: QueueGroups.cloudControllers }),
+    bus.subscribe(Subjects.hmRequests, (m) => appService.hmRequest(m), { queue: QueueGroups.cloudControllers }),
   ];
   const sweeper = setInterval(() => actual.sweep(), 1000);
   sweeper.unref();

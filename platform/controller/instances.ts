@@ -4,7 +4,7 @@
 import * as http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
-  Subjects, healthmanagerStatusReply,
+  Subjects,
   type Bus, type DeaFindDropletReply,
 } from '../bus';
 import type { AppStats, CrashInfo, CrashList, InstanceInfo, InstanceList } from '../contract';
@@ -39,7 +39,7 @@ export class InstanceViews {
 
   private async flappingIndices(app: AppRecord, version: string): Promise<Map<number, number>> {
     try {
-      const r = await this.bus.request(Subjects.healthmanagerStatus, { droplet: app.id, version, state: 'FLAPPING' }, healthmanagerStatusReply, this.timings.hmStatusWaitMs);
+      const r = await this.bus.request(Subjects.healthmanagerStatus, { droplet: app.id, version, state: 'FLAPPING' }, this.timings.hmStatusWaitMs);
       return new Map((r.indices ?? []).map((i) => [i.index, i.since]));
     } catch {
       return new Map(); // no health manager: nothing is known to flap
@@ -88,7 +88,7 @@ export class InstanceViews {
       byId.set(c.instance, { instance: c.instance, since: Math.floor(c.since), index: c.index, ...(c.reason ? { reason: c.reason } : {}), ...(c.description ? { description: c.description } : {}) });
     }
     try {
-      const r = await this.bus.request(Subjects.healthmanagerStatus, { droplet: app.id, state: 'CRASHED' }, healthmanagerStatusReply, this.timings.hmStatusWaitMs);
+      const r = await this.bus.request(Subjects.healthmanagerStatus, { droplet: app.id, state: 'CRASHED' }, this.timings.hmStatusWaitMs);
       for (const c of r.instances ?? []) {
         if (!byId.has(c.instance)) byId.set(c.instance, { instance: c.instance, since: Math.floor(c.since), ...(c.index !== undefined ? { index: c.index } : {}), ...(c.reason ? { reason: c.reason } : {}) });
       }

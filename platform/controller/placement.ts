@@ -1,6 +1,6 @@
 // Placement over advertising DEAs: `dea.discover` to every DEA, the first fitting reply wins, then
 // `dea.<id>.start`. The advertise table only explains a failure in words; the DEAs decide.
-import { Subjects, deaDiscoverReply, type Bus, type DeaAdvertise, type DeaStart } from '../bus';
+import { Subjects, type Bus, type DeaAdvertise, type DeaStart } from '../bus';
 import type { Log } from '../log';
 
 interface Advertised {
@@ -48,7 +48,7 @@ export class Placement {
   async place(start: DeaStart): Promise<PlacementResult> {
     const replies = await this.bus.requestMany(Subjects.deaDiscover, {
       droplet: start.droplet, name: start.name, runtime: start.runtime, sha: start.sha1, limits: start.limits,
-    }, deaDiscoverReply, { maxWait: this.discoverWaitMs, maxMessages: 1 });
+    }, { maxWait: this.discoverWaitMs, maxMessages: 1 });
     const chosen = replies[0];
     if (!chosen) {
       const reason = this.deas.explain(start.limits.mem, start.runtime);

@@ -3,7 +3,7 @@
 // received over HTTP, cancellation (`staging.stop`) and a time limit.
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { Subjects, stagingLogLine, stagingReply, type Bus, type StagingLogLine, type StagingReply, type StagingRequest } from '../bus';
+import { Subjects, type Bus, type StagingLogLine, type StagingReply, type StagingRequest } from '../bus';
 import { describeError, type Log } from '../log';
 import type { ContentStore } from './content-store';
 import { CcError, ErrorCodes } from './errors';
@@ -55,7 +55,7 @@ export class StagingCoordinator {
   private readonly subs: { unsubscribe(): void }[] = [];
 
   constructor(private readonly o: StagingOptions) {
-    this.subs.push(o.bus.subscribe(Subjects.stagingLogAll, stagingLogLine, (m) => { this.onLogLine(m); }));
+    this.subs.push(o.bus.subscribe(Subjects.stagingLogAll, (m) => { this.onLogLine(m); }));
   }
 
   close(): void {
@@ -98,7 +98,7 @@ export class StagingCoordinator {
   private async run(task: StagingTask, req: StagingRequest): Promise<void> {
     let reply: StagingReply;
     try {
-      reply = await this.o.bus.request(Subjects.staging, req, stagingReply, this.o.timeoutSec * 1000 + this.o.replyGraceMs);
+      reply = await this.o.bus.request(Subjects.staging, req, this.o.timeoutSec * 1000 + this.o.replyGraceMs);
     } catch (e) {
       if (task.settled) return;
       if (isNoResponders(e)) {

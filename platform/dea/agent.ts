@@ -6,9 +6,8 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import type { Subscription } from '@nats-io/transport-node';
-import { z } from 'zod';
 import {
-  Subjects, deaDiscover, deaFindDroplet, deaStart, deaStop, deaUpdate, routerStart,
+  Subjects,
   type Bus, type DeaAdvertise, type DeaDiscover, type DeaDiscoverReply, type DeaFindDroplet, type DeaHeartbeat,
   type DeaStart, type DeaUpdate, type DropletFilter, type HandlerContext, type InstanceState,
 } from '../bus';
@@ -33,7 +32,6 @@ const MEMORY_KILL_FACTOR = 1.5;
 const MEMORY_KILL_SAMPLES = 2;
 
 const appName = /^[\w-]{1,200}$/;
-const anything = z.unknown();
 
 class LaunchStopped extends Error { override name = 'LaunchStopped'; }
 
@@ -141,14 +139,14 @@ export class DeaAgent implements Dea {
   private setupSubscriptions(): void {
     const b = this.bus;
     const sub = (s: Subscription): void => { this.subscriptions.push(s); };
-    sub(b.subscribe(Subjects.deaStart(this.id), deaStart, (m) => { this.onStart(m); }));
-    sub(b.subscribe(Subjects.deaStop, deaStop, (m) => { this.onStop(m); }));
-    sub(b.subscribe(Subjects.deaUpdate, deaUpdate, (m) => { this.onUpdate(m); }));
-    sub(b.subscribe(Subjects.deaDiscover, deaDiscover, (m) => this.onDiscover(m)));
-    sub(b.subscribe(Subjects.deaFindDroplet, deaFindDroplet, (m, ctx) => { this.onFindDroplet(m, ctx); }));
-    sub(b.subscribe(Subjects.deaLocate, anything, () => { this.advertise(); }));
-    sub(b.subscribe(Subjects.healthmanagerStart, anything, () => { this.sendHeartbeat(); }));
-    sub(b.subscribe(Subjects.routerStart, routerStart, () => { this.registerAllRoutes(); }));
+    sub(b.subscribe(Subjects.deaStart(this.id), (m) => { this.onStart(m); }));
+    sub(b.subscribe(Subjects.deaStop, (m) => { this.onStop(m); }));
+    sub(b.subscribe(Subjects.deaUpdate, (m) => { this.onUpdate(m); }));
+    sub(b.subscribe(Subjects.deaDiscover, (m) => this.onDiscover(m)));
+    sub(b.subscribe(Subjects.deaFindDroplet, (m, ctx) => { this.onFindDroplet(m, ctx); }));
+    sub(b.subscribe(Subjects.deaLocate, () => { this.advertise(); }));
+    sub(b.subscribe(Subjects.healthmanagerStart, () => { this.sendHeartbeat(); }));
+    sub(b.subscribe(Subjects.routerStart, () => { this.registerAllRoutes(); }));
   }
 
   private setupTimers(): void {

@@ -4,8 +4,7 @@
 // Crashes restart at once, then with backoff while FLAPPING, then not at all (given up).
 import type { Subscription } from '@nats-io/transport-node';
 import {
-  Subjects, ccBulkAppsReply, deaHeartbeat, dropletExited, dropletUpdated, healthmanagerHealth,
-  healthmanagerStatus, type BulkApp, type Bus, type DropletExited, type HealthmanagerHealthReply,
+  Subjects, type BulkApp, type Bus, type DropletExited, type HealthmanagerHealthReply,
   type HealthmanagerStatus, type HealthmanagerStatusReply, type HmRequest,
 } from '../bus';
 import { describeError, type Log } from '../log';
@@ -54,10 +53,10 @@ class HealthManagerService {
 
   async start(): Promise<void> {
     const b = this.bus;
-    this.subs.push(b.subscribe(Subjects.deaHeartbeat, deaHeartbeat, (m) => { this.actual.heartbeat(m, Date.now()); }));
-    this.subs.push(b.subscribe(Subjects.dropletExited, dropletExited, (m) => this.onExited(m)));
-    this.subs.push(b.subscribe(Subjects.dropletUpdated, dropletUpdated, (m) => this.readOne(m.droplet)));
-    this.subs.push(b.subscribe(Subjects.healthmanagerHealth, healthmanagerHealth, (m, ctx) => {
+    this.subs.push(b.subscribe(Subjects.deaHeartbeat, (m) => { this.actual.heartbeat(m, Date.now()); }));
+    this.subs.push(b.subscribe(Subjects.dropletExited, (m) => this.onExited(m)));
+    this.subs.push(b.subscribe(Subjects.dropletUpdated, (m) => this.readOne(m.droplet)));
+    this.subs.push(b.subscribe(Subjects.healthmanagerHealth, (m, ctx) => {
       const now = Date.now();
       for (const d of m.droplets) {
         const healthy = this.actual.live(d.droplet, now).filter((r) => r.state === 'RUNNING' && r.version === d.version).length;
@@ -65,7 +64,7 @@ class HealthManagerService {
         ctx.respond(reply);
       }
     }));
-    this.subs.push(b.subscribe(Subjects.healthmanagerStatus, healthmanagerStatus, (m) => this.status(m)));
+    this.subs.push(b.subscribe(Subjects.healthmanagerStatus, (m) => this.status(m)));
     await b.flush();
     this.startedAt = Date.now();
     // DEAs answer with a heartbeat at once, so the actual state fills before the first analysis.
@@ -106,7 +105,7 @@ class HealthManagerService {
     this.fullReadInFlight = true;
     const sentAt = Date.now();
     try {
-      const reply = await this.bus.request(Subjects.ccBulkApps, {}, ccBulkAppsReply, this.t.requestTimeoutMs);
+      const reply = await this.bus.request(Subjects.ccBulkApps, {}, this.t.requestTimeoutMs);
       if (this.stopped) return;
       const next = new Map(reply.apps.map((a) => [a.droplet, a] as const));
       for (const droplet of new Set([...this.expected.keys(), ...next.keys()])) {
@@ -126,7 +125,7 @@ class HealthManagerService {
   private async readOne(droplet: number): Promise<BulkApp | undefined> {
     this.readAt.set(droplet, Date.now());
     try {
-      const reply = await this.bus.request(Subjects.ccBulkApps, { droplet }, ccBulkAppsReply, this.t.requestTimeoutMs);
+      const reply = await this.bus.request(Subjects.ccBulkApps, { droplet }, this.t.requestTimeoutMs);
       if (this.stopped) return undefined;
       this.apply(droplet, reply.apps.find((a) => a.droplet === droplet));
     } catch (e) {

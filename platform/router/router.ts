@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Subscription } from '@nats-io/transport-node';
-import { Subjects, routerRegister, routerStatus, type Bus, type RouterStatusReply } from '../bus';
+import { Subjects, type Bus, type RouterStatusReply } from '../bus';
 import type { Log } from '../log';
 import { ReverseProxy } from './proxy';
 import { RouteTable, type Balancing } from './route-table';
@@ -93,16 +93,16 @@ export async function startRouter(opts: RouterOptions): Promise<Router> {
   address = `${host.includes(':') ? `[${host}]` : host}:${port}`;
 
   const subs: Subscription[] = [];
-  subs.push(bus.subscribe(Subjects.routerRegister, routerRegister, (m) => {
+  subs.push(bus.subscribe(Subjects.routerRegister, (m) => {
     const r = table.register({ host: m.host, port: m.port, uris: m.uris, app: m.app, private_instance_id: m.private_instance_id, dea: m.dea, tags: m.tags });
     if (r.rejected.length > 0) log.warn(`router.register from ${m.dea ?? '?'}: unusable uris ${JSON.stringify(r.rejected)} ignored`);
     if (r.added > 0) log.debug(`registered ${m.host}:${m.port} for ${m.uris.join(', ')}`);
   }));
-  subs.push(bus.subscribe(Subjects.routerUnregister, routerRegister, (m) => {
+  subs.push(bus.subscribe(Subjects.routerUnregister, (m) => {
     const n = table.unregister({ host: m.host, port: m.port, uris: m.uris });
     if (n > 0) log.debug(`unregistered ${m.host}:${m.port} from ${m.uris.join(', ')}`);
   }));
-  subs.push(bus.subscribe(Subjects.routerStatus, routerStatus, (): RouterStatusReply => ({ id, routes: table.snapshot() })));
+  subs.push(bus.subscribe(Subjects.routerStatus, (): RouterStatusReply => ({ id, routes: table.snapshot() })));
   await bus.flush();
 
   const announce = (): void => {

@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Subscription } from '@nats-io/transport-node';
-import { QueueGroups, Subjects, stagingRequest, stagingStop, type Bus, type StagingReply, type StagingRequest, type StagingStop, type StagingStopReply } from '../bus';
+import { QueueGroups, Subjects, type Bus, type StagingReply, type StagingRequest, type StagingStop, type StagingStopReply } from '../bus';
 import type { Log } from '../log';
 import { StagingTask } from './staging-task';
 
@@ -37,9 +37,9 @@ class StagerService implements Stager {
 
   listen(): void {
     const { bus } = this.opts;
-    this.subs.push(bus.subscribe(Subjects.staging, stagingRequest, (m) => this.stage(m), { queue: QueueGroups.staging }));
+    this.subs.push(bus.subscribe(Subjects.staging, (m) => this.stage(m), { queue: QueueGroups.staging }));
     // Every stager hears every stop; only the one holding the task answers.
-    this.subs.push(bus.subscribe(Subjects.stagingStop, stagingStop, (m, ctx) => this.cancel(m, ctx.respond)));
+    this.subs.push(bus.subscribe(Subjects.stagingStop, (m, ctx) => this.cancel(m, ctx.respond)));
   }
 
   private async stage(req: StagingRequest): Promise<StagingReply> {

@@ -6,8 +6,7 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import {
-  Bus, Subjects, deaFindDropletReply, dropletExited, hmRequest,
-  type DeaFindDropletReply, type DropletExited, type HmRequest,
+  Bus, Subjects, type DeaFindDropletReply, type DropletExited, type HmRequest,
 } from '../../platform/bus';
 import type { EventSubscription, PlatformEvent } from '../../platform/client';
 import { silentLog } from '../../platform/log';
@@ -37,7 +36,7 @@ describe('controller: restart one instance (DELETE /apps/:name/instances/:idx)',
       assert.ok(droplet > 0, r.text);
       droplets.set(name, droplet);
     }
-    const replies = await bus.requestMany(Subjects.deaFindDroplet, { droplet, states: ['STARTING', 'RUNNING'] }, deaFindDropletReply, { maxWait: 400 });
+    const replies = await bus.requestMany(Subjects.deaFindDroplet, { droplet, states: ['STARTING', 'RUNNING'] }, { maxWait: 400 });
     return replies.sort((a, b) => a.index - b.index);
   };
   const del = (index: string, token: string | null = t.token, name = app): Promise<HttpReply> =>
@@ -46,8 +45,8 @@ describe('controller: restart one instance (DELETE /apps/:name/instances/:idx)',
   before(async () => {
     t = await startE2ePlatform();
     bus = await Bus.connect({ url: t.platform.nats, token: t.token, name: 'restart-test', log: silentLog });
-    bus.subscribe(Subjects.dropletExited, dropletExited, (m) => { exits.push(m); });
-    bus.subscribe(Subjects.hmRequests, hmRequest, (m) => { hmRequests.push(m); });
+    bus.subscribe(Subjects.dropletExited, (m) => { exits.push(m); });
+    bus.subscribe(Subjects.hmRequests, (m) => { hmRequests.push(m); });
     const p = await pushApp(t, fixture('node-hello'), { instances: 2 });
     assert.equal(p.summary.running, 2);
   });

@@ -6,13 +6,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import JSZip from 'jszip';
-import { z } from 'zod';
+import { } from 'zod';
 import {
-  Subjects, QueueGroups, ccBulkAppsReply, deaDiscover, deaFindDroplet, deaStart, deaStop, deaUpdate, dropletUpdated,
-  healthmanagerStatus, routerStatus, stagingRequest, stagingStop,
-  type Bus, type DeaFindDropletReply, type DeaStart, type DeaStop, type DeaUpdate,
+  Subjects, QueueGroups, type Bus, type DeaFindDropletReply, type DeaStart, type DeaStop, type DeaUpdate,
   type HealthmanagerStatusReply, type InstanceState, type StagingReply, type StagingRequest, type StagingStop,
 } from '../../platform/bus';
+import { publishRaw } from './support/nats';
 import { httpRequest, multipartBody, startTestController, type HttpReply, type HttpRequestOptions, type TestController } from './support/controller';
 
 const sha1 = (b: Buffer | string): string => createHash('sha1').update(b).digest('hex');
@@ -41,8 +40,8 @@ class FakeStager {
   private stopWaiters = new Map<string, () => void>();
 
   constructor(private readonly bus: Bus, private readonly token: string) {
-    bus.subscribe(Subjects.staging, stagingRequest, (req) => { this.requests.push(req); return this.handler(req, this); }, { queue: QueueGroups.staging });
-    bus.subscribe(Subjects.stagingStop, stagingStop, (m) => {
+    bus.subscribe(Subjects.staging, (req) => { this.requests.push(req); return this.handler(req, this); }, { queue: QueueGroups.staging });
+    bus.subscribe(Subjects.stagingStop, (m) => {
       this.stops.push(m);
       if (m.task_id) this.stopWaiters.get(m.task_id)?.();
     });
@@ -114,16 +113,16 @@ class FakeDea {
     this.server = http.createServer((req, res) => this.serveFile(req, res));
     await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
     const b = this.bus;
-    b.subscribe(Subjects.deaDiscover, deaDiscover, (m, ctx) => {
+    b.subscribe(Subjects.deaDiscover, (m, ctx) => {
       if (!this.fits) return undefined;
       ctx.respond({ id: this.id, ip: '127.0.0.1', port: null, version: 0.1 });
       void m;
       return undefined;
     });
-    b.subscribe(Subjects.deaStart(this.id), deaStart, (m) => { this.run(m); });
-    b.subscribe(Subjects.deaStop, deaStop, (m) => { this.stop(m); });
-    b.subscribe(Subjects.deaUpdate, deaUpdate, (m) => { this.updates.push(m); });
-    b.subscribe(Subjects.deaFindDroplet, deaFindDroplet, (m, ctx) => {
+    b.subscribe(Subjects.deaStart(this.id), (m) => { this.run(m); });
+    b.subscribe(Subjects.deaStop, (m) => { this.stop(m); });
+    b.subscribe(Subjects.deaUpdate, (m) => { this.updates.push(m); });
+    b.subscribe(Subjects.deaFindDroplet, (m, ctx) => {
       for (const i of this.instances.values()) {
         if (i.droplet !== m.droplet) continue;
         if (m.version && i.version !== m.version) continue;
@@ -133,7 +132,7 @@ class FakeDea {
       }
       return undefined;
     });
-    b.subscribe(Subjects.deaLocate, z.object({}).passthrough(), () => { this.advertise(); });
+    b.subscribe(Subjects.deaLocate, () => { this.advertise(); });
     this.timer = setInterval(() => this.heartbeat(), 300);
     await b.flush();
   }
@@ -242,7 +241,7 @@ class FakeRouter {
   statusRequests = 0;
 
   constructor(bus: Bus) {
-    bus.subscribe(Subjects.routerStatus, routerStatus, () => {
+    bus.subscribe(Subjects.routerStatus, () => {
       this.statusRequests++;
       return { id: 'router-1', routes: Object.fromEntries(this.routes) };
     });
@@ -320,7 +319,7 @@ describe('controller protocol: staging, placement, instances, health manager', f
     router = new FakeRouter(parts);
     dea = new FakeDea(parts, router, 'dea-main');
     await dea.start();
-    parts.subscribe(Subjects.dropletUpdated, dropletUpdated, (m) => { updated.push(m.droplet); });
+    parts.subscribe(Subjects.dropletUpdated, (m) => { updated.push(m.droplet); });
     await parts.flush();
   });
   after(async () => {
@@ -442,7 +441,7 @@ describe('controller protocol: staging, placement, instances, health manager', f
     // A crash: recorded from droplet.exited, merged with the health manager's records.
     const inst = [...dea.instances.values()].find((i) => i.index === 1) as FakeInstance;
     dea.exit(inst, 'CRASHED');
-    const hm = parts.subscribe(Subjects.healthmanagerStatus, healthmanagerStatus, (m): HealthmanagerStatusReply => (
+    const hm = parts.subscribe(Subjects.healthmanagerStatus, (m): HealthmanagerStatusReply => (
       m.state === 'CRASHED' ? { instances: [{ instance: 'older-crash', since: 1000, index: 0 }] } : { indices: [{ index: 1, since: 1234 }] }));
     await parts.flush();
     const crashes = await waitFor('the crash record', async () => {
@@ -461,16 +460,16 @@ describe('controller protocol: staging, placement, instances, health manager', f
 
   it('answers cloudcontrollers.bulk.apps and honours health manager requests only with the v1 guards', async () => {
     const hmBus = await t.nats.connect('hm');
-    const all = await hmBus.request(Subjects.ccBulkApps, {}, ccBulkAppsReply, 2000);
+    const all = await hmBus.request(Subjects.ccBulkApps, {}, 2000);
     const web = all.apps.find((a) => a.name === 'web');
     assert.ok(web);
     assert.equal(web.state, 'STARTED');
     assert.equal(web.package_state, 'STAGED');
     assert.equal(web.instances, 2);
     assert.equal(web.version, (await c.app('web')).version);
-    const one = await hmBus.request(Subjects.ccBulkApps, { droplet: web.droplet }, ccBulkAppsReply, 2000);
+    const one = await hmBus.request(Subjects.ccBulkApps, { droplet: web.droplet }, 2000);
     assert.deepEqual(one.apps, [web]);
-    assert.deepEqual((await hmBus.request(Subjects.ccBulkApps, { droplet: 99999 }, ccBulkAppsReply, 2000)).apps, []);
+    assert.deepEqual((await hmBus.request(Subjects.ccBulkApps, { droplet: 99999 }, 2000)).apps, []);
     // START with a wrong version: ignored. With the live version: index 1 is started again.
     const before = dea.starts.length;
     hmBus.publish(Subjects.hmRequests, { droplet: web.droplet, op: 'START', last_updated: web.last_updated, version: 'stale-9', indices: [1] });
@@ -492,9 +491,9 @@ describe('controller protocol: staging, placement, instances, health manager', f
     const stop = await waitFor('the stop', () => dea.stops[stopsBefore]);
     assert.deepEqual(stop, { droplet: web.droplet, instances: [victim.instance] });
     // Garbage on the subject is dropped; the controller keeps answering.
-    hmBus.publish(Subjects.hmRequests, { droplet: 'x', op: 'EXPLODE' });
-    hmBus.nc.publish(Subjects.hmRequests, 'not json');
-    assert.equal((await hmBus.request(Subjects.ccBulkApps, { droplet: web.droplet }, ccBulkAppsReply, 2000)).apps.length, 1);
+    publishRaw(hmBus, Subjects.hmRequests, { droplet: 'x', op: 'EXPLODE' });
+    hmBus.nc.publish(Subjects.hmRequests.subject, 'not json');
+    assert.equal((await hmBus.request(Subjects.ccBulkApps, { droplet: web.droplet }, 2000)).apps.length, 1);
     await hmBus.close();
   });
 
@@ -738,7 +737,7 @@ describe('controller protocol: staging, placement, instances, health manager', f
 async function hmBulk(t: TestController, name: string): Promise<{ droplet: number; version: string; last_updated: number }> {
   const bus = await t.nats.connect('bulk');
   try {
-    const r = await bus.request(Subjects.ccBulkApps, {}, ccBulkAppsReply, 2000);
+    const r = await bus.request(Subjects.ccBulkApps, {}, 2000);
     const a = r.apps.find((x) => x.name === name);
     assert.ok(a, `${name} in bulk apps`);
     return a;

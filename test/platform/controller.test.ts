@@ -8,7 +8,7 @@ import * as http from 'node:http';
 import * as path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import JSZip from 'jszip';
-import { Subjects, ccAppChanged, type CcAppChanged } from '../../platform/bus';
+import { Subjects, type CcAppChanged } from '../../platform/bus';
 import {
   httpRequest, multipartBody, startTestController,
   type HttpReply, type HttpRequestOptions, type TestController, type TestControllerOptions,
@@ -326,7 +326,7 @@ describe('controller: REST API, store and packages', function () {
     it('publishes cloudcontrollers.app.changed and SSE events for every change', async () => {
       const bus = await t.nats.connect('editor');
       const got: CcAppChanged[] = [];
-      bus.subscribe(Subjects.ccAppChanged, ccAppChanged, (m) => { got.push(m); });
+      bus.subscribe(Subjects.ccAppChanged, (m) => { got.push(m); });
       await bus.flush();
       const ac = new AbortController();
       expectError(await c.req('GET', '/events?app=nosuchapp'), 404, 301);

@@ -10,8 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as esbuild from 'esbuild';
 import {
-  Subjects, deaAdvertise, deaDiscoverReply, deaFindDropletReply, deaHeartbeat, dropletExited, routerRegister,
-  type Bus, type DeaAdvertise, type DeaFindDropletReply, type DeaHeartbeat, type DeaStart, type DropletExited, type RouterRegister,
+  Subjects, type Bus, type Payload, type DeaAdvertise, type DeaFindDropletReply, type DeaHeartbeat, type DeaStart, type DropletExited, type RouterRegister,
 } from '../../platform/bus';
 import { startDea, type Dea, type DeaTimings } from '../../platform/dea';
 import { UserFacingError, silentLog } from '../../platform/log';
@@ -112,11 +111,11 @@ class Watcher {
   readonly adverts: Array<DeaAdvertise & { at: number }> = [];
 
   constructor(bus: Bus) {
-    bus.subscribe(Subjects.deaHeartbeat, deaHeartbeat, (m) => { this.heartbeats.push(m); });
-    bus.subscribe(Subjects.routerRegister, routerRegister, (m) => { this.registers.push(m); });
-    bus.subscribe(Subjects.routerUnregister, routerRegister, (m) => { this.unregisters.push(m); });
-    bus.subscribe(Subjects.dropletExited, dropletExited, (m) => { this.exits.push(m); });
-    bus.subscribe(Subjects.deaAdvertise, deaAdvertise, (m) => { this.adverts.push({ ...m, at: Date.now() }); });
+    bus.subscribe(Subjects.deaHeartbeat, (m) => { this.heartbeats.push(m); });
+    bus.subscribe(Subjects.routerRegister, (m) => { this.registers.push(m); });
+    bus.subscribe(Subjects.routerUnregister, (m) => { this.unregisters.push(m); });
+    bus.subscribe(Subjects.dropletExited, (m) => { this.exits.push(m); });
+    bus.subscribe(Subjects.deaAdvertise, (m) => { this.adverts.push({ ...m, at: Date.now() }); });
   }
 }
 
@@ -210,8 +209,8 @@ describe('dea', function () {
     };
   }
 
-  async function find(payload: object, maxWait = 400): Promise<DeaFindDropletReply[]> {
-    return bus.requestMany(Subjects.deaFindDroplet, payload, deaFindDropletReply, { maxWait });
+  async function find(payload: Payload<typeof Subjects.deaFindDroplet>, maxWait = 400): Promise<DeaFindDropletReply[]> {
+    return bus.requestMany(Subjects.deaFindDroplet, payload, { maxWait });
   }
 
   function heartbeatOf(deaId: string, instance: string): DeaHeartbeat['droplets'][number] | undefined {
@@ -517,9 +516,9 @@ describe('dea', function () {
 
     const discover = { droplet, name: first.name, runtime: 'node', sha: worker.sha1, limits: { mem: 150, disk: 256, fds: 128 } };
     const ours = (rs: Array<{ id: string }>): string[] => rs.map((x) => x.id).filter((id) => id === small.id || id === empty.id);
-    const big = await bus.requestMany(Subjects.deaDiscover, discover, deaDiscoverReply, { maxWait: 500 });
+    const big = await bus.requestMany(Subjects.deaDiscover, discover, { maxWait: 500 });
     assert.deepEqual(ours(big), [empty.id], 'only the DEA with room answers');
-    const smallAsk = await bus.requestMany(Subjects.deaDiscover, { ...discover, limits: { mem: 40, disk: 256, fds: 128 } }, deaDiscoverReply, { maxWait: 500 });
+    const smallAsk = await bus.requestMany(Subjects.deaDiscover, { ...discover, limits: { mem: 40, disk: 256, fds: 128 } }, { maxWait: 500 });
     const fromUs = smallAsk.filter((x) => x.id === small.id || x.id === empty.id);
     assert.deepEqual(ours(fromUs), [empty.id, small.id], 'the empty DEA answers before the loaded one');
     assert.equal(fromUs[1].ip, '127.0.0.1');
@@ -531,11 +530,11 @@ describe('dea', function () {
     ds.add(other);
     const msg = startMessage(other, { runtime: 'erlangR14B02' });
     bus.publish(Subjects.deaStart(dea.id), msg);
-    const replies = await bus.requestMany(Subjects.deaDiscover, { droplet: msg.droplet, name: msg.name, runtime: 'erlangR14B02', sha: other.sha1, limits: msg.limits }, deaDiscoverReply, { maxWait: 400 });
+    const replies = await bus.requestMany(Subjects.deaDiscover, { droplet: msg.droplet, name: msg.name, runtime: 'erlangR14B02', sha: other.sha1, limits: msg.limits }, { maxWait: 400 });
     assert.ok(!replies.some((x) => x.id === dea.id));
     assert.deepEqual(await find({ droplet: msg.droplet }, 200), []);
     assert.equal(ds.downloads.get(other.sha1), undefined);
-    const ruby19 = await bus.requestMany(Subjects.deaDiscover, { droplet: msg.droplet, name: msg.name, runtime: 'node08', sha: other.sha1, limits: msg.limits }, deaDiscoverReply, { maxWait: 400 });
+    const ruby19 = await bus.requestMany(Subjects.deaDiscover, { droplet: msg.droplet, name: msg.name, runtime: 'node08', sha: other.sha1, limits: msg.limits }, { maxWait: 400 });
     assert.ok(ruby19.some((x) => x.id === dea.id), 'a v1 name of an installed family is accepted');
   });
 
@@ -617,7 +616,7 @@ describe('dea', function () {
     ];
     const garbage = ['not json', '{"droplet":"seven"}', '[1,2]', '{"droplet":-1}', '{"droplet":1e400}', '"string"', '{'];
     const dropped = deaBus.counters.dropped;
-    for (const s of subjects) for (const g of garbage) bus.nc.publish(s, g);
+    for (const s of subjects) for (const g of garbage) bus.nc.publish(s.subject, g);
     // well-formed but hostile starts: refused, never run
     const hostile = startMessage(web);
     bus.publish(Subjects.deaStart(dea.id), { ...hostile, name: '../../escape' });

@@ -5,12 +5,18 @@
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import { Bus, Subjects } from '../../platform/bus';
+import { Bus, Subjects, type Payload, type Subject } from '../../platform/bus';
 import { silentLog } from '../../platform/log';
 import {
   copyFixture, hostOf, instanceFolders, liveInstances, pidAlive, pushApp, sleep, startE2ePlatform, viaRouter, waitFor,
   type TestPlatform,
 } from './support/e2e';
+import { publishRaw } from './support/nats';
+
+/** A hostile message that still matches its subject's schema (the type says so). */
+function wellFormed<D extends Subject>(d: D, payload: Payload<D>): [Subject, unknown] {
+  return [d, payload];
+}
 
 /** Payloads that are wrong for every subject. */
 function garbage(): (string | Uint8Array)[] {
@@ -62,61 +68,62 @@ describe('e2e: bad messages on every subject', function () {
 
     // The DEA's id, for its start subject.
     const deaId = await new Promise<string>((resolve) => {
-      const sub = bus.nc.subscribe(Subjects.deaAdvertise, {
+      const sub = bus.nc.subscribe(Subjects.deaAdvertise.subject, {
         callback: (_e, m) => { sub.unsubscribe(); resolve((JSON.parse(Buffer.from(m.data).toString()) as { id: string }).id); },
       });
     });
 
     // Every entry of Subjects, as concrete subjects (the type makes a new entry fail to compile here).
     const concrete: Record<keyof typeof Subjects, string[]> = {
-      staging: [Subjects.staging],
-      stagingStop: [Subjects.stagingStop],
-      stagingLog: [Subjects.stagingLog(droplet), Subjects.stagingLog(999_999)],
+      staging: [Subjects.staging.subject],
+      stagingStop: [Subjects.stagingStop.subject],
+      stagingLog: [Subjects.stagingLog(droplet).subject, Subjects.stagingLog(999_999).subject],
       stagingLogAll: ['staging.log.not-a-number', 'staging.log.-1'],
-      deaAdvertise: [Subjects.deaAdvertise],
-      deaLocate: [Subjects.deaLocate],
-      deaDiscover: [Subjects.deaDiscover],
-      deaStart: [Subjects.deaStart(deaId), Subjects.deaStart('no-such-dea')],
-      deaStop: [Subjects.deaStop],
-      deaUpdate: [Subjects.deaUpdate],
-      deaFindDroplet: [Subjects.deaFindDroplet],
-      deaHeartbeat: [Subjects.deaHeartbeat],
-      dropletExited: [Subjects.dropletExited],
-      dropletUpdated: [Subjects.dropletUpdated],
-      routerRegister: [Subjects.routerRegister],
-      routerUnregister: [Subjects.routerUnregister],
-      routerStart: [Subjects.routerStart],
-      routerStatus: [Subjects.routerStatus],
-      healthmanagerStart: [Subjects.healthmanagerStart],
-      healthmanagerHealth: [Subjects.healthmanagerHealth],
-      healthmanagerStatus: [Subjects.healthmanagerStatus],
-      hmRequests: [Subjects.hmRequests],
-      ccBulkApps: [Subjects.ccBulkApps],
-      ccAppChanged: [Subjects.ccAppChanged],
+      deaAdvertise: [Subjects.deaAdvertise.subject],
+      deaLocate: [Subjects.deaLocate.subject],
+      deaDiscover: [Subjects.deaDiscover.subject],
+      deaStart: [Subjects.deaStart(deaId).subject, Subjects.deaStart('no-such-dea').subject],
+      deaStartAll: [], // its concrete subjects are deaStart's
+      deaStop: [Subjects.deaStop.subject],
+      deaUpdate: [Subjects.deaUpdate.subject],
+      deaFindDroplet: [Subjects.deaFindDroplet.subject],
+      deaHeartbeat: [Subjects.deaHeartbeat.subject],
+      dropletExited: [Subjects.dropletExited.subject],
+      dropletUpdated: [Subjects.dropletUpdated.subject],
+      routerRegister: [Subjects.routerRegister.subject],
+      routerUnregister: [Subjects.routerUnregister.subject],
+      routerStart: [Subjects.routerStart.subject],
+      routerStatus: [Subjects.routerStatus.subject],
+      healthmanagerStart: [Subjects.healthmanagerStart.subject],
+      healthmanagerHealth: [Subjects.healthmanagerHealth.subject],
+      healthmanagerStatus: [Subjects.healthmanagerStatus.subject],
+      hmRequests: [Subjects.hmRequests.subject],
+      ccBulkApps: [Subjects.ccBulkApps.subject],
+      ccAppChanged: [Subjects.ccAppChanged.subject],
     };
     assert.deepEqual(Object.keys(concrete).sort(), Object.keys(Subjects).sort(), 'every subject is covered');
 
     // Well-formed but hostile: they name things that do not exist, or lie about versions and times.
     const sha = 'a'.repeat(40);
-    const hostile: [string, unknown][] = [
-      [Subjects.staging, { app_id: droplet, task_id: 'evil', name: 'victim', properties: { resources: { memory: 64 } }, download_uri: 'http://127.0.0.1:1/x', upload_uri: 'http://127.0.0.1:1/y' }],
-      [Subjects.stagingStop, { app_id: droplet, task_id: 'nope' }],
-      [Subjects.stagingLog(droplet), { app_id: droplet, task_id: 'not-the-task', seq: 0, line: 'forged line', done: true, ok: false, error: 'forged' }],
-      [Subjects.deaStart(deaId), { droplet, name: '../../escape', runtime: 'node', framework: 'node', sha1: sha, executableUri: 'http://127.0.0.1:1/d', version: 'v', limits: { mem: 64 }, index: 0 }],
-      [Subjects.deaStart(deaId), { droplet, name: 'victim', runtime: 'node', framework: 'node', sha1: 'not-a-sha', executableUri: 'file:///etc/passwd', version: 'v', limits: { mem: 64 }, index: 0 }],
-      [Subjects.deaStart(deaId), { droplet, name: 'victim', runtime: 'node', framework: 'node', sha1: sha, executableUri: 'http://127.0.0.1:1/d', version: 'v', limits: { mem: 1_000_000 }, index: 0 }],
-      [Subjects.deaStart(deaId), { droplet, name: 'victim', runtime: 'cobol', framework: 'node', sha1: sha, executableUri: 'http://127.0.0.1:1/d', version: 'v', limits: { mem: 64 }, index: 0 }],
-      [Subjects.deaFindDroplet, { droplet: 999_999, include_stats: true }],
-      [Subjects.deaUpdate, { droplet: 999_999, uris: ['victim.localhost'] }],
-      [Subjects.dropletExited, { droplet, version: view.version, instance: 'nobody', index: 0, reason: 'CRASHED' }],
-      [Subjects.dropletUpdated, { droplet: 999_999 }],
-      [Subjects.routerUnregister, { host: '127.0.0.1', port: 1, uris: ['victim.localhost'] }],
-      [Subjects.healthmanagerStatus, { droplet: 999_999, state: 'FLAPPING' }],
-      [Subjects.healthmanagerHealth, { droplets: [{ droplet: 999_999, version: 'x' }] }],
-      [Subjects.hmRequests, { droplet, op: 'START', last_updated: 0, version: 'not-the-version', indices: [0, 5] }],
-      [Subjects.hmRequests, { droplet, op: 'STOP', last_updated: 1, instances: [before[0].instanceId] }],
-      [Subjects.hmRequests, { droplet: 999_999, op: 'STOP', last_updated: 1, instances: ['x'] }],
-      [Subjects.ccBulkApps, { droplet: 999_999 }],
+    const hostile: [Subject, unknown][] = [
+      wellFormed(Subjects.staging, { app_id: droplet, task_id: 'evil', name: 'victim', properties: { resources: { memory: 64 } }, download_uri: 'http://127.0.0.1:1/x', upload_uri: 'http://127.0.0.1:1/y' }),
+      wellFormed(Subjects.stagingStop, { app_id: droplet, task_id: 'nope' }),
+      wellFormed(Subjects.stagingLog(droplet), { app_id: droplet, task_id: 'not-the-task', seq: 0, line: 'forged line', done: true, ok: false, error: 'forged' }),
+      wellFormed(Subjects.deaStart(deaId), { droplet, name: '../../escape', runtime: 'node', framework: 'node', sha1: sha, executableUri: 'http://127.0.0.1:1/d', version: 'v', limits: { mem: 64 }, index: 0 }),
+      wellFormed(Subjects.deaStart(deaId), { droplet, name: 'victim', runtime: 'node', framework: 'node', sha1: 'not-a-sha', executableUri: 'file:///etc/passwd', version: 'v', limits: { mem: 64 }, index: 0 }),
+      wellFormed(Subjects.deaStart(deaId), { droplet, name: 'victim', runtime: 'node', framework: 'node', sha1: sha, executableUri: 'http://127.0.0.1:1/d', version: 'v', limits: { mem: 1_000_000 }, index: 0 }),
+      wellFormed(Subjects.deaStart(deaId), { droplet, name: 'victim', runtime: 'cobol', framework: 'node', sha1: sha, executableUri: 'http://127.0.0.1:1/d', version: 'v', limits: { mem: 64 }, index: 0 }),
+      wellFormed(Subjects.deaFindDroplet, { droplet: 999_999, include_stats: true }),
+      wellFormed(Subjects.deaUpdate, { droplet: 999_999, uris: ['victim.localhost'] }),
+      wellFormed(Subjects.dropletExited, { droplet, version: view.version, instance: 'nobody', index: 0, reason: 'CRASHED' }),
+      wellFormed(Subjects.dropletUpdated, { droplet: 999_999 }),
+      wellFormed(Subjects.routerUnregister, { host: '127.0.0.1', port: 1, uris: ['victim.localhost'] }),
+      wellFormed(Subjects.healthmanagerStatus, { droplet: 999_999, state: 'FLAPPING' }),
+      wellFormed(Subjects.healthmanagerHealth, { droplets: [{ droplet: 999_999, version: 'x' }] }),
+      wellFormed(Subjects.hmRequests, { droplet, op: 'START', last_updated: 0, version: 'not-the-version', indices: [0, 5] }),
+      wellFormed(Subjects.hmRequests, { droplet, op: 'STOP', last_updated: 1, instances: [before[0].instanceId] }),
+      wellFormed(Subjects.hmRequests, { droplet: 999_999, op: 'STOP', last_updated: 1, instances: ['x'] }),
+      wellFormed(Subjects.ccBulkApps, { droplet: 999_999 }),
     ];
 
     const pending: Promise<unknown>[] = [];
@@ -130,9 +137,9 @@ describe('e2e: bad messages on every subject', function () {
         }
       }
     }
-    for (const [subject, payload] of hostile) {
-      bus.publish(subject, payload);
-      pending.push(bus.nc.request(subject, JSON.stringify(payload), { timeout: 1500 }).catch(() => undefined));
+    for (const [d, payload] of hostile) {
+      publishRaw(bus, d, payload);
+      pending.push(bus.nc.request(d.subject, JSON.stringify(payload), { timeout: 1500 }).catch(() => undefined));
       sent += 2;
     }
     await bus.flush();

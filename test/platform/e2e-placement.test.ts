@@ -5,7 +5,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Bus } from '../../platform/bus';
+import { Bus, Subjects } from '../../platform/bus';
 import { PushError } from '../../platform/client';
 import { startDea, type Dea } from '../../platform/dea';
 import { silentLog } from '../../platform/log';
@@ -58,7 +58,7 @@ describe('e2e: two DEAs, placement by memory, a DEA going away', function () {
     // Every start message the controller sends, to count refusals (a refused start is silent; v1).
     const starts: string[] = [];
     const watcher = await Bus.connect({ url: t.platform.nats, token: t.token, name: 'e2e-watch', log: silentLog });
-    watcher.nc.subscribe('dea.*.start', { callback: (_e, m) => {
+    watcher.nc.subscribe(Subjects.deaStartAll.subject, { callback: (_e, m) => {
       try { const s = JSON.parse(Buffer.from(m.data).toString()) as { name?: string; index?: number }; if (s.name === 'small') starts.push(`${m.subject} #${s.index}`); } catch { /* not ours */ }
     } });
     await watcher.flush();

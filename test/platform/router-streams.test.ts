@@ -6,7 +6,7 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
-import { Subjects, routerStatusReply, type Bus } from '../../platform/bus';
+import { Subjects, type Bus } from '../../platform/bus';
 import { silentLog } from '../../platform/log';
 import { startRouter, type Router } from '../../platform/router';
 import { startTestNats, type TestNats } from './support/nats';
@@ -154,7 +154,7 @@ describe('router streams', function () {
     backendPort = await listen(server);
     bus.publish(Subjects.routerRegister, { host: '127.0.0.1', port: backendPort, uris: ['stream.localhost'], private_instance_id: 'i-1' });
     await waitFor('route', async () => {
-      const s = await bus.request(Subjects.routerStatus, {}, routerStatusReply, 1000);
+      const s = await bus.request(Subjects.routerStatus, {}, 1000);
       return s.routes['stream.localhost'] !== undefined;
     });
   });
@@ -314,7 +314,7 @@ describe('router streams', function () {
     const r = await startRouter({ bus: await t.connect('short-lived-router'), log: silentLog });
     bus.publish(Subjects.routerRegister, { host: '127.0.0.1', port: backendPort, uris: ['stream.localhost'] });
     await waitFor('route on the second router', async () => {
-      const replies = await bus.requestMany(Subjects.routerStatus, {}, routerStatusReply, { maxWait: 500, maxMessages: 2 });
+      const replies = await bus.requestMany(Subjects.routerStatus, {}, { maxWait: 500, maxMessages: 2 });
       return replies.find((x) => x.id === r.id)?.routes['stream.localhost'] !== undefined;
     });
     const ws = new WebSocket(`ws://127.0.0.1:${r.port}/`, { headers: { host: 'stream.localhost' } });

@@ -3,7 +3,7 @@ import { strict as assert } from 'node:assert';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { Subjects, routerStart, routerStatusReply, type Bus, type RouterRegister, type RouterStart } from '../../platform/bus';
+import { Subjects, type Bus, type RouterRegister, type RouterStart } from '../../platform/bus';
 import { silentLog } from '../../platform/log';
 import { NOT_FOUND_BODY, startRouter, type Router, type RouterTimings } from '../../platform/router';
 import { startTestNats, type TestNats } from './support/nats';
@@ -107,7 +107,7 @@ describe('router', function () {
 
   const backend = async (name: string): Promise<Backend> => { const b = await startBackend(name); backends.push(b); return b; };
   const routesOf = async (r: Router): Promise<Record<string, string[]>> => {
-    const replies = await bus.requestMany(Subjects.routerStatus, {}, routerStatusReply, { maxWait: 1000, maxMessages: 1 + extraRouters.length });
+    const replies = await bus.requestMany(Subjects.routerStatus, {}, { maxWait: 1000, maxMessages: 1 + extraRouters.length });
     const mine = replies.find((x) => x.id === r.id);
     assert.ok(mine, 'router answers router.status');
     return mine.routes;
@@ -332,7 +332,7 @@ describe('router', function () {
     const leaver = await backend('leaver');
     const starts: RouterStart[] = [];
     const participant = await t.connect('participant');
-    participant.subscribe(Subjects.routerStart, routerStart, (m) => {
+    participant.subscribe(Subjects.routerStart, (m) => {
       starts.push(m);
       participant.publish(Subjects.routerRegister, reg(keeper.port, ['keep.localhost']));
     });
@@ -363,11 +363,11 @@ describe('router', function () {
       `{"host":"127.0.0.1","port":${a.port},"uris":[7]}`, '\u0000\u0001',
     ];
     for (const g of garbage) {
-      bus.nc.publish(Subjects.routerRegister, String(g));
-      bus.nc.publish(Subjects.routerUnregister, String(g));
-      bus.nc.publish(Subjects.routerStart, String(g));
+      bus.nc.publish(Subjects.routerRegister.subject, String(g));
+      bus.nc.publish(Subjects.routerUnregister.subject, String(g));
+      bus.nc.publish(Subjects.routerStart.subject, String(g));
     }
-    bus.nc.publish(Subjects.routerStatus, 'not json');
+    bus.nc.publish(Subjects.routerStatus.subject, 'not json');
     // Well-formed but unusable uris are refused one by one; the usable one of the same message counts.
     bus.publish(Subjects.routerRegister, reg(a.port, ['has space.localhost', 'slash/path.localhost', 'ok-too.localhost']));
     await bus.flush();

@@ -7,7 +7,7 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import JSZip from 'jszip';
-import { Subjects, stagingLogLine, stagingReply, type Bus, type StagingLogLine, type StagingReply, type StagingRequest } from '../../platform/bus';
+import { Subjects, type Bus, type StagingLogLine, type StagingReply, type StagingRequest } from '../../platform/bus';
 
 export const fixturesDir = path.resolve(__dirname, '..', 'fixtures');
 
@@ -148,14 +148,14 @@ export async function stage(bus: Bus, req: StagingRequest, timeoutMs = 60_000): 
   const lines: (StagingLogLine & { at: number })[] = [];
   let gotDone: () => void = () => undefined;
   const done = new Promise<void>((r) => { gotDone = r; });
-  const sub = bus.subscribe(Subjects.stagingLog(req.app_id), stagingLogLine, (m) => {
+  const sub = bus.subscribe(Subjects.stagingLog(req.app_id), (m) => {
     if (m.task_id !== req.task_id) return;
     lines.push({ ...m, at: Date.now() });
     if (m.done) gotDone();
   });
   await bus.flush();
   try {
-    const reply = await bus.request(Subjects.staging, req, stagingReply, timeoutMs);
+    const reply = await bus.request(Subjects.staging, req, timeoutMs);
     const repliedAt = Date.now();
     const linesBeforeReply = lines.length;
     await Promise.race([done, new Promise((r) => setTimeout(r, 2000))]);

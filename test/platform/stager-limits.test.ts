@@ -4,7 +4,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Subjects, stagingStopReply, type Bus } from '../../platform/bus';
+import { Subjects, type Bus } from '../../platform/bus';
 import { silentLog } from '../../platform/log';
 import { startStager, type Stager } from '../../platform/stager';
 import { startTestNats, type TestNats } from './support/nats';
@@ -64,9 +64,9 @@ describe('stager limits', function () {
     await waitFor(() => processesUnder(workDir).some((p) => /stage-sleep/.test(p.cmd)), 20_000, 'the slow postinstall to run');
     const groups = [...new Set(processesUnder(workDir).map((p) => p.pgid))];
     // A stop for another task of the app is not answered by anyone.
-    const none = await bus.requestMany(Subjects.stagingStop, { app_id: req.app_id, task_id: 'other-task' }, stagingStopReply, { maxWait: 300 });
+    const none = await bus.requestMany(Subjects.stagingStop, { app_id: req.app_id, task_id: 'other-task' }, { maxWait: 300 });
     assert.deepEqual(none, []);
-    const stopped = await bus.request(Subjects.stagingStop, { app_id: req.app_id, task_id: req.task_id }, stagingStopReply, 15_000);
+    const stopped = await bus.request(Subjects.stagingStop, { app_id: req.app_id, task_id: req.task_id }, 15_000);
     assert.deepEqual(stopped, { task_id: req.task_id, stopped: true });
     const run = await runP;
     assert.equal(run.reply.error_code, 801);

@@ -4,10 +4,10 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Subjects, stagingReply, type Bus } from '../../platform/bus';
+import { Subjects, type Bus } from '../../platform/bus';
 import { silentLog } from '../../platform/log';
 import { startStager, type Stager } from '../../platform/stager';
-import { startTestNats, type TestNats } from './support/nats';
+import { publishRaw, requestRaw, startTestNats, type TestNats } from './support/nats';
 import {
   extractDroplet, stage, stagingRequestFor, startPackageServer, waitFor, zipEntries, zipFixture,
   type PackageServer,
@@ -114,15 +114,15 @@ describe('stager', function () {
 
   it('drops bad messages on staging and staging.stop and keeps serving', async () => {
     const before = stagerBus.counters.dropped;
-    bus.nc.publish(Subjects.staging, 'not json');
-    bus.nc.publish(Subjects.stagingStop, '{"app_id":');
-    bus.publish(Subjects.staging, { app_id: 'x', task_id: 't' });
-    bus.publish(Subjects.staging, []);
-    bus.publish(Subjects.stagingStop, { app_id: -3 });
-    bus.publish(Subjects.stagingStop, { task_id: 7 });
+    bus.nc.publish(Subjects.staging.subject, 'not json');
+    bus.nc.publish(Subjects.stagingStop.subject, '{"app_id":');
+    publishRaw(bus, Subjects.staging, { app_id: 'x', task_id: 't' });
+    publishRaw(bus, Subjects.staging, []);
+    publishRaw(bus, Subjects.stagingStop, { app_id: -3 });
+    publishRaw(bus, Subjects.stagingStop, { task_id: 7 });
     const r = stagingRequestFor(server, 'node-hello');
-    await assert.rejects(bus.request(Subjects.staging, { ...r, download_uri: 'not a uri' }, stagingReply, 5000), /download_uri/);
-    await assert.rejects(bus.request(Subjects.staging, { ...r, properties: { ...r.properties, resources: { memory: 'lots' } } }, stagingReply, 5000), /resources\.memory/);
+    await assert.rejects(requestRaw(bus, Subjects.staging, { ...r, download_uri: 'not a uri' }, 5000), /download_uri/);
+    await assert.rejects(requestRaw(bus, Subjects.staging, { ...r, properties: { ...r.properties, resources: { memory: 'lots' } } }, 5000), /resources\.memory/);
     await bus.flush();
     await waitFor(() => stagerBus.counters.dropped - before >= 8, 5000, 'the bad messages to be dropped');
     assert.equal(stagerBus.counters.handlerErrors, 0);
