@@ -20,7 +20,7 @@ import { Instance, describeExit, lastLine, type StopReason } from './instance';
 import { isLive } from './lifecycle';
 import { PortAllocator } from './ports';
 import { groupMembers, killGroupsNow, pidAlive, appProcessesUnder, signalGroup, terminateGroup, waitGroupGone } from './process-group';
-import { detectRuntimes, type RuntimeCatalog } from './runtimes';
+import { detectRuntimes, type RuntimeSupport } from './runtimes';
 import { defaultDeaTimings, type Dea, type DeaOptions, type DeaTimings } from './types';
 import { directoryBytes, forgetPids, sampleGroup, warmUpSampling } from './usage';
 
@@ -57,7 +57,7 @@ export class DeaAgent implements Dea {
   private readonly ports = new PortAllocator();
   private readonly subscriptions: Subscription[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
-  private readonly runtimes: RuntimeCatalog;
+  private readonly runtimes: RuntimeSupport;
   private cache!: DropletCache;
   private files!: InstanceFileServer;
   private shuttingDown = false;
