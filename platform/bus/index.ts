@@ -4,3 +4,4 @@ export { subject, requestSubject, type Subject, type RequestSubject, type Payloa
 export { Subjects, QueueGroups } from './subjects';
 export { startEmbeddedNats, findNatsServerBinary, newToken, type EmbeddedNats, type EmbeddedNatsOptions } from './server';
 export * from './messages';
+export * from './catalog';

@@ -1,59 +1,31 @@
-// Runtimes installed on this machine and the frameworks they make available. v1 names carry a
-// version (`ruby19`, `node08`); here each family is what is installed, and v1 names are aliases.
+// Runtimes installed on this machine and the frameworks they make available. The names, aliases and
+// frameworks come from the shared catalog (platform/bus/catalog.ts); this file only probes versions.
 import { execFile } from 'node:child_process';
+import { frameworkNamed, frameworks, runtimeFamily, runtimes as catalogRuntimes, type Framework, type Runtime, type RuntimeName } from '../bus';
 
-export interface Runtime {
+/** A catalog runtime found on this machine, with the version it reports. */
+export interface InstalledRuntime {
   /** Canonical name: `node`, `ruby`, `python3`. */
-  name: string;
+  name: RuntimeName;
   version: string;
   description: string;
-  /** v1-style names accepted for it (`ruby19`, `node08`, `python`). */
-  aliases: RegExp;
 }
 
-export interface Framework {
-  name: string;
-  /** Canonical runtime names it runs on; empty: any installed runtime. */
-  runtimes: string[];
-  detection: Record<string, string | boolean>[];
-  memory: number;
-}
+/** The runtimes the controller offers, each with how to ask its version. */
+const versionArgs: Partial<Record<RuntimeName, string[]>> = {
+  node: ['-p', 'process.versions.node'],
+  ruby: ['-e', 'print RUBY_VERSION'],
+  python3: ['-c', 'import platform; print(platform.python_version())'],
+};
 
-/** Frameworks of PROTOCOL.md §4, in detection order. */
-export const knownFrameworks: readonly Framework[] = [
-  { name: 'rails3', runtimes: ['ruby'], detection: [{ 'config/environment.rb': true }], memory: 256 },
-  { name: 'rack', runtimes: ['ruby'], detection: [{ 'config.ru': true }], memory: 128 },
-  { name: 'sinatra', runtimes: ['ruby'], detection: [{ '*.rb': "require 'sinatra'|require \"sinatra\"" }, { 'config/environment.rb': false }], memory: 128 },
-  { name: 'django', runtimes: ['python3'], detection: [{ 'manage.py': true }, { 'settings.py': true }], memory: 128 },
-  { name: 'wsgi', runtimes: ['python3'], detection: [{ 'wsgi.py': true }], memory: 128 },
-  { name: 'node', runtimes: ['node'], detection: [{ '*.js': '.' }, { 'package.json': 'scripts.start' }], memory: 64 },
-  { name: 'static', runtimes: [], detection: [{ 'index.html': true }], memory: 64 },
-  { name: 'standalone', runtimes: [], detection: [], memory: 128 },
-];
+const offered: readonly Runtime[] = catalogRuntimes.filter((r) => versionArgs[r.name] !== undefined);
 
-/** Framework names accepted as another's alias. */
-const frameworkAliases: Record<string, string> = { python: 'wsgi', flask: 'wsgi', rails: 'rails3', nodejs: 'node', html: 'static' };
-
-interface Probe {
-  name: string;
-  exe: string;
-  args: string[];
-  label: string;
-  aliases: RegExp;
-}
-
-const probes: readonly Probe[] = [
-  { name: 'node', exe: 'node', args: ['-p', 'process.versions.node'], label: 'Node.js', aliases: /^node(js)?[\d.]*$/ },
-  { name: 'ruby', exe: 'ruby', args: ['-e', 'print RUBY_VERSION'], label: 'Ruby', aliases: /^ruby[\d.]*$/ },
-  { name: 'python3', exe: 'python3', args: ['-c', 'import platform; print(platform.python_version())'], label: 'Python', aliases: /^python(3[\d.]*)?$/ },
-];
-
-function probe(p: Probe, timeoutMs: number): Promise<Runtime | undefined> {
+function probe(r: Runtime, timeoutMs: number): Promise<InstalledRuntime | undefined> {
   return new Promise((resolve) => {
-    execFile(p.exe, p.args, { timeout: timeoutMs, windowsHide: true }, (err, stdout) => {
+    execFile(r.executables[0], versionArgs[r.name] ?? [], { timeout: timeoutMs, windowsHide: true }, (err, stdout) => {
       const version = String(stdout ?? '').trim().split(/\s+/)[0];
       if (err || !/^\d+(\.\d+)*/.test(version)) { resolve(undefined); return; }
-      resolve({ name: p.name, version, description: `${p.label} ${version}`, aliases: p.aliases });
+      resolve({ name: r.name, version, description: `${r.label} ${version}` });
     });
   });
 }
@@ -62,7 +34,7 @@ function probe(p: Probe, timeoutMs: number): Promise<Runtime | undefined> {
 const detected = new Map<string, Promise<RuntimeCatalog>>();
 
 export class RuntimeCatalog {
-  constructor(readonly runtimes: readonly Runtime[]) {}
+  constructor(readonly runtimes: readonly InstalledRuntime[]) {}
 
   /** Probes the executables on PATH (node falls back to the one running this process); memoised. */
   static detect(timeoutMs = 10_000): Promise<RuntimeCatalog> {
@@ -76,29 +48,27 @@ export class RuntimeCatalog {
   }
 
   private static async probeAll(timeoutMs: number): Promise<RuntimeCatalog> {
-    const found = await Promise.all(probes.map((p) => probe(p, timeoutMs)));
+    const found = await Promise.all(offered.map((r) => probe(r, timeoutMs)));
     if (!found[0]) {
       const v = process.versions.node;
-      found[0] = { name: 'node', version: v, description: `Node.js ${v}`, aliases: probes[0].aliases };
+      found[0] = { name: 'node', version: v, description: `Node.js ${v}` };
     }
-    return new RuntimeCatalog(found.filter((r): r is Runtime => r !== undefined));
+    return new RuntimeCatalog(found.filter((r): r is InstalledRuntime => r !== undefined));
   }
 
   /** The installed runtime a (possibly v1-style) name stands for. */
-  resolve(name: string): Runtime | undefined {
-    const n = name.trim().toLowerCase();
-    return this.runtimes.find((r) => r.name === n || r.aliases.test(n));
+  resolve(name: string): InstalledRuntime | undefined {
+    const family = runtimeFamily(name);
+    return this.runtimes.find((r) => r.name === family);
   }
 
   framework(name: string): Framework | undefined {
-    const n = name.trim().toLowerCase();
-    const canonical = frameworkAliases[n] ?? n;
-    return knownFrameworks.find((f) => f.name === canonical);
+    return frameworkNamed(name);
   }
 
   /** Frameworks that can run here, with the runtimes they can use. */
-  available(): { framework: Framework; runtimes: Runtime[] }[] {
-    return knownFrameworks
+  available(): { framework: Framework; runtimes: InstalledRuntime[] }[] {
+    return frameworks
       .map((framework) => ({ framework, runtimes: framework.runtimes.length ? this.runtimes.filter((r) => framework.runtimes.includes(r.name)) : [...this.runtimes] }))
       .filter((f) => f.runtimes.length > 0);
   }

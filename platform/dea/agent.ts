@@ -3,37 +3,27 @@
 // Composition in order, as dea_ng did: folders, cache, file server, subscriptions, timers.
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import type { Subscription } from '@nats-io/transport-node';
 import {
-  Subjects,
-  type Bus, type DeaAdvertise, type DeaDiscover, type DeaDiscoverReply, type DeaFindDroplet, type DeaHeartbeat,
-  type DeaStart, type DeaUpdate, type DropletFilter, type HandlerContext, type InstanceState,
+  Subjects, type Bus, type DeaStart,
 } from '../bus';
-import { UserFacingError, describeError, type Log } from '../log';
-import { DropletCache, extractDroplet, isSha1 } from './droplet-cache';
-import { buildInstanceEnv } from './environment';
+import { UserFacingError, type Log } from '../log';
+import { Announcer } from './announcer';
+import type { DeaContext } from './context';
+import { DropletCache } from './droplet-cache';
 import { InstanceFileServer } from './file-server';
-import { Instance, describeExit, lastLine, type StopReason } from './instance';
-import { isLive } from './lifecycle';
+import { Instance } from './instance';
 import { PortAllocator } from './ports';
-import { groupMembers, killGroupsNow, pidAlive, appProcessesUnder, signalGroup, terminateGroup, waitGroupGone } from './process-group';
-import { detectRuntimes, type RuntimeCatalog } from './runtimes';
+import { killGroupsNow, pidAlive, appProcessesUnder, signalGroup, waitGroupGone } from './process-group';
+import { Responders, type ResponderHost } from './responders';
+import { detectRuntimes, type RuntimeSupport } from './runtimes';
+import { UsageSampler } from './sampling';
+import { StartPath } from './start-path';
+import { InstanceEnds } from './stop-path';
 import { defaultDeaTimings, type Dea, type DeaOptions, type DeaTimings } from './types';
-import { directoryBytes, forgetPids, sampleGroup, warmUpSampling } from './usage';
+import { forgetPids, warmUpSampling } from './usage';
 
-/** Discover replies are delayed by load so that the least loaded DEA answers first (v1 values). */
-const TAINT_MS_PER_INSTANCE = 10;
-const TAINT_MS_FOR_MEMORY = 100;
-const TAINT_MAX_MS = 250;
-/** An instance whose memory stays above this multiple of its quota for two samples is killed. */
-const MEMORY_KILL_FACTOR = 1.5;
-const MEMORY_KILL_SAMPLES = 2;
-
-const appName = /^[\w-]{1,200}$/;
-
-class LaunchStopped extends Error { override name = 'LaunchStopped'; }
 
 // Last resort if the process exits without stop(): detached app groups would otherwise outlive it
 const runningAgents = new Set<DeaAgent>();
@@ -41,28 +31,32 @@ function killEveryAgentsApps(): void {
   for (const a of runningAgents) a.killAllNow();
 }
 
-export class DeaAgent implements Dea {
+export class DeaAgent implements Dea, DeaContext, ResponderHost {
   readonly id = randomBytes(16).toString('hex');
-  private readonly timings: DeaTimings;
-  private readonly maxMemoryMb: number;
-  private readonly host: string;
-  private readonly log: Log;
+  readonly timings: DeaTimings;
+  readonly maxMemoryMb: number;
+  readonly host: string;
+  readonly log: Log;
+  readonly instances = new Map<string, Instance>();
+  readonly ports = new PortAllocator();
+  readonly announce: Announcer;
+  readonly ends: InstanceEnds;
+  cache!: DropletCache;
+  files!: InstanceFileServer;
   private readonly bus: Bus;
   private readonly baseDir: string;
   private readonly appsDir: string;
   private readonly lockFile: string;
-  private readonly instances = new Map<string, Instance>();
-  private readonly ports = new PortAllocator();
   private readonly subscriptions: Subscription[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
-  private readonly runtimes: RuntimeCatalog;
-  private cache!: DropletCache;
-  private files!: InstanceFileServer;
-  private shuttingDown = false;
+  private readonly runtimes: RuntimeSupport;
+  private readonly responders = new Responders(this);
+  private readonly sampler: UsageSampler;
+  private readonly startPath: StartPath;
+  private stopping = false;
   private stopped: Promise<void> | null = null;
   private heartbeatSoon: NodeJS.Immediate | null = null;
   private advertiseSoon: NodeJS.Immediate | null = null;
-  private sampling = false;
 
   private constructor(private readonly opts: DeaOptions) {
     this.timings = { ...defaultDeaTimings, ...opts.timings };
@@ -74,7 +68,13 @@ export class DeaAgent implements Dea {
     this.appsDir = path.join(this.baseDir, 'apps');
     this.lockFile = path.join(this.baseDir, 'dea.lock');
     this.runtimes = detectRuntimes(process.env.PATH ?? '');
+    this.announce = new Announcer(this.bus, this.id, this.host);
+    this.ends = new InstanceEnds(this, () => this.changed());
+    this.sampler = new UsageSampler(this, this.ends);
+    this.startPath = new StartPath(this, this.ends, (inst) => this.sampler.sampleNow(inst));
   }
+
+  get shuttingDown(): boolean { return this.stopping; }
 
   static async start(opts: DeaOptions): Promise<DeaAgent> {
     const dea = new DeaAgent(opts);
@@ -139,11 +139,11 @@ export class DeaAgent implements Dea {
   private setupSubscriptions(): void {
     const b = this.bus;
     const sub = (s: Subscription): void => { this.subscriptions.push(s); };
-    sub(b.subscribe(Subjects.deaStart(this.id), (m) => { this.onStart(m); }));
-    sub(b.subscribe(Subjects.deaStop, (m) => { this.onStop(m); }));
-    sub(b.subscribe(Subjects.deaUpdate, (m) => { this.onUpdate(m); }));
-    sub(b.subscribe(Subjects.deaDiscover, (m) => this.onDiscover(m)));
-    sub(b.subscribe(Subjects.deaFindDroplet, (m, ctx) => { this.onFindDroplet(m, ctx); }));
+    sub(b.subscribe(Subjects.deaStart(this.id), (m) => { this.responders.onStart(m); }));
+    sub(b.subscribe(Subjects.deaStop, (m) => { this.responders.onStop(m); }));
+    sub(b.subscribe(Subjects.deaUpdate, (m) => { this.responders.onUpdate(m); }));
+    sub(b.subscribe(Subjects.deaDiscover, (m) => this.responders.onDiscover(m)));
+    sub(b.subscribe(Subjects.deaFindDroplet, (m, ctx) => { this.responders.onFindDroplet(m, ctx); }));
     sub(b.subscribe(Subjects.deaLocate, () => { this.advertise(); }));
     sub(b.subscribe(Subjects.healthmanagerStart, () => { this.sendHeartbeat(); }));
     sub(b.subscribe(Subjects.routerStart, () => { this.registerAllRoutes(); }));
@@ -157,107 +157,47 @@ export class DeaAgent implements Dea {
     };
     every(this.timings.advertiseMs, () => this.advertise());
     every(this.timings.heartbeatMs, () => this.sendHeartbeat());
-    every(this.timings.statsMs, () => { void this.sampleUsage(); });
+    every(this.timings.statsMs, () => { void this.sampler.sampleAll(); });
   }
 
   // ---- capacity ------------------------------------------------------------------------------
 
-  private reservedMb(): number {
+  reservedMb(): number {
     let mb = 0;
-    for (const i of this.instances.values()) if (isLive(i.state)) mb += i.memMb;
+    for (const i of this.instances.values()) if (i.live) mb += i.memMb;
     return mb;
   }
 
-  /** Why this DEA cannot take an instance of `runtime` needing `memMb`, or null when it can. */
-  private refusal(runtime: string, memMb: number): string | null {
-    if (this.shuttingDown) return 'shutting down';
+  refusal(runtime: string, memMb: number): string | null {
+    if (this.stopping) return 'shutting down';
     if (!this.runtimes.supports(runtime)) return `runtime "${runtime}" is not available here`;
     const reserved = this.reservedMb();
     if (reserved + memMb > this.maxMemoryMb) return `not enough memory (${reserved} of ${this.maxMemoryMb} MB reserved, ${memMb} MB asked)`;
     return null;
   }
 
-  // ---- inbound -------------------------------------------------------------------------------
-
-  private onStart(m: DeaStart): void {
-    if (!appName.test(m.name)) { this.log.warn(`start refused: app name "${m.name.slice(0, 200)}" is not a valid name`); return; }
-    if (!isSha1(m.sha1)) { this.log.warn(`start of ${m.name} refused: sha1 "${m.sha1.slice(0, 64)}" is not a SHA-1`); return; }
-    if (!/^https?:\/\//i.test(m.executableUri)) { this.log.warn(`start of ${m.name} refused: droplet uri must be http or https`); return; }
-    const why = this.refusal(m.runtime, m.limits.mem);
-    if (why) { this.log.info(`start of ${m.name}[${m.index}] refused: ${why}`); return; }
-    const inst = new Instance(m, this.appsDir); // memory is reserved from here on
+  accept(m: DeaStart): void {
+    const inst = new Instance(m, this.appsDir, (i) => this.ends.effectsFor(i)); // memory is reserved from here on
     this.instances.set(inst.id, inst);
     this.log.info(`starting ${inst.label} version ${m.version}, ${m.limits.mem} MB`);
     this.changed();
-    inst.launching = this.launch(inst);
-  }
-
-  private onStop(m: DropletFilter): void {
-    for (const inst of this.matching(m)) {
-      this.stopInstance(inst, 'STOPPED').catch((e: unknown) => this.log.error(`stopping ${inst.label} failed`, e));
-    }
-  }
-
-  private onUpdate(m: DeaUpdate): void {
-    for (const inst of this.instances.values()) {
-      if (inst.droplet !== m.droplet || !isLive(inst.state)) continue;
-      const removed = inst.uris.filter((u) => !m.uris.includes(u));
-      const added = m.uris.filter((u) => !inst.uris.includes(u));
-      if (inst.state === 'RUNNING') {
-        const gone = inst.route(this.id, this.host, removed);
-        if (gone) this.bus.publish(Subjects.routerUnregister, gone);
-      }
-      inst.uris = [...m.uris];
-      if (inst.state === 'RUNNING') {
-        const fresh = inst.route(this.id, this.host, added);
-        if (fresh) this.bus.publish(Subjects.routerRegister, fresh);
-      }
-      if (removed.length || added.length) this.log.info(`${inst.label} uris now ${inst.uris.join(', ') || '(none)'}`);
-    }
-  }
-
-  private async onDiscover(m: DeaDiscover): Promise<DeaDiscoverReply | undefined> {
-    if (this.refusal(m.runtime, m.limits.mem)) return undefined;
-    let sameDroplet = 0;
-    for (const i of this.instances.values()) if (i.droplet === m.droplet && isLive(i.state)) sameDroplet++;
-    const taint = Math.min(TAINT_MAX_MS, sameDroplet * TAINT_MS_PER_INSTANCE + (this.reservedMb() / this.maxMemoryMb) * TAINT_MS_FOR_MEMORY);
-    if (taint > 0) await new Promise((r) => setTimeout(r, taint));
-    if (this.refusal(m.runtime, m.limits.mem)) return undefined;
-    return { id: this.id, ip: this.host, port: this.files.port, version: 0.1 };
-  }
-
-  private onFindDroplet(m: DeaFindDroplet, ctx: HandlerContext): void {
-    if (this.shuttingDown) return;
-    // Stats are the latest sample: replies never wait for sampling (callers wait a fixed time)
-    const found = this.matching(m).filter((i) => i.state !== 'DELETED');
-    for (const inst of found) {
-      ctx.respond(inst.findReply(this.id, this.host, this.files.fileUri(inst.id), this.files.credentials, m.include_stats === true));
-    }
-  }
-
-  private matching(f: DropletFilter): Instance[] {
-    return [...this.instances.values()].filter((i) => i.matches(f));
+    inst.startLaunch(() => this.startPath.launch(inst));
   }
 
   // ---- outbound ------------------------------------------------------------------------------
 
   private advertise(): void {
-    if (this.shuttingDown) return;
+    if (this.stopping) return;
     const counts: Record<string, number> = {};
-    for (const i of this.instances.values()) if (isLive(i.state)) counts[i.droplet] = (counts[i.droplet] ?? 0) + 1;
-    const msg: DeaAdvertise = {
+    for (const i of this.instances.values()) if (i.live) counts[i.droplet] = (counts[i.droplet] ?? 0) + 1;
+    this.announce.advertise({
       id: this.id, ip: this.host, available_memory: this.maxMemoryMb - this.reservedMb(),
       runtimes: this.runtimes.advertised, prod: false, app_id_to_count: counts,
-    };
-    this.bus.publish(Subjects.deaAdvertise, msg);
+    });
   }
 
   private sendHeartbeat(): void {
-    const msg: DeaHeartbeat = {
-      dea: this.id,
-      droplets: [...this.instances.values()].filter((i) => i.state !== 'DELETED').map((i) => i.heartbeat()),
-    };
-    this.bus.publish(Subjects.deaHeartbeat, msg);
+    this.announce.heartbeat(this.instances.values());
   }
 
   /** Something changed: heartbeat and advertise once, after whatever else changes in this turn. */
@@ -267,142 +207,7 @@ export class DeaAgent implements Dea {
   }
 
   private registerAllRoutes(): void {
-    for (const inst of this.instances.values()) {
-      if (inst.state !== 'RUNNING') continue;
-      const r = inst.route(this.id, this.host);
-      if (r) this.bus.publish(Subjects.routerRegister, r);
-    }
-  }
-
-  private transition(inst: Instance, to: InstanceState): void {
-    const from = inst.state;
-    inst.lifecycle.transition(to);
-    this.log.debug(`${inst.label} ${from} -> ${to}`);
-    this.changed();
-  }
-
-  // ---- running an instance -------------------------------------------------------------------
-
-  private stopIfAsked(inst: Instance): void {
-    if (inst.stopReason || inst.state !== 'STARTING') throw new LaunchStopped();
-  }
-
-  private async launch(inst: Instance): Promise<void> {
-    try {
-      const tgz = await this.cache.fetch(inst.start.sha1, inst.start.executableUri, inst.abort.signal);
-      this.stopIfAsked(inst);
-      await fs.promises.mkdir(inst.dir, { recursive: true, mode: 0o700 });
-      await extractDroplet(tgz, inst.dir);
-      this.stopIfAsked(inst);
-      if (!fs.existsSync(path.join(inst.dir, 'startup'))) throw new Error('the droplet has no startup script');
-      inst.port = await this.ports.allocate();
-      this.stopIfAsked(inst);
-      inst.spawnStartup(buildInstanceEnv({
-        instanceId: inst.id, index: inst.index, name: inst.start.name, uris: inst.uris, version: inst.version,
-        runtime: inst.start.runtime, host: this.host, port: inst.port, limits: inst.start.limits, home: inst.dir,
-        startedAt: inst.acceptedAt, stateTimestamp: inst.lifecycle.stateTimestamp, userEnv: inst.start.env,
-        path: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
-      }));
-      void inst.exited?.then((e) => this.onProcessExit(inst, e));
-      if (inst.uris.length > 0) await this.waitUntilListening(inst);
-      this.stopIfAsked(inst);
-      this.transition(inst, 'RUNNING');
-      this.log.info(`${inst.label} RUNNING on port ${inst.port}`);
-      const r = inst.route(this.id, this.host);
-      if (r) this.bus.publish(Subjects.routerRegister, r);
-      // A first sample now, so stats asked for right after the start are not all zero
-      this.sampleInstance(inst, true).catch((e: unknown) => this.log.debug(`sampling ${inst.label}: ${describeError(e)}`));
-    } catch (e) {
-      if (e instanceof LaunchStopped || inst.stopReason || inst.state !== 'STARTING') return;
-      await this.crash(inst, describeError(e));
-    }
-  }
-
-  /**
-   * Readiness: TCP connects until one succeeds; throws when the limit passes first. The first tries
-   * come quicker (25, 50, 100 ms ...) up to the poll period, so a fast app is routed sooner.
-   */
-  private async waitUntilListening(inst: Instance): Promise<void> {
-    const port = inst.port as number;
-    const deadline = Date.now() + this.timings.readinessLimitMs;
-    for (let attempt = 0; ; attempt++) {
-      this.stopIfAsked(inst);
-      if (inst.exit) throw new LaunchStopped(); // the exit handler reports the crash
-      if (await canConnect(this.host, port, Math.max(100, this.timings.readinessPollMs))) return;
-      if (Date.now() >= deadline) {
-        throw new Error(`did not start listening on port ${port} within ${Math.round(this.timings.readinessLimitMs / 100) / 10}s`);
-      }
-      await sleep(Math.min(this.timings.readinessPollMs, 25 * 2 ** attempt), inst.abort.signal);
-    }
-  }
-
-  private onProcessExit(inst: Instance, e: { code: number | null; signal: NodeJS.Signals | null; error?: Error }): void {
-    if (inst.stopReason || !isLive(inst.state)) return;
-    const logs = path.join(inst.dir, 'logs');
-    const said = lastLine(path.join(logs, 'stderr.log')) || lastLine(path.join(logs, 'startup.log'));
-    void this.crash(inst, said ? `${describeExit(e)}: ${said}` : describeExit(e));
-  }
-
-  /** A live instance ended without being asked to: report it, clean its processes, keep its folder a while. */
-  private async crash(inst: Instance, description: string): Promise<void> {
-    if (!isLive(inst.state) || inst.stopReason) return;
-    const wasRunning = inst.state === 'RUNNING';
-    inst.abort.abort();
-    this.transition(inst, 'CRASHED');
-    inst.crashTimestamp = inst.lifecycle.stateTimestamp;
-    inst.exitDescription = description;
-    this.log.warn(`${inst.label} CRASHED: ${description}`);
-    if (wasRunning) {
-      const r = inst.route(this.id, this.host);
-      if (r) this.bus.publish(Subjects.routerUnregister, r);
-    }
-    this.bus.publish(Subjects.dropletExited, inst.exitedMessage('CRASHED'));
-    if (inst.pgid !== null) {
-      signalGroup(inst.pgid, 'SIGKILL'); // whatever the crashed app left behind
-      await waitGroupGone(inst.pgid, 5000);
-    }
-    this.ports.release(inst.port);
-    if (this.shuttingDown) return;
-    inst.retention = setTimeout(() => { void this.deleteInstance(inst); }, this.timings.crashRetentionMs);
-    inst.retention.unref();
-  }
-
-  /** Stops a live instance (or forgets a crashed one), as asked by the controller or on shutdown. */
-  private stopInstance(inst: Instance, reason: StopReason): Promise<void> {
-    if (inst.state === 'CRASHED') return this.deleteInstance(inst);
-    if (!isLive(inst.state)) return Promise.resolve();
-    inst.stopping ??= this.doStop(inst, reason);
-    return inst.stopping;
-  }
-
-  private async doStop(inst: Instance, reason: StopReason): Promise<void> {
-    inst.stopReason = reason;
-    inst.abort.abort();
-    if (inst.state === 'RUNNING') {
-      const r = inst.route(this.id, this.host);
-      if (r) this.bus.publish(Subjects.routerUnregister, r);
-    }
-    await inst.launching;
-    if (inst.pgid !== null) {
-      const gone = await terminateGroup(inst.pgid, this.timings.stopGraceMs);
-      if (!gone) this.log.error(`${inst.label}: processes ${groupMembers(inst.pgid).join(', ')} survived SIGKILL`);
-    }
-    if (inst.state === 'CRASHED') return; // crashed while we waited; reported as such
-    this.transition(inst, 'STOPPED');
-    this.log.info(`${inst.label} STOPPED (${reason})`);
-    this.bus.publish(Subjects.dropletExited, inst.exitedMessage(reason));
-    this.ports.release(inst.port);
-    await this.deleteInstance(inst);
-  }
-
-  private async deleteInstance(inst: Instance): Promise<void> {
-    if (inst.state !== 'CRASHED' && inst.state !== 'STOPPED') return;
-    if (inst.retention) clearTimeout(inst.retention);
-    this.transition(inst, 'DELETED');
-    this.instances.delete(inst.id);
-    await fs.promises.rm(inst.dir, { recursive: true, force: true }).catch((e: unknown) => this.log.warn(`removing ${inst.dir}: ${describeError(e)}`));
-    const inUse = new Set([...this.instances.values()].map((i) => i.start.sha1));
-    await this.cache.prune(inUse).catch((e: unknown) => this.log.warn(`pruning the droplet cache: ${describeError(e)}`));
+    for (const inst of this.instances.values()) if (inst.state === 'RUNNING') this.announce.registerRoutes(inst);
   }
 
   private instanceDir(id: string): string | null {
@@ -413,47 +218,8 @@ export class DeaAgent implements Dea {
   /** Synchronous SIGKILL of every app process group (process exit without stop()). */
   killAllNow(): void {
     const groups: number[] = [];
-    for (const i of this.instances.values()) if (i.pgid !== null && (i.exit === null || isLive(i.state))) groups.push(i.pgid);
+    for (const i of this.instances.values()) if (i.pgid !== null && (i.exit === null || i.live)) groups.push(i.pgid);
     killGroupsNow(groups);
-  }
-
-  // ---- usage ---------------------------------------------------------------------------------
-
-  private async sampleUsage(): Promise<void> {
-    if (this.sampling || this.shuttingDown) return;
-    this.sampling = true;
-    try {
-      for (const inst of [...this.instances.values()]) {
-        if (isLive(inst.state) && inst.pgid !== null) await this.sampleInstance(inst, false);
-      }
-    } catch (e) {
-      this.log.warn(`usage sampling: ${describeError(e)}`);
-    } finally {
-      this.sampling = false;
-    }
-  }
-
-  private async sampleInstance(inst: Instance, withDisk: boolean): Promise<void> {
-    if (inst.pgid === null) return;
-    const u = await sampleGroup(inst.pgid, Math.max(5000, this.timings.statsMs * 3));
-    const now = Date.now();
-    inst.usage.cpu = u.cpu;
-    inst.usage.memBytes = u.memBytes;
-    inst.usage.sampledAt = now;
-    if (withDisk || now - inst.usage.diskSampledAt >= this.timings.diskMs) {
-      inst.usage.diskBytes = await directoryBytes(inst.dir);
-      inst.usage.diskSampledAt = now;
-    }
-    const limit = inst.memMb * 1024 * 1024 * MEMORY_KILL_FACTOR;
-    if (u.memBytes > limit && isLive(inst.state)) {
-      inst.overMemorySamples++;
-      if (inst.overMemorySamples >= MEMORY_KILL_SAMPLES) {
-        const usedMb = Math.round(u.memBytes / 1024 / 1024);
-        await this.crash(inst, `out of memory: using ${usedMb} MB with a quota of ${inst.memMb} MB`);
-      }
-    } else {
-      inst.overMemorySamples = 0;
-    }
   }
 
   // ---- shutdown ------------------------------------------------------------------------------
@@ -464,16 +230,16 @@ export class DeaAgent implements Dea {
   }
 
   private async shutdown(): Promise<void> {
-    this.shuttingDown = true;
+    this.stopping = true;
     this.log.info(`dea ${this.id} shutting down`);
     for (const t of this.timers) clearInterval(t);
     for (const s of this.subscriptions) s.unsubscribe();
     const all = [...this.instances.values()];
-    await Promise.all(all.filter((i) => isLive(i.state)).map((i) => this.stopInstance(i, 'DEA_SHUTDOWN')));
+    await Promise.all(all.filter((i) => i.live).map((i) => this.ends.stop(i, 'DEA_SHUTDOWN')));
     // Crashed instances (and any that crashed during shutdown) go too: nobody can read them after this
     await Promise.all([...this.instances.values()].map(async (i) => {
       if (i.pgid !== null) { signalGroup(i.pgid, 'SIGKILL'); await waitGroupGone(i.pgid, 5000); }
-      await this.deleteInstance(i);
+      await this.ends.delete(i);
     }));
     if (this.heartbeatSoon) { clearImmediate(this.heartbeatSoon); this.heartbeatSoon = null; }
     if (this.advertiseSoon) { clearImmediate(this.advertiseSoon); this.advertiseSoon = null; }
@@ -486,23 +252,4 @@ export class DeaAgent implements Dea {
     fs.rmSync(this.lockFile, { force: true });
     this.log.info(`dea ${this.id} stopped`);
   }
-}
-
-function canConnect(host: string, port: number, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host, port });
-    const done = (ok: boolean): void => { socket.destroy(); resolve(ok); };
-    socket.setTimeout(timeoutMs, () => done(false));
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) { resolve(); return; }
-    const t = setTimeout(() => { signal.removeEventListener('abort', onAbort); resolve(); }, ms);
-    const onAbort = (): void => { clearTimeout(t); resolve(); };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }

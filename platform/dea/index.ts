@@ -7,7 +7,7 @@ export { defaultDeaTimings, type Dea, type DeaOptions, type DeaTimings } from '.
 export { InstanceLifecycle, IllegalTransitionError, canTransition } from './lifecycle';
 export { buildInstanceEnv, parseUserEnv, type InstanceEnvInput } from './environment';
 export { formatListing, formatSize } from './file-server';
-export { detectRuntimes, runtimeFamily, type RuntimeCatalog } from './runtimes';
+export { detectRuntimes, type RuntimeSupport } from './runtimes';
 
 export function startDea(opts: DeaOptions): Promise<Dea> {
   return DeaAgent.start(opts);

@@ -9,57 +9,113 @@ import type {
   DeaFindDropletReply, DeaStart, DropletExited, DropletFilter, HeartbeatDroplet, InstanceStats, RouterRegister,
 } from '../bus';
 import { v1Time } from './environment';
-import { InstanceLifecycle } from './lifecycle';
-
-export interface ProcessExit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  /** Set when the process could not be started at all. */
-  error?: Error;
-}
-
-export type StopReason = 'STOPPED' | 'DEA_SHUTDOWN';
+import { InstanceMachine, type InstanceEffects, type InstancePhase, type StopReason } from './lifecycle';
+import type { ProcessExit } from './process-exit';
 
 const MiB = 1024 * 1024;
 
+export interface Usage {
+  cpu: number;
+  memBytes: number;
+  diskBytes: number;
+  sampledAt: number;
+  diskSampledAt: number;
+}
+
 export class Instance {
   readonly id = randomBytes(16).toString('hex');
-  readonly lifecycle: InstanceLifecycle;
   readonly dir: string;
   /** When the DEA accepted the start, ms since the epoch. */
   readonly acceptedAt = Date.now();
-  /** Cancels the download wait and the readiness loop when the instance stops or crashes early. */
-  readonly abort = new AbortController();
-  uris: string[];
-  port: number | null = null;
-  /** Process group id (= pid of `startup`), once spawned. */
-  pgid: number | null = null;
-  processStartedAt: number | null = null;
-  exit: ProcessExit | null = null;
-  exited: Promise<ProcessExit> | null = null;
-  /** Set when a stop was asked for; an exit after that is not a crash. */
-  stopReason: StopReason | null = null;
-  stopping: Promise<void> | null = null;
-  launching: Promise<void> | null = null;
-  crashTimestamp: number | null = null;
-  exitDescription: string | null = null;
-  retention: NodeJS.Timeout | null = null;
-  usage = { cpu: 0, memBytes: 0, diskBytes: 0, sampledAt: 0, diskSampledAt: 0 };
+  private readonly machine: InstanceMachine;
+  private currentUris: string[];
+  private assignedPort: number | null = null;
+  private group: number | null = null;
+  private processStartedAt: number | null = null;
+  private processExit: ProcessExit | null = null;
+  private processExited: Promise<ProcessExit> | null = null;
+  private launch: Promise<void> | null = null;
+  private stop: Promise<void> | null = null;
+  private retention: NodeJS.Timeout | null = null;
+  private readonly sampled: Usage = { cpu: 0, memBytes: 0, diskBytes: 0, sampledAt: 0, diskSampledAt: 0 };
   /** Consecutive samples far over the memory quota. */
-  overMemorySamples = 0;
+  private overMemory = 0;
 
-  constructor(readonly start: DeaStart, appsDir: string) {
+  /** `effects` are what this instance's transitions do outside it (see InstanceMachine). */
+  constructor(readonly start: DeaStart, appsDir: string, effects: (inst: Instance) => InstanceEffects) {
     this.dir = path.join(appsDir, `${start.name}-${start.index}-${this.id}`);
-    this.uris = [...start.uris];
-    this.lifecycle = new InstanceLifecycle(`${start.name}[${start.index}] ${this.id}`);
+    this.currentUris = [...start.uris];
+    this.machine = new InstanceMachine(`${start.name}[${start.index}] ${this.id}`, effects(this));
   }
 
-  get state(): HeartbeatDroplet['state'] { return this.lifecycle.state; }
+  get phase(): InstancePhase { return this.machine.phase; }
+  get state(): HeartbeatDroplet['state'] { return this.machine.state; }
+  get stateTimestamp(): number { return this.machine.stateTimestamp; }
+  get live(): boolean { return this.machine.live; }
+  get stopReason(): StopReason | null { return this.machine.stopReason; }
+  get signal(): AbortSignal { return this.machine.signal; }
   get droplet(): number { return this.start.droplet; }
   get index(): number { return this.start.index; }
   get version(): string { return this.start.version; }
   get memMb(): number { return this.start.limits.mem; }
   get label(): string { return `${this.start.name}[${this.start.index}] (${this.id.slice(0, 8)})`; }
+  get uris(): readonly string[] { return this.currentUris; }
+  get port(): number | null { return this.assignedPort; }
+  /** Process group id (= pid of `startup`), once spawned. */
+  get pgid(): number | null { return this.group; }
+  get exit(): ProcessExit | null { return this.processExit; }
+  get usage(): Readonly<Usage> { return this.sampled; }
+  /** The launch in progress or done; resolves when it has ended, however. */
+  get launched(): Promise<void> | null { return this.launch; }
+
+  can(to: InstancePhase): boolean { return this.machine.can(to); }
+  advance(to: 'launching' | 'starting' | 'running'): void { this.machine.advance(to); }
+  crashed(description: string): Promise<void> | false { return this.machine.crashed(description); }
+  stopped(): void { this.machine.stopped(); }
+
+  deleted(): void {
+    if (this.retention) clearTimeout(this.retention);
+    this.machine.deleted();
+  }
+
+  /** Runs the launch once and remembers it, so a stop can wait for it. */
+  startLaunch(run: () => Promise<void>): void { this.launch ??= run(); }
+
+  /** Enters `stopping` once and runs `run`; later calls get the same stop. */
+  stopOnce(reason: StopReason, run: () => Promise<void>): Promise<void> {
+    if (!this.stop) {
+      this.machine.stopping(reason);
+      this.stop = run();
+    }
+    return this.stop;
+  }
+
+  /** Keeps a crashed instance's folder readable for `ms`, then calls `expire`. */
+  retain(ms: number, expire: () => void): void {
+    if (this.phase !== 'crashed') return;
+    this.retention = setTimeout(expire, ms);
+    this.retention.unref();
+  }
+
+  setUris(uris: readonly string[]): void { this.currentUris = [...uris]; }
+  assignPort(port: number): void { this.assignedPort = port; }
+
+  recordUsage(cpu: number, memBytes: number, at: number): void {
+    this.sampled.cpu = cpu;
+    this.sampled.memBytes = memBytes;
+    this.sampled.sampledAt = at;
+  }
+
+  recordDisk(bytes: number, at: number): void {
+    this.sampled.diskBytes = bytes;
+    this.sampled.diskSampledAt = at;
+  }
+
+  /** Counts consecutive samples over the quota; returns the count (0 after one under it). */
+  countOverMemory(over: boolean): number {
+    this.overMemory = over ? this.overMemory + 1 : 0;
+    return this.overMemory;
+  }
 
   matches(f: DropletFilter): boolean {
     return f.droplet === this.droplet
@@ -70,7 +126,7 @@ export class Instance {
   }
 
   /** Starts `bash startup` in the instance folder as the leader of a new process group. */
-  spawnStartup(env: Record<string, string>): void {
+  spawnStartup(env: Record<string, string>): Promise<ProcessExit> | null {
     const logs = path.join(this.dir, 'logs');
     fs.mkdirSync(logs, { recursive: true });
     // The startup script's own output (not the app's, which it redirects) for failures before exec
@@ -78,33 +134,35 @@ export class Instance {
     try {
       const child = spawn('bash', ['./startup'], { cwd: this.dir, env, detached: true, stdio: ['ignore', fd, fd] });
       this.processStartedAt = Date.now();
-      this.pgid = child.pid ?? null;
-      this.exited = new Promise<ProcessExit>((resolve) => {
-        child.once('error', (error) => { this.exit ??= { code: null, signal: null, error }; resolve(this.exit); });
-        child.once('exit', (code, signal) => { this.exit ??= { code, signal }; resolve(this.exit); });
+      this.group = child.pid ?? null;
+      this.processExited = new Promise<ProcessExit>((resolve) => {
+        child.once('error', (error) => { this.processExit ??= { code: null, signal: null, error }; resolve(this.processExit); });
+        child.once('exit', (code, signal) => { this.processExit ??= { code, signal }; resolve(this.processExit); });
       });
     } finally {
       fs.closeSync(fd);
     }
+    return this.processExited;
   }
 
   heartbeat(): HeartbeatDroplet {
-    return { droplet: this.droplet, version: this.version, instance: this.id, index: this.index, state: this.state, state_timestamp: this.lifecycle.stateTimestamp };
+    return { droplet: this.droplet, version: this.version, instance: this.id, index: this.index, state: this.state, state_timestamp: this.stateTimestamp };
   }
 
   exitedMessage(reason: DropletExited['reason']): DropletExited {
     const m: DropletExited = { droplet: this.droplet, version: this.version, instance: this.id, index: this.index, reason };
     if (reason === 'CRASHED') {
-      m.crash_timestamp = this.crashTimestamp ?? Date.now() / 1000;
-      if (this.exitDescription) m.exit_description = this.exitDescription;
+      m.crash_timestamp = this.machine.crashTimestamp ?? Date.now() / 1000;
+      const said = this.machine.exitDescription;
+      if (said) m.exit_description = said;
     }
     return m;
   }
 
-  route(deaId: string, host: string, uris: string[] = this.uris): RouterRegister | null {
+  route(deaId: string, host: string, uris: readonly string[] = this.currentUris): RouterRegister | null {
     if (this.port === null || uris.length === 0) return null;
     return {
-      dea: deaId, app: this.droplet, host, port: this.port, uris,
+      dea: deaId, app: this.droplet, host, port: this.port, uris: [...uris],
       tags: { framework: this.start.framework, runtime: this.start.runtime }, private_instance_id: this.id,
     };
   }
@@ -115,7 +173,7 @@ export class Instance {
       name: this.start.name,
       host,
       port: this.port,
-      uris: this.uris,
+      uris: [...this.currentUris],
       uptime: this.processStartedAt === null ? 0 : Math.max(0, (Date.now() - this.processStartedAt) / 1000),
       mem_quota: l.mem * MiB,
       disk_quota: l.disk * MiB,
@@ -123,10 +181,10 @@ export class Instance {
       cores: os.availableParallelism(),
       // v1 units: cpu in percent, mem in KiB, disk in bytes
       usage: {
-        time: v1Time(this.usage.sampledAt || Date.now()),
-        cpu: Math.round(this.usage.cpu * 10) / 10,
-        mem: Math.round(this.usage.memBytes / 1024),
-        disk: this.usage.diskBytes,
+        time: v1Time(this.sampled.sampledAt || Date.now()),
+        cpu: Math.round(this.sampled.cpu * 10) / 10,
+        mem: Math.round(this.sampled.memBytes / 1024),
+        disk: this.sampled.diskBytes,
       },
     };
   }
@@ -134,7 +192,7 @@ export class Instance {
   findReply(deaId: string, host: string, fileUri: string, credentials: [string, string], withStats: boolean): DeaFindDropletReply {
     const r: DeaFindDropletReply = {
       dea: deaId, version: this.version, droplet: this.droplet, instance: this.id, index: this.index,
-      state: this.state, state_timestamp: this.lifecycle.stateTimestamp, file_uri: fileUri, credentials,
+      state: this.state, state_timestamp: this.stateTimestamp, file_uri: fileUri, credentials,
       staged: path.basename(this.dir), host, port: this.port,
     };
     if (withStats && this.state === 'RUNNING') r.stats = this.stats(host);
@@ -142,33 +200,3 @@ export class Instance {
   }
 }
 
-/** Words for how a process ended. bash reports a signal that killed its child as status 128+n. */
-export function describeExit(e: ProcessExit): string {
-  if (e.error) return `could not start: ${e.error.message}`;
-  if (e.signal) return `killed by ${e.signal}`;
-  const code = e.code ?? -1;
-  if (code > 128) {
-    const name = Object.entries(os.constants.signals).find(([, n]) => n === code - 128)?.[0];
-    if (name) return `exited with status ${code} (killed by ${name})`;
-  }
-  return `exited with status ${code}`;
-}
-
-/** The last non-empty line of a (log) file, at most 200 characters; '' when there is none. */
-export function lastLine(file: string): string {
-  let fd: number;
-  try { fd = fs.openSync(file, 'r'); } catch { return ''; }
-  try {
-    const size = fs.fstatSync(fd).size;
-    const len = Math.min(size, 4096);
-    const buf = Buffer.alloc(len);
-    fs.readSync(fd, buf, 0, len, size - len);
-    const lines = buf.toString('utf8').split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
-    const last = lines.at(-1) ?? '';
-    return last.length > 200 ? `${last.slice(0, 197)}...` : last;
-  } catch {
-    return '';
-  } finally {
-    fs.closeSync(fd);
-  }
-}

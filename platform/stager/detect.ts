@@ -2,25 +2,14 @@
 // the unpacked app only; whether the runtime is installed is checked later (plan.ts).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { FrameworkNames, frameworkNamed, type FrameworkName } from '../bus';
 import { StagingError } from './errors';
 
-export const Frameworks = ['rails3', 'rack', 'sinatra', 'django', 'wsgi', 'flask', 'node', 'static', 'standalone'] as const;
-export type Framework = (typeof Frameworks)[number];
+/** What detection finds: a catalog framework, or flask (a wsgi app started by its own module). */
+export type DetectedFramework = FrameworkName | 'flask';
 
 /** What a request can name: `python` means whichever of wsgi/flask the files say. */
-type Requested = Exclude<Framework, 'wsgi' | 'flask'> | 'python';
-
-/** v1 and common names for each framework. */
-const aliases: Readonly<Record<string, Requested>> = {
-  rails3: 'rails3', rails: 'rails3', rails2: 'rails3',
-  rack: 'rack',
-  sinatra: 'sinatra',
-  django: 'django',
-  wsgi: 'python', flask: 'python', python: 'python',
-  node: 'node', nodejs: 'node', 'node.js': 'node', express: 'node',
-  static: 'static', html: 'static',
-  standalone: 'standalone',
-};
+type Requested = Exclude<FrameworkName, 'wsgi'> | 'python';
 
 /** Values that mean "detect it": cc fills `framework` with these when the user named none. */
 const autodetect = new Set(['', 'auto', 'detect', 'unknown', 'none', 'default']);
@@ -28,7 +17,7 @@ const autodetect = new Set(['', 'auto', 'detect', 'unknown', 'none', 'default'])
 export const nodeEntryFiles = ['server.js', 'app.js', 'index.js', 'main.js'] as const;
 
 export interface Detection {
-  framework: Framework;
+  framework: DetectedFramework;
   /** What decided it, for the staging log: `server.js`, `config.ru`, `app.rb requires sinatra`. */
   evidence: string;
   /** The file or module the default start command runs (`app.rb`, `server.js`, the flask module). */
@@ -154,9 +143,9 @@ const requirement: Readonly<Record<Exclude<Requested, 'standalone'>, string>> = 
 export function normalizeFramework(name: string | null | undefined): Requested | null {
   const n = (name ?? '').trim().toLowerCase();
   if (autodetect.has(n)) return null;
-  const f = aliases[n];
-  if (!f) throw new StagingError(`framework ${JSON.stringify(name)} is not supported here (supported: ${Frameworks.join(', ')}; leave it empty to detect)`);
-  return f;
+  const f = frameworkNamed(n)?.name;
+  if (!f) throw new StagingError(`framework ${JSON.stringify(name)} is not supported here (supported: ${FrameworkNames.join(', ')}; leave it empty to detect)`);
+  return f === 'wsgi' ? 'python' : f;
 }
 
 /**

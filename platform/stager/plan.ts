@@ -2,17 +2,18 @@
 // defaults the startup script exports, the support files it needs, and whether npm must run.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { readPackageJson, type Detection, type Framework } from './detect';
+import { runtimeFamily } from '../bus';
+import { readPackageJson, type DetectedFramework, type Detection } from './detect';
 import { StagingError } from './errors';
-import { findNode, findPython, findRuby, rubyLibrary, RuntimeMissing, which, type Runtime } from './runtimes';
+import { findNode, findPython, findRuby, rubyLibrary, RuntimeMissing, which, type Interpreter, type StagedRuntime } from './runtimes';
 import { staticServerJs, wsgiRunnerPy } from './support-scripts';
 
 export interface StartPlan {
-  framework: Framework;
+  framework: DetectedFramework;
   /** Runtime name as the DEA knows it: node, ruby, python3, or standalone. */
   runtime: string;
   /** The interpreter found here, when the framework has one. */
-  interpreter: Runtime | null;
+  interpreter: Interpreter | null;
   /** Run by bash in app/; `$PORT` and `$VCAP_APP_HOST` expand when the instance starts. */
   command: string;
   /** Defaults exported by startup unless the instance's environment already sets them. */
@@ -37,16 +38,13 @@ export interface PlanInput {
 /** `node x.js [args]` with nothing a shell would interpret: run it directly instead of via npm. */
 const plainNodeStart = /^node\s+([\w./@+-]+)((?:\s+[\w./@+=:,-]+)*)\s*$/;
 
-/** The runtime family of a requested runtime name (`ruby19` -> ruby, `node08` -> node, `python2` -> python3). */
-export function runtimeFamily(name: string | null | undefined): 'node' | 'ruby' | 'python3' | null {
-  const n = (name ?? '').trim().toLowerCase();
-  if (/^(node|nodejs)[\d.]*$/.test(n)) return 'node';
-  if (/^ruby[\d.]*$/.test(n)) return 'ruby';
-  if (/^python[\d.]*$/.test(n)) return 'python3';
-  return null;
+/** The staged runtime a requested runtime name stands for (`ruby19` -> ruby, `python2` -> python3). */
+export function stagedRuntime(name: string | null | undefined): StagedRuntime | null {
+  const family = runtimeFamily(name);
+  return family === 'node' || family === 'ruby' || family === 'python3' ? family : null;
 }
 
-async function interpreter(family: 'node' | 'ruby' | 'python3', env: NodeJS.ProcessEnv, pythonModules: string[] = []): Promise<Runtime> {
+async function interpreter(family: StagedRuntime, env: NodeJS.ProcessEnv, pythonModules: string[] = []): Promise<Interpreter> {
   if (family === 'node') return findNode(env);
   if (family === 'ruby') return findRuby(env);
   return findPython(env, pythonModules);
@@ -67,9 +65,9 @@ export async function planStart(input: PlanInput): Promise<StartPlan> {
   const { appDir, detection: d, env } = input;
   const explicit = input.command?.trim() || '';
   const notes: string[] = [];
-  const plan = (family: StartPlan['runtime'], rt: Runtime | null, command: string, extra: Partial<StartPlan> = {}): StartPlan => {
+  const plan = (family: StartPlan['runtime'], rt: Interpreter | null, command: string, extra: Partial<StartPlan> = {}): StartPlan => {
     const wanted = input.runtime?.trim();
-    if (wanted && rt && runtimeFamily(wanted) !== rt.name) notes.push(`Requested runtime ${wanted} does not fit framework ${d.framework}; using ${rt.name}`);
+    if (wanted && rt && stagedRuntime(wanted) !== rt.name) notes.push(`Requested runtime ${wanted} does not fit framework ${d.framework}; using ${rt.name}`);
     else if (wanted && rt && wanted !== rt.name) notes.push(`Requested runtime ${wanted}: using ${rt.name} ${rt.version}`);
     if (rt) notes.unshift(`Runtime: ${rt.name} ${rt.version} (${rt.executable})`);
     if (explicit) notes.push('Start command given with the app; using it');
@@ -78,7 +76,7 @@ export async function planStart(input: PlanInput): Promise<StartPlan> {
       env: {}, supportFiles: [], npmInstall: false, notes, ...extra,
     };
   };
-  const need = async (family: 'node' | 'ruby' | 'python3', modules: string[] = []): Promise<Runtime> => {
+  const need = async (family: StagedRuntime, modules: string[] = []): Promise<Interpreter> => {
     try { return await interpreter(family, env, modules); } catch (e) {
       if (e instanceof RuntimeMissing) throw new StagingError(`cannot stage a ${d.framework} app: ${e.message}`);
       throw e;
@@ -109,7 +107,7 @@ export async function planStart(input: PlanInput): Promise<StartPlan> {
       return plan('ruby', rt, `ruby ${d.entry ?? 'app.rb'} -p $PORT -o $VCAP_APP_HOST`, { env: ruby });
     }
     case 'django': {
-      let rt: Runtime;
+      let rt: Interpreter;
       try { rt = await findPython(env, explicit ? [] : ['django']); } catch (e) {
         if (e instanceof RuntimeMissing && e.kind === 'library') {
           throw refused(`Django application (${d.evidence})`, 'Django is not installed for python3', 'Install it (`apt-get install python3-django` or `pip install django`)');
@@ -121,7 +119,7 @@ export async function planStart(input: PlanInput): Promise<StartPlan> {
     case 'wsgi':
     case 'flask': {
       const isFlask = d.framework === 'flask' && !explicit;
-      let rt: Runtime;
+      let rt: Interpreter;
       try { rt = await findPython(env, isFlask ? ['flask'] : []); } catch (e) {
         if (e instanceof RuntimeMissing && e.kind === 'library') {
           throw refused(`Flask application (${d.evidence})`, 'Flask is not installed for python3', 'Install it (`apt-get install python3-flask` or `pip install flask`)');
@@ -160,7 +158,7 @@ export async function planStart(input: PlanInput): Promise<StartPlan> {
       });
     }
     case 'standalone': {
-      const family = runtimeFamily(input.runtime) ?? runtimeFamily(explicit.split(/\s+/)[0]);
+      const family = stagedRuntime(input.runtime) ?? stagedRuntime(explicit.split(/\s+/)[0]);
       if (!family) return plan(input.runtime?.trim() || 'standalone', null, explicit);
       const rt = await need(family);
       return plan(family, rt, explicit, { npmInstall: family === 'node' && hasDependencies(appDir) && !fs.existsSync(path.join(appDir, 'node_modules')) });

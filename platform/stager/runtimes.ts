@@ -2,12 +2,15 @@
 // framework cannot run without (sinatra, rails, flask, django, rackup).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { RuntimeName } from '../bus';
 import { probe } from './processes';
 
-export type RuntimeName = 'node' | 'ruby' | 'python3';
+/** The catalog runtimes the stager can build droplets for. */
+export type StagedRuntime = Extract<RuntimeName, 'node' | 'ruby' | 'python3'>;
 
-export interface Runtime {
-  name: RuntimeName;
+/** A catalog runtime's interpreter as found on this machine. */
+export interface Interpreter {
+  name: StagedRuntime;
   /** Absolute path of the interpreter as found here (the real file, not a version-manager shim). */
   executable: string;
   version: string;
@@ -36,7 +39,7 @@ export class RuntimeMissing extends Error {
   }
 }
 
-const installHint: Record<RuntimeName, string> = {
+const installHint: Record<StagedRuntime, string> = {
   node: 'install Node.js (apt-get install nodejs)',
   ruby: 'install Ruby (apt-get install ruby)',
   python3: 'install Python 3 (apt-get install python3)',
@@ -59,11 +62,11 @@ function cachedProbe<T>(key: string, env: NodeJS.ProcessEnv, run: () => Promise<
   return value;
 }
 
-export function findNode(env: NodeJS.ProcessEnv): Promise<Runtime> {
+export function findNode(env: NodeJS.ProcessEnv): Promise<Interpreter> {
   return cachedProbe('node', env, () => probeNode(env));
 }
 
-async function probeNode(env: NodeJS.ProcessEnv): Promise<Runtime> {
+async function probeNode(env: NodeJS.ProcessEnv): Promise<Interpreter> {
   const exe = which('node', env.PATH) ?? which('nodejs', env.PATH);
   if (!exe) throw new RuntimeMissing(`the node runtime is not installed on this stager: ${installHint.node}`);
   const r = await probe(exe, ['-e', 'process.stdout.write(process.execPath + "\\n" + process.version)'], { env });
@@ -72,11 +75,11 @@ async function probeNode(env: NodeJS.ProcessEnv): Promise<Runtime> {
   return { name: 'node', executable: real || exe, version: version ?? '' };
 }
 
-export function findRuby(env: NodeJS.ProcessEnv): Promise<Runtime> {
+export function findRuby(env: NodeJS.ProcessEnv): Promise<Interpreter> {
   return cachedProbe('ruby', env, () => probeRuby(env));
 }
 
-async function probeRuby(env: NodeJS.ProcessEnv): Promise<Runtime> {
+async function probeRuby(env: NodeJS.ProcessEnv): Promise<Interpreter> {
   const exe = which('ruby', env.PATH);
   if (!exe) throw new RuntimeMissing(`the ruby runtime is not installed on this stager: ${installHint.ruby}`);
   const r = await probe(exe, ['-e', 'print RbConfig.ruby, "\\n", RUBY_VERSION'], { env });
@@ -86,7 +89,7 @@ async function probeRuby(env: NodeJS.ProcessEnv): Promise<Runtime> {
 }
 
 /** A ruby library check: `require` (or `gem`, which also finds gems not yet loadable); the version or null. */
-export function rubyLibrary(ruby: Runtime, code: string, env: NodeJS.ProcessEnv): Promise<string | null> {
+export function rubyLibrary(ruby: Interpreter, code: string, env: NodeJS.ProcessEnv): Promise<string | null> {
   return cachedProbe(`ruby-lib\0${ruby.executable}\0${code}`, env, async () => {
     const r = await probe(ruby.executable, ['-e', code], { env });
     return r.ok ? r.stdout || 'present' : null;
@@ -94,7 +97,7 @@ export function rubyLibrary(ruby: Runtime, code: string, env: NodeJS.ProcessEnv)
 }
 
 interface PythonProbe {
-  runtime: Runtime;
+  runtime: Interpreter;
   /** Of the modules asked about, those it can import. */
   has: Set<string>;
 }
@@ -120,7 +123,7 @@ async function runPythonProbe(exe: string, modules: string[], env: NodeJS.Proces
  * The first python3 that can import `modules` (PATH's python3 first, then the system's), so an app
  * that needs Flask gets the interpreter that has it, not merely the first one.
  */
-export async function findPython(env: NodeJS.ProcessEnv, modules: string[] = []): Promise<Runtime> {
+export async function findPython(env: NodeJS.ProcessEnv, modules: string[] = []): Promise<Interpreter> {
   const candidates = [which('python3', env.PATH), '/usr/bin/python3', '/usr/local/bin/python3']
     .filter((p): p is string => p !== null && isExecutable(p));
   if (candidates.length === 0) throw new RuntimeMissing(`the python3 runtime is not installed on this stager: ${installHint.python3}`);

@@ -3,10 +3,10 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { InstanceStates, type InstanceState } from '../../platform/bus';
+import { InstanceStates, runtimeFamily, type InstanceState } from '../../platform/bus';
 import {
   IllegalTransitionError, InstanceLifecycle, buildInstanceEnv, canTransition, defaultDeaTimings, detectRuntimes,
-  formatListing, formatSize, parseUserEnv, runtimeFamily, type InstanceEnvInput,
+  formatListing, formatSize, parseUserEnv, type InstanceEnvInput,
 } from '../../platform/dea';
 
 describe('dea units', () => {
@@ -107,15 +107,16 @@ describe('dea units', () => {
   });
 
   describe('runtimes', () => {
-    it('maps v1 names to families', () => {
+    it('maps v1 names to catalog runtimes', () => {
       assert.equal(runtimeFamily('ruby19'), 'ruby');
       assert.equal(runtimeFamily('node08'), 'node');
-      assert.equal(runtimeFamily('Python3'), 'python');
+      assert.equal(runtimeFamily('Python3'), 'python3');
+      assert.equal(runtimeFamily('python2'), 'python3');
       assert.equal(runtimeFamily('erlangR14B02'), 'erlang');
       assert.equal(runtimeFamily('java7'), 'java');
       assert.equal(runtimeFamily('nodejs'), 'node');
-      assert.equal(runtimeFamily('rubyist'), 'rubyist');
-      assert.equal(runtimeFamily('noder'), 'noder');
+      assert.equal(runtimeFamily('rubyist'), null);
+      assert.equal(runtimeFamily('noder'), null);
     });
 
     it('supports what is on PATH and nothing else', () => {
