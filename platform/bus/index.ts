@@ -3,3 +3,4 @@ export { Bus, BusDecodeError, decode, type BusOptions, type Handler, type Handle
 export { Subjects, QueueGroups } from './subjects';
 export { startEmbeddedNats, findNatsServerBinary, newToken, type EmbeddedNats, type EmbeddedNatsOptions } from './server';
 export * from './messages';
+export { ActualState, isLive, liveStates, type ActualInstance, type ActualStateOptions } from './actual-state';

@@ -8,10 +8,12 @@ import {
   type Bus, type DeaFindDropletReply, type InstanceStats,
 } from '../bus';
 import { describeError, type Log } from '../log';
-import { versionOf, type AppService, type ControllerTimings } from './apps';
+import type { DeaClient } from './dea-client';
 import { CcError, ErrorCodes } from './errors';
 import type { EventHub } from './event-stream';
+import { versionOf } from './instance-key';
 import type { AppRecord, Store } from './store';
+import type { ControllerTimings } from './timings';
 
 export interface InstanceView {
   index: number;
@@ -48,7 +50,7 @@ function byIndex(replies: readonly DeaFindDropletReply[], version: string): Map<
 
 export class InstanceViews {
   constructor(
-    private readonly apps: AppService,
+    private readonly dea: Pick<DeaClient, 'find'>,
     private readonly bus: Bus,
     private readonly store: Store,
     private readonly events: EventHub,
@@ -69,7 +71,7 @@ export class InstanceViews {
     if (app.state !== 'STARTED') return { instances: [] };
     const version = versionOf(app);
     const [replies, flapping] = await Promise.all([
-      this.apps.find({ droplet: app.id, version, states: ['STARTING', 'RUNNING'] }, app.instances),
+      this.dea.find({ droplet: app.id, version, states: ['STARTING', 'RUNNING'] }, app.instances),
       this.flappingIndices(app, version),
     ]);
     const best = byIndex(replies, version);
@@ -89,7 +91,7 @@ export class InstanceViews {
   async stats(app: AppRecord): Promise<StatsView> {
     if (app.state !== 'STARTED') return {};
     const version = versionOf(app);
-    const replies = await this.apps.find({ droplet: app.id, version, states: ['STARTING', 'RUNNING'], include_stats: true }, app.instances);
+    const replies = await this.dea.find({ droplet: app.id, version, states: ['STARTING', 'RUNNING'], include_stats: true }, app.instances);
     const best = byIndex(replies, version);
     const out: StatsView = {};
     for (let index = 0; index < app.instances; index++) {
@@ -131,7 +133,7 @@ export class InstanceViews {
     if (filePath === 'logs/staging.log') { this.stagingLog(req, res, app, tail); return; }
     if (app.state !== 'STARTED') throw new CcError(ErrorCodes.appStopped, `app ${app.name} is stopped`);
     const version = versionOf(app);
-    const replies = await this.apps.find({ droplet: app.id, indices: [index] });
+    const replies = await this.dea.find({ droplet: app.id, indices: [index] });
     const inst = byIndex(replies, version).get(index);
     if (!inst) throw new CcError(ErrorCodes.instanceNotFound, `instance ${index} of ${app.name} not found`);
     const isDir = rawPath === '' || rawPath.endsWith('/');

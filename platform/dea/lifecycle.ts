@@ -21,10 +21,8 @@ export function canTransition(from: InstanceState, to: InstanceState): boolean {
   return allowed[from].includes(to);
 }
 
-/** States in which an instance holds memory, a port and (possibly) processes. */
-export function isLive(state: InstanceState): boolean {
-  return state === 'STARTING' || state === 'RUNNING';
-}
+/** States in which an instance holds memory, a port and (possibly) processes: the bus's one `isLive`. */
+export { isLive } from '../bus';
 
 export class InstanceLifecycle {
   private current: InstanceState = 'STARTING';
