@@ -21,7 +21,7 @@ export interface SchedulerOptions {
   placement: Pick<Placement, 'place'>;
   actual: ActualState;
   runtimes: Pick<RuntimeCatalog, 'resolve'>;
-  notify: AppNotifier;
+  notify: Pick<AppNotifier, 'instancesChanged'>;
   locks: AppLocks;
   lifetime: Lifetime;
   log: Log;
