@@ -1,26 +1,24 @@
 // The desired state of every app: create, update, upload, delete, cancel staging, and what each
 // change sets in motion (staging, starting, scaling, replacing, stopping), plus staging outcomes.
 import type { ActualState } from '../bus';
-import type { Log } from '../log';
 import { diffApp, eventOf, summarize } from './app-changes';
 import type { AppNotifier } from './app-events';
 import { parseAppInput } from './app-input';
 import { translateConstraint, type AppLimits } from './app-limits';
-import type { AppLocks } from './app-locks';
 import { appView, type AppView } from './app-view';
 import type { ContentGc } from './content-gc';
 import type { ContentStore } from './content-store';
 import type { DeaClient } from './dea-client';
 import { CcError, ErrorCodes } from './errors';
 import { versionOf } from './instance-key';
-import type { Lifetime } from './lifetime';
+import type { PartContext } from './lifetime';
 import type { PackageResult } from './packager';
 import type { RuntimeCatalog } from './runtimes';
 import { range, type InstanceScheduler } from './scheduler';
 import type { StagingCoordinator, StagingOutcome, StagingTask } from './staging';
 import type { AppPatch, AppRecord, Store } from './store';
 
-export interface DesiredStateOptions {
+export interface DesiredStateOptions extends PartContext {
   store: Store;
   limits: AppLimits;
   runtimes: RuntimeCatalog;
@@ -32,9 +30,6 @@ export interface DesiredStateOptions {
   packages: Pick<ContentStore, 'has'>;
   droplets: Pick<ContentStore, 'has'>;
   notify: AppNotifier;
-  locks: AppLocks;
-  lifetime: Lifetime;
-  log: Log;
   /** Default uri domain: an app gets `<name>.<domain>`. */
   domain: string;
 }

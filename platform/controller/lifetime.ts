@@ -1,4 +1,7 @@
 // The controller's running/stopping flag, shared by the parts that wait: a stop wakes every pause.
+import type { Log } from '../log';
+import type { AppLocks } from './app-locks';
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => { setTimeout(r, ms).unref(); });
 
 export class Lifetime {
@@ -19,4 +22,11 @@ export class Lifetime {
   pause(ms: number): Promise<void> {
     return Promise.race([sleep(ms), this.ended]);
   }
+}
+
+/** What the parts acting on apps share: the per-app lock, the controller's lifetime, the log. */
+export interface PartContext {
+  locks: AppLocks;
+  lifetime: Lifetime;
+  log: Log;
 }

@@ -1,26 +1,21 @@
 // Bringing the desired state back after a controller restart: staging tasks the restart cut short
 // fail, and STARTED apps are staged again or get the instances no DEA reports.
 import { liveStates } from '../bus';
-import type { Log } from '../log';
-import type { AppLocks } from './app-locks';
 import type { DeaClient } from './dea-client';
 import type { DesiredState } from './desired-state';
 import { ErrorCodes } from './errors';
 import { versionOf } from './instance-key';
-import type { Lifetime } from './lifetime';
+import type { PartContext } from './lifetime';
 import type { InstanceScheduler } from './scheduler';
 import type { StagingCoordinator } from './staging';
 import type { Store } from './store';
 
-export interface RestoreOptions {
+export interface RestoreOptions extends PartContext {
   store: Store;
   dea: Pick<DeaClient, 'find'>;
   scheduler: Pick<InstanceScheduler, 'isCovered' | 'start'>;
   desired: Pick<DesiredState, 'stage'>;
   staging: Pick<StagingCoordinator, 'current'>;
-  locks: AppLocks;
-  lifetime: Lifetime;
-  log: Log;
   /** How long to let heartbeats arrive before re-placing missing instances. */
   settleMs: number;
 }

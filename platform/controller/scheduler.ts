@@ -2,29 +2,24 @@
 // starts it sent (so an index is not started twice), replaces versions without downtime and
 // restarts single instances.
 import { liveStates, type ActualState, type DeaFindDropletReply, type DeaStart, type DropletExited, type RouterStatusReply } from '../bus';
-import type { Log } from '../log';
 import type { AppNotifier } from './app-events';
-import type { AppLocks } from './app-locks';
 import type { InstanceRestart } from './app-view';
 import type { DeaClient } from './dea-client';
 import { CcError, ErrorCodes } from './errors';
 import { InstanceKeyMap, versionOf, type InstanceKey } from './instance-key';
-import type { Lifetime } from './lifetime';
+import type { PartContext } from './lifetime';
 import type { Placement, PlacementResult } from './placement';
 import type { RuntimeCatalog } from './runtimes';
 import type { AppRecord, Store } from './store';
 import type { ControllerTimings } from './timings';
 
-export interface SchedulerOptions {
+export interface SchedulerOptions extends PartContext {
   store: Store;
   dea: DeaClient;
   placement: Pick<Placement, 'place'>;
   actual: ActualState;
   runtimes: Pick<RuntimeCatalog, 'resolve'>;
   notify: Pick<AppNotifier, 'instancesChanged'>;
-  locks: AppLocks;
-  lifetime: Lifetime;
-  log: Log;
   /** Base URL the DEAs download droplets from. */
   url: () => string;
   /** `router.status`: every router's table. */
