@@ -31,7 +31,10 @@ export type Planned =
   | { kind: 'file'; size: number; mode: number; from: 'pool'; sha1: string }
   | { kind: 'file'; size: number; mode: number; from: 'base'; sha1: string; entry: ZipEntry | undefined };
 
-/** Adds the base package's entries the upload neither replaces nor deletes; returns the bytes they add. */
+/**
+ * Adds the base package's entries that the upload neither replaces nor deletes; returns the bytes
+ * they add. A folder stays while something is left in it (or when it was empty in the base already).
+ */
 export function mergeBase(plan: Map<string, Planned>, base: BasePackage, deleted: readonly string[]): number {
   const byName = new Map(base.listing.map((e) => [e.name, e]));
   const gone = new Set<string>();

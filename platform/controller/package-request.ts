@@ -1,5 +1,6 @@
 // What an upload asks for (PROTOCOL.md §2): the resource list of pooled files, a delta's base
 // package and deleted names, and the checks on every app path and link target in them.
+import { SHA1_HEX } from './atomic-file';
 import { CcError, ErrorCodes } from './errors';
 
 export interface ResourceEntry {
@@ -17,7 +18,6 @@ export interface PackageDelta {
   /** Normalised names (files, links or folders) of the base package to leave out. */
   deleted: readonly string[];
 }
-
 
 const MAX_RESOURCES = 500_000;
 export const MAX_LINK_TARGET = 4096;

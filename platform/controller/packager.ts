@@ -6,9 +6,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as zlib from 'node:zlib';
 import type { Log } from '../log';
-import { SHA1_HEX, writeTemp } from './atomic-file';
+import { writeTemp } from './atomic-file';
 import type { ContentStore } from './content-store';
 import { CcError, ErrorCodes } from './errors';
 import { SMALL_ENTRY, mergeBase, readListing, type BasePackage, type ListingEntry, type Planned } from './package-base';
@@ -25,7 +24,6 @@ export interface PackageResult {
   /** False when identical content had been assembled before. */
   created: boolean;
 }
-
 
 /** An uploaded file after inflation: small ones stay in memory, large ones in a temp file. */
 interface Inflated {
@@ -319,10 +317,6 @@ export class Packager {
   }
 }
 
-/**
- * Adds the base package's entries that the upload neither replaces nor deletes; returns the bytes
- * they add. A folder stays while something is left in it (or when it was empty in the base already).
- */
 function checkReadableEntry(e: ZipEntry, archive: ZipArchive): void {
   if (e.isDirectory) return;
   archive.dataStart(e);
