@@ -1,7 +1,7 @@
 // The controller's parts on their own, without a platform: an in-memory store, a fake DeaClient,
 // a fake placement and a fake clock.
 import { strict as assert } from 'node:assert';
-import { ActualState, type DeaFindDropletReply, type DeaStart, type DeaStop, type DeaUpdate } from '../../platform/bus';
+import { ActualState, type DeaFindDroplet, type DeaFindDropletReply, type DeaStart, type DeaStop, type DeaUpdate } from '../../platform/bus';
 import { AppLimits } from '../../platform/controller/app-limits';
 import { AppLocks } from '../../platform/controller/app-locks';
 import { ContentGc } from '../../platform/controller/content-gc';
@@ -25,7 +25,7 @@ class FakeDea implements DeaClient {
   stop(filter: DeaStop): void { this.stops.push(filter); }
   update(msg: DeaUpdate): void { this.updates.push(msg); }
   locate(): void { /* nothing to locate */ }
-  async find(): Promise<DeaFindDropletReply[]> { return this.found; }
+  async find(filter: DeaFindDroplet): Promise<DeaFindDropletReply[]> { return this.found.filter((f) => f.droplet === filter.droplet); }
 }
 
 interface Rig {
@@ -155,6 +155,15 @@ describe('controller parts', () => {
 
     await r.hm.handle({ droplet: app.id, op: 'STOP', last_updated: app.updatedAt - 1, instances: ['i0'] });
     assert.deepEqual(r.dea.stops, [], 'the app changed since the health manager looked');
+    // While a rollout runs, stopping old instances is the rollout's job; the same STOP goes through after it.
+    const rolling = r.scheduler.rollout(app);
+    assert.ok(r.scheduler.isRollingOut(app.id));
+    await r.hm.handle({ droplet: app.id, op: 'STOP', last_updated: app.updatedAt, instances: ['i0'] });
+    assert.deepEqual(r.dea.stops, [], 'a rollout is running');
+    r.scheduler.cancelRollout(app.id);
+    await rolling;
+    await r.hm.handle({ droplet: app.id, op: 'STOP', last_updated: app.updatedAt, instances: ['i0'] });
+    assert.deepEqual(r.dea.stops, [{ droplet: app.id, instances: ['i0'] }], 'no rollout any more');
     // A restart of index 0: the new instance is shielded from a duplicate STOP while the old one is there.
     await r.scheduler.restartInstance('web', '0');
     r.dea.stops.length = 0;
@@ -164,6 +173,8 @@ describe('controller parts', () => {
     await r.hm.handle({ droplet: app.id, op: 'STOP', last_updated: app.updatedAt, instances: ['i0', 'new0'] });
     assert.deepEqual(r.dea.stops, [{ droplet: app.id, instances: ['i0'] }]);
     heartbeat(r, app, [{ instance: 'new0', index: 0 }]);
+    await r.hm.handle({ droplet: app.id, op: 'STOP', last_updated: app.updatedAt, instances: ['new0'] });
+    assert.deepEqual(r.dea.stops, [{ droplet: app.id, instances: ['i0'] }], 'the old instance is gone, but the restart is within its grace');
     r.clock.now += 8000;
     await r.hm.handle({ droplet: app.id, op: 'STOP', last_updated: app.updatedAt, instances: ['new0'] });
     assert.deepEqual(r.dea.stops.at(-1), { droplet: app.id, instances: ['new0'] }, 'the shield ends with the old instance and the grace');
@@ -175,14 +186,19 @@ describe('controller parts', () => {
     const app = stagedApp(r.store, 'web', 3);
     r.store.beginStagingLog(app.id, 't1', 'p1');
     r.dea.found = [{ droplet: app.id, version: versionOf(app), index: 1, state: 'RUNNING' } as DeaFindDropletReply];
+    await r.scheduler.start(app, [2]);
+    // A STARTED app whose new package has not staged yet: staged again, its previous droplet still started.
+    const pending = r.store.updateApp(stagedApp(r.store, 'api', 1).id, { packageHash: 'p2', packageState: 'PENDING' });
+    const stopped = r.store.updateApp(stagedApp(r.store, 'off', 1).id, { state: 'STOPPED' });
     const staged: number[] = [];
     await restoreApps({
       store: r.store, dea: r.dea, scheduler: r.scheduler, desired: { stage: (a) => { staged.push(a.id); } },
       staging: { current: () => undefined }, locks: r.locks, lifetime: r.lifetime, log: silentLog, settleMs: 1,
     });
     assert.equal(r.store.getStagingLog(app.id)?.state, 'FAILED');
-    assert.deepEqual(r.started.map((s) => s.index), [0, 2]);
-    assert.deepEqual(staged, []);
+    assert.deepEqual(r.started.map((s) => [s.droplet, s.index]), [[app.id, 2], [app.id, 0], [pending.id, 0]], 'index 1 runs, index 2 was just started');
+    assert.deepEqual(staged, [pending.id]);
+    assert.ok(!r.started.some((s) => s.droplet === stopped.id), 'a STOPPED app stays down');
   });
 
   it('limits: memory, app count, uris and their owners', () => {
@@ -191,7 +207,9 @@ describe('controller parts', () => {
     assert.throws(() => limits.checkMemory(128, 3, 'STOPPED', undefined), /3 x 128 MB = 384 MB/);
     const app = stagedApp(store, 'web', 2);
     store.setUris(app.id, ['web.localhost']);
-    assert.throws(() => limits.checkMemory(128, 1, 'STARTED', undefined), /started apps use 128 MB/);
+    assert.throws(() => limits.checkMemory(192, 1, 'STARTED', undefined), /started apps use 128 MB, this app needs 192 MB/);
+    limits.checkMemory(128, 1, 'STARTED', undefined); // 128 + 128 MB is the limit exactly: allowed
+    limits.checkMemory(192, 1, 'STOPPED', undefined); // a stopped app counts only against itself
     limits.checkMemory(128, 2, 'STARTED', app.id);
     assert.throws(() => limits.checkAppCount(), /too many apps/);
     assert.throws(() => limits.checkUris(['a', 'b'], undefined), /too many uris/);
