@@ -5,3 +5,4 @@ export { Subjects, QueueGroups } from './subjects';
 export { startEmbeddedNats, findNatsServerBinary, newToken, type EmbeddedNats, type EmbeddedNatsOptions } from './server';
 export * from './messages';
 export * from './catalog';
+export { ActualState, isLive, liveStates, type ActualInstance, type ActualStateOptions } from './actual-state';

@@ -6,15 +6,17 @@ import * as os from 'node:os';
 import { pipeline } from 'node:stream/promises';
 import type { AppCreated, AppEvents, DropletReceived, Info, StagingCancelled, UploadResultBody } from '../contract';
 import type { Log } from '../log';
-import type { AppService } from './apps';
 import type { ContentStore } from './content-store';
+import type { DesiredState } from './desired-state';
 import { CcError, ErrorCodes } from './errors';
 import type { EventHub } from './event-stream';
 import { isLoopbackHost, readJson, sendError, sendJson, tokenMatches, tokenOf } from './http-util';
 import type { InstanceViews } from './instances';
-import { parseDelta, parseResources, staleBase, type Packager } from './packager';
+import { parseDelta, parseResources, staleBase } from './package-request';
+import type { Packager } from './packager';
 import type { ResourcePool } from './resource-pool';
 import type { RuntimeCatalog } from './runtimes';
+import type { InstanceScheduler } from './scheduler';
 import type { StagingCoordinator } from './staging';
 import type { Store } from './store';
 import { receiveUpload } from './upload';
@@ -24,7 +26,8 @@ export interface ApiOptions {
   /** Extra Host values accepted besides loopback names (the configured listen address). */
   extraHosts: readonly string[];
   store: Store;
-  apps: AppService;
+  apps: DesiredState;
+  restarts: Pick<InstanceScheduler, 'restartInstance'>;
   views: InstanceViews;
   staging: StagingCoordinator;
   packager: Packager;
@@ -92,7 +95,7 @@ export class Api {
     r('GET', `/apps/${seg}/crashes`, async (c) => sendJson(c.res, 200, await this.o.views.crashes(this.o.apps.get(c.params[0]))));
     r('GET', `/apps/${seg}/events`, (c) => sendJson(c.res, 200, { events: this.o.store.eventsOf(this.o.apps.get(c.params[0]).id) } satisfies AppEvents));
     r('GET', `/apps/${seg}/instances/${seg}/files(?:/(.*))?`, (c) => this.files(c), true);
-    r('DELETE', `/apps/${seg}/instances/${seg}`, async (c) => sendJson(c.res, 200, await this.o.apps.restartInstance(c.params[0], c.params[1])));
+    r('DELETE', `/apps/${seg}/instances/${seg}`, async (c) => sendJson(c.res, 200, await this.o.restarts.restartInstance(c.params[0], c.params[1])));
     r('POST', '/resources', (c) => this.resources(c));
     r('GET', '/events', (c) => this.eventStream(c));
     r('GET', `/staging/(\\d+)/${seg}/package`, (c) => this.stagingPackage(c));

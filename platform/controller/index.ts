@@ -5,24 +5,33 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import {
-  QueueGroups, Subjects,
+  ActualState, QueueGroups, Subjects, isLive,
   type Bus, type CcBulkAppsReply,
 } from '../bus';
 import type { Log } from '../log';
-import { ActualState } from './actual-state';
 import { Api } from './api';
-import { AppService, defaultControllerTimings, type ControllerTimings } from './apps';
+import { AppNotifier } from './app-events';
+import { AppLimits } from './app-limits';
+import { AppLocks } from './app-locks';
+import { ContentGc } from './content-gc';
 import { ContentStore } from './content-store';
+import { BusDeaClient } from './dea-client';
+import { DesiredState } from './desired-state';
 import { EventHub } from './event-stream';
+import { HealthRequests } from './hm-requests';
 import { InstanceViews } from './instances';
+import { Lifetime } from './lifetime';
 import { Packager } from './packager';
 import { DeaDirectory, Placement } from './placement';
 import { ResourcePool } from './resource-pool';
+import { restoreApps } from './restore';
 import { RuntimeCatalog } from './runtimes';
+import { InstanceScheduler } from './scheduler';
 import { StagingCoordinator } from './staging';
 import { Store } from './store';
+import { defaultControllerTimings, type ControllerTimings } from './timings';
 
-export type { ControllerTimings } from './apps';
+export type { ControllerTimings } from './timings';
 export { ErrorCodes } from './errors';
 
 export interface ControllerOptions {
@@ -85,30 +94,40 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   log.info(`runtimes: ${runtimes.runtimes.map((r) => `${r.name} ${r.version}`).join(', ') || 'none'}`);
 
   let url = '';
+  // Built in dependency order: each part gets only what is already built.
   const events = new EventHub();
-  // The callbacks below run only once everything is built, so they may name appService.
-  const actual = new ActualState((droplet) => {
-    const app = store.getApp(droplet);
-    if (app) appService.instancesChanged(app);
-  }, timings.instanceLostMs);
+  const notify = new AppNotifier(bus, events);
+  const actual = new ActualState({
+    expiry: 'dea', lostAfterMs: timings.instanceLostMs,
+    onChange: (droplet) => { const app = store.getApp(droplet); if (app) notify.instancesChanged(app); },
+  });
+  const locks = new AppLocks();
+  const lifetime = new Lifetime();
+  const dea = new BusDeaClient(bus, timings);
   const deas = new DeaDirectory();
-  const placement = new Placement(bus, deas, log.child('placement'), timings.discoverWaitMs);
+  const placement = new Placement(dea, deas, log.child('placement'));
   const staging = new StagingCoordinator({
     bus, store, droplets, events, log: log.child('staging'), url: () => url,
     timeoutSec: opts.stagingTimeoutSec ?? 120,
     replyGraceMs: timings.stagingReplyGraceMs,
     maxDropletBytes: opts.maxDropletBytes ?? 2048 * MiB,
-    onDone: (task, outcome) => appService.onStagingDone(task, outcome),
   });
-  const appService = new AppService({
-    store, bus, log, runtimes, events, actual, placement, staging, packages, droplets, url: () => url,
-    domain: opts.domain ?? 'localhost', memoryLimitMb, appLimit, uriLimit, timings,
+  const gc = new ContentGc({ store, packages, droplets, staging, log });
+  const scheduler = new InstanceScheduler({
+    store, dea, placement, actual, runtimes, notify, locks, lifetime, log, url: () => url, timings,
+    routers: () => bus.requestMany(Subjects.routerStatus, {}, { maxWait: timings.routerStatusWaitMs }),
   });
-  const views = new InstanceViews(appService, bus, store, events, log, timings);
+  const desired = new DesiredState({
+    store, limits: new AppLimits(store, { memoryLimitMb, appLimit, uriLimit }), runtimes, staging, scheduler, dea, actual, gc,
+    packages, droplets, notify, locks, lifetime, log, domain: opts.domain ?? 'localhost',
+  });
+  staging.onDone((task, outcome) => desired.onStagingDone(task, outcome));
+  const hm = new HealthRequests({ store, dea, scheduler, locks, notify, log });
+  const views = new InstanceViews(dea, bus, store, events, log, timings);
   const packager = new Packager({ pool, packages, store, tmpDir, maxPackageBytes, log: log.child('packager') });
   const extraHosts = /^[\d.]+$/.test(host) && host !== '0.0.0.0' && !host.startsWith('127.') ? [host] : [];
   const api = new Api({
-    token: opts.token, extraHosts, store, apps: appService, views, staging, packager, pool, packages, droplets, runtimes,
+    token: opts.token, extraHosts, store, apps: desired, restarts: scheduler, views, staging, packager, pool, packages, droplets, runtimes,
     events, log: log.child('api'), url: () => url, tmpDir, maxPackageBytes, memoryLimitMb, appLimit, uriLimit,
   });
 
@@ -135,17 +154,19 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     bus.subscribe(Subjects.deaAdvertise, (m) => { deas.advertise(m); }),
     bus.subscribe(Subjects.deaHeartbeat, (m) => {
       actual.heartbeat(m);
-      for (const d of m.droplets) if (d.state === 'RUNNING' || d.state === 'STARTING') appService.onInstanceSeen(d.droplet, d.version, d.index);
+      for (const d of m.droplets) if (isLive(d.state)) scheduler.onInstanceSeen(d);
     }),
-    bus.subscribe(Subjects.dropletExited, (m) => { actual.exited(m); appService.onExited(m); }),
-    bus.subscribe(Subjects.ccBulkApps, (m): CcBulkAppsReply => ({ apps: appService.bulk(m.droplet) }), { queue: QueueGroups.cloudControllers }),
-    bus.subscribe(Subjects.hmRequests, (m) => appService.hmRequest(m), { queue: QueueGroups.cloudControllers }),
+    bus.subscribe(Subjects.dropletExited, (m) => { actual.exited(m); scheduler.onExited(m); }),
+    bus.subscribe(Subjects.ccBulkApps, (m): CcBulkAppsReply => ({ apps: hm.bulk(m.droplet) }), { queue: QueueGroups.cloudControllers }),
+    bus.subscribe(Subjects.hmRequests, (m) => hm.handle(m), { queue: QueueGroups.cloudControllers }),
   ];
   const sweeper = setInterval(() => actual.sweep(), 1000);
   sweeper.unref();
-  bus.publish(Subjects.deaLocate, {});
+  dea.locate();
   log.info(`controller listening on ${url} (data in ${dataDir})`);
-  const restoring = appService.restore().catch((e: unknown) => log.error('restoring apps', e));
+  const restoring = restoreApps({
+    store, dea, scheduler, desired, staging, locks, lifetime, log, settleMs: timings.restoreSettleMs,
+  }).catch((e: unknown) => log.error('restoring apps', e));
 
   let stopped = false;
   return {
@@ -156,7 +177,8 @@ export async function startController(opts: ControllerOptions): Promise<Controll
       stopped = true;
       clearInterval(sweeper);
       for (const s of subs) s.unsubscribe();
-      appService.close();
+      lifetime.close();
+      scheduler.close();
       staging.close();
       events.close();
       await new Promise<void>((resolve) => {

@@ -9,10 +9,12 @@ import {
 } from '../bus';
 import type { AppStats, CrashInfo, CrashList, InstanceInfo, InstanceList } from '../contract';
 import { describeError, type Log } from '../log';
-import { versionOf, type AppService, type ControllerTimings } from './apps';
+import type { DeaClient } from './dea-client';
 import { CcError, ErrorCodes } from './errors';
 import type { EventHub } from './event-stream';
+import { versionOf } from './instance-key';
 import type { AppRecord, Store } from './store';
+import type { ControllerTimings } from './timings';
 
 const rank = (r: DeaFindDropletReply, version: string): number =>
   (r.version === version ? 10 : 0) + ({ RUNNING: 5, STARTING: 4, CRASHED: 2, STOPPED: 1, DELETED: 0 } as const)[r.state];
@@ -29,7 +31,7 @@ function byIndex(replies: readonly DeaFindDropletReply[], version: string): Map<
 
 export class InstanceViews {
   constructor(
-    private readonly apps: AppService,
+    private readonly dea: Pick<DeaClient, 'find'>,
     private readonly bus: Bus,
     private readonly store: Store,
     private readonly events: EventHub,
@@ -50,7 +52,7 @@ export class InstanceViews {
     if (app.state !== 'STARTED') return { instances: [] };
     const version = versionOf(app);
     const [replies, flapping] = await Promise.all([
-      this.apps.find({ droplet: app.id, version, states: ['STARTING', 'RUNNING'] }, app.instances),
+      this.dea.find({ droplet: app.id, version, states: ['STARTING', 'RUNNING'] }, app.instances),
       this.flappingIndices(app, version),
     ]);
     const best = byIndex(replies, version);
@@ -70,7 +72,7 @@ export class InstanceViews {
   async stats(app: AppRecord): Promise<AppStats> {
     if (app.state !== 'STARTED') return {};
     const version = versionOf(app);
-    const replies = await this.apps.find({ droplet: app.id, version, states: ['STARTING', 'RUNNING'], include_stats: true }, app.instances);
+    const replies = await this.dea.find({ droplet: app.id, version, states: ['STARTING', 'RUNNING'], include_stats: true }, app.instances);
     const best = byIndex(replies, version);
     const out: AppStats = {};
     for (let index = 0; index < app.instances; index++) {
@@ -112,7 +114,7 @@ export class InstanceViews {
     if (filePath === 'logs/staging.log') { this.stagingLog(req, res, app, tail); return; }
     if (app.state !== 'STARTED') throw new CcError(ErrorCodes.appStopped, `app ${app.name} is stopped`);
     const version = versionOf(app);
-    const replies = await this.apps.find({ droplet: app.id, indices: [index] });
+    const replies = await this.dea.find({ droplet: app.id, indices: [index] });
     const inst = byIndex(replies, version).get(index);
     if (!inst) throw new CcError(ErrorCodes.instanceNotFound, `instance ${index} of ${app.name} not found`);
     const isDir = rawPath === '' || rawPath.endsWith('/');

@@ -6,45 +6,16 @@
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as zlib from 'node:zlib';
 import type { Log } from '../log';
-import { SHA1_HEX, writeTemp } from './atomic-file';
+import { writeTemp } from './atomic-file';
 import type { ContentStore } from './content-store';
 import { CcError, ErrorCodes } from './errors';
+import { SMALL_ENTRY, mergeBase, readListing, type BasePackage, type ListingEntry, type Planned } from './package-base';
+import { MAX_LINK_TARGET, UnsafePathError, checkLinkTarget, normalizeAppPath, staleBase, type PackageDelta, type ResourceEntry } from './package-request';
 import type { ResourcePool } from './resource-pool';
 import type { Store } from './store';
 import { ZipArchive, ZipFormatError, type ZipEntry } from './zip-reader';
 import { writeZip, type ZipSource } from './zip-writer';
-
-export interface ResourceEntry {
-  fn: string;
-  size: number;
-  sha1: string;
-  /** Permission bits; absent means 0644. An addition over v1's `{fn, size, sha1}`. */
-  mode: number | null;
-}
-
-/** A delta upload: the new package is this base package minus `deleted`, plus the upload. */
-export interface PackageDelta {
-  /** Hash of the package the upload changes: the app's current package. */
-  basePackage: string;
-  /** Normalised names (files, links or folders) of the base package to leave out. */
-  deleted: readonly string[];
-}
-
-/** One entry of a stored package, with what a later delta upload needs to reuse it. */
-type ListingEntry =
-  | { kind: 'dir'; name: string; mode: number }
-  | { kind: 'symlink'; name: string; target: string }
-  | { kind: 'file'; name: string; mode: number; size: number; sha1: string };
-
-interface BasePackage {
-  hash: string;
-  archive: ZipArchive;
-  listing: readonly ListingEntry[];
-  /** The archive's entries by normalised name, to read a file the pool lost. */
-  entries: Map<string, ZipEntry>;
-}
 
 export interface PackageResult {
   hash: string;
@@ -53,122 +24,6 @@ export interface PackageResult {
   /** False when identical content had been assembled before. */
   created: boolean;
 }
-
-const MAX_RESOURCES = 500_000;
-const MAX_LINK_TARGET = 4096;
-/** Entries up to this size are inflated in one synchronous step (much faster for many small files). */
-const SMALL_ENTRY = 1024 * 1024;
-
-export class UnsafePathError extends Error {
-  override name = 'UnsafePathError';
-}
-
-/** A relative path inside the app, normalised (`a/./b` -> `a/b`); throws for blank, absolute or escaping names. */
-export function normalizeAppPath(raw: string): string {
-  if (typeof raw !== 'string' || raw.trim() === '') throw new UnsafePathError('blank name');
-  if (raw.includes('\0')) throw new UnsafePathError('name contains a NUL byte');
-  if (raw.includes('\\')) throw new UnsafePathError('name contains a backslash');
-  if (raw.startsWith('/') || /^[A-Za-z]:/.test(raw)) throw new UnsafePathError('absolute path');
-  const out: string[] = [];
-  for (const seg of raw.split('/')) {
-    if (seg === '' || seg === '.') continue;
-    if (seg === '..') {
-      if (out.length === 0) throw new UnsafePathError('escapes the app folder');
-      out.pop();
-    } else {
-      out.push(seg);
-    }
-  }
-  if (out.length === 0) throw new UnsafePathError('blank name');
-  return out.join('/');
-}
-
-/** Checks that a symlink at `linkPath` pointing to `target` stays inside the app. */
-export function checkLinkTarget(linkPath: string, target: string): void {
-  if (target === '' || target.includes('\0')) throw new UnsafePathError('empty link target');
-  if (target.startsWith('/') || /^[A-Za-z]:/.test(target) || target.includes('\\')) throw new UnsafePathError(`link to an absolute path (${target})`);
-  const parts = linkPath.split('/').slice(0, -1);
-  for (const seg of target.split('/')) {
-    if (seg === '' || seg === '.') continue;
-    if (seg === '..') {
-      if (parts.length === 0) throw new UnsafePathError(`link escapes the app folder (${target})`);
-      parts.pop();
-    } else {
-      parts.push(seg);
-    }
-  }
-}
-
-function parseMode(v: unknown, fn: string): number | null {
-  if (v === undefined || v === null) return null;
-  let n: number;
-  if (typeof v === 'number' && Number.isInteger(v)) n = v;
-  else if (typeof v === 'string' && /^[0-7]{1,7}$/.test(v)) n = parseInt(v, 8);
-  else throw new CcError(ErrorCodes.badResources, `resources: ${fn}: mode must be an integer or an octal string`);
-  if (n < 0) throw new CcError(ErrorCodes.badResources, `resources: ${fn}: bad mode`);
-  return n & 0o777;
-}
-
-/** Parses the `resources` part: a JSON array of `{fn, size, sha1[, mode]}`. Code 400 for anything wrong. */
-export function parseResources(text: string | undefined): ResourceEntry[] {
-  if (text === undefined || text.trim() === '') return [];
-  let raw: unknown;
-  try { raw = JSON.parse(text); } catch { throw new CcError(ErrorCodes.badResources, 'resources: not valid JSON'); }
-  if (!Array.isArray(raw)) throw new CcError(ErrorCodes.badResources, 'resources: expected a JSON array of {fn, size, sha1}');
-  if (raw.length > MAX_RESOURCES) throw new CcError(ErrorCodes.badResources, `resources: more than ${MAX_RESOURCES} entries`);
-  return raw.map((r: unknown, i) => {
-    if (!r || typeof r !== 'object' || Array.isArray(r)) throw new CcError(ErrorCodes.badResources, `resources[${i}]: expected an object {fn, size, sha1}`);
-    const o = r as Record<string, unknown>;
-    if (typeof o.fn !== 'string') throw new CcError(ErrorCodes.badResources, `resources[${i}]: fn must be a string`);
-    if (typeof o.size !== 'number' || !Number.isSafeInteger(o.size) || o.size < 0) throw new CcError(ErrorCodes.badResources, `resources[${i}] (${o.fn}): size must be a non-negative integer`);
-    if (typeof o.sha1 !== 'string' || !SHA1_HEX.test(o.sha1.toLowerCase())) throw new CcError(ErrorCodes.badResources, `resources[${i}] (${o.fn}): sha1 must be 40 hex digits`);
-    return { fn: o.fn, size: o.size, sha1: o.sha1.toLowerCase(), mode: parseMode(o.mode, o.fn) };
-  });
-}
-
-/** Parses the `deleted` field of a delta upload: a JSON array of names in the base package. Code 400 for anything wrong. */
-export function parseDeleted(text: string | undefined): string[] {
-  if (text === undefined || text.trim() === '') return [];
-  let raw: unknown;
-  try { raw = JSON.parse(text); } catch { throw new CcError(ErrorCodes.badResources, 'deleted: not valid JSON'); }
-  if (!Array.isArray(raw)) throw new CcError(ErrorCodes.badResources, 'deleted: expected a JSON array of file names');
-  if (raw.length > MAX_RESOURCES) throw new CcError(ErrorCodes.badResources, `deleted: more than ${MAX_RESOURCES} entries`);
-  const seen = new Set<string>();
-  return raw.map((v: unknown, i) => {
-    if (typeof v !== 'string') throw new CcError(ErrorCodes.badResources, `deleted[${i}]: expected a file name (a string)`);
-    let name: string;
-    try { name = normalizeAppPath(v); } catch (err) { throw new CcError(ErrorCodes.badResources, `deleted[${i}] ${JSON.stringify(v)}: ${(err as Error).message}`); }
-    if (seen.has(name)) throw new CcError(ErrorCodes.badResources, `deleted: ${name} listed twice`);
-    seen.add(name);
-    return name;
-  });
-}
-
-/**
- * The delta of an upload from its `base_package` and `deleted` fields, or undefined for a whole
- * (v1) upload. Code 400 when they are malformed.
- */
-export function parseDelta(fields: Readonly<Record<string, string>>): PackageDelta | undefined {
-  const base = fields.base_package;
-  if (base === undefined || base.trim() === '') {
-    if (fields.deleted !== undefined && fields.deleted.trim() !== '') throw new CcError(ErrorCodes.badResources, 'deleted: only allowed with base_package');
-    return undefined;
-  }
-  const hash = base.trim().toLowerCase();
-  if (!SHA1_HEX.test(hash)) throw new CcError(ErrorCodes.badResources, 'base_package: expected a package hash (40 hex digits)');
-  return { basePackage: hash, deleted: parseDeleted(fields.deleted) };
-}
-
-export function staleBase(hash: string, why = 'is not the app\'s current package'): CcError {
-  return new CcError(ErrorCodes.staleBasePackage, `base package is stale: ${hash} ${why}; push every file again`);
-}
-
-type Planned =
-  | { kind: 'dir'; mode: number; explicit: boolean; base?: true }
-  | { kind: 'symlink'; target: string; from: 'zip' | 'base' }
-  | { kind: 'file'; size: number; mode: number; from: 'zip'; entry: ZipEntry }
-  | { kind: 'file'; size: number; mode: number; from: 'pool'; sha1: string }
-  | { kind: 'file'; size: number; mode: number; from: 'base'; sha1: string; entry: ZipEntry | undefined };
 
 /** An uploaded file after inflation: small ones stay in memory, large ones in a temp file. */
 interface Inflated {
@@ -460,68 +315,6 @@ export class Packager {
       if (++n % 200 === 0) await new Promise((res) => setImmediate(res));
     }
   }
-}
-
-/**
- * Adds the base package's entries that the upload neither replaces nor deletes; returns the bytes
- * they add. A folder stays while something is left in it (or when it was empty in the base already).
- */
-function mergeBase(plan: Map<string, Planned>, base: BasePackage, deleted: readonly string[]): number {
-  const byName = new Map(base.listing.map((e) => [e.name, e]));
-  const gone = new Set<string>();
-  for (const name of deleted) {
-    if (!byName.has(name)) throw new CcError(ErrorCodes.badResources, `deleted ${name}: not in the base package`);
-    if (plan.has(name)) throw new CcError(ErrorCodes.badResources, `deleted ${name}: also in the upload`);
-    gone.add(name);
-  }
-  const parentsOf = (name: string, into: Set<string>): void => {
-    for (let i = name.indexOf('/'); i >= 0; i = name.indexOf('/', i + 1)) into.add(name.slice(0, i));
-  };
-  const baseParents = new Set<string>();
-  for (const e of base.listing) parentsOf(e.name, baseParents);
-  let total = 0;
-  for (const e of base.listing) {
-    if (e.kind === 'dir' || gone.has(e.name) || plan.has(e.name)) continue;
-    if (e.kind === 'symlink') {
-      plan.set(e.name, { kind: 'symlink', target: e.target, from: 'base' });
-      total += Buffer.byteLength(e.target);
-    } else {
-      plan.set(e.name, { kind: 'file', size: e.size, mode: e.mode, from: 'base', sha1: e.sha1, entry: base.entries.get(e.name) });
-      total += e.size;
-    }
-  }
-  const dirs = base.listing.filter((e): e is Extract<ListingEntry, { kind: 'dir' }> => e.kind === 'dir' && !gone.has(e.name) && !plan.has(e.name));
-  for (const d of dirs) if (!baseParents.has(d.name)) plan.set(d.name, { kind: 'dir', mode: d.mode, explicit: true, base: true });
-  const used = new Set<string>();
-  for (const name of plan.keys()) parentsOf(name, used);
-  for (const d of dirs) if (baseParents.has(d.name) && used.has(d.name)) plan.set(d.name, { kind: 'dir', mode: d.mode, explicit: true, base: true });
-  return total;
-}
-
-/** The listing of a stored package, read back from its zip (after a restart: every file is hashed once). */
-async function readListing(archive: ZipArchive): Promise<ListingEntry[]> {
-  const out: ListingEntry[] = [];
-  let n = 0;
-  for (const e of archive.entries) {
-    const name = normalizeAppPath(e.name);
-    if (e.isDirectory) {
-      out.push({ kind: 'dir', name, mode: (e.mode ?? 0o755) & 0o777 });
-    } else if (e.isSymlink) {
-      out.push({ kind: 'symlink', name, target: archive.readSmall(e).toString('utf8') });
-    } else if (e.uncompressedSize <= SMALL_ENTRY && e.compressedSize <= SMALL_ENTRY) {
-      const data = archive.readSmall(e);
-      out.push({ kind: 'file', name, mode: (e.mode ?? 0o644) & 0o777, size: data.length, sha1: createHash('sha1').update(data).digest('hex') });
-    } else {
-      const h = createHash('sha1');
-      let size = 0;
-      let crc = 0;
-      for await (const chunk of archive.stream(e) as AsyncIterable<Buffer>) { h.update(chunk); size += chunk.length; crc = zlib.crc32(chunk, crc); }
-      if (size !== e.uncompressedSize || crc !== e.crc32) throw new ZipFormatError(`${e.name}: does not match its header`);
-      out.push({ kind: 'file', name, mode: (e.mode ?? 0o644) & 0o777, size, sha1: h.digest('hex') });
-    }
-    if (++n % 200 === 0) await new Promise((res) => setImmediate(res));
-  }
-  return out;
 }
 
 function checkReadableEntry(e: ZipEntry, archive: ZipArchive): void {

@@ -1,7 +1,8 @@
 // Placement over advertising DEAs: `dea.discover` to every DEA, the first fitting reply wins, then
 // `dea.<id>.start`. The advertise table only explains a failure in words; the DEAs decide.
-import { Subjects, type Bus, type DeaAdvertise, type DeaStart } from '../bus';
+import type { DeaAdvertise, DeaStart } from '../bus';
 import type { Log } from '../log';
+import type { DeaClient } from './dea-client';
 
 interface Advertised {
   ad: DeaAdvertise;
@@ -42,20 +43,17 @@ export class DeaDirectory {
 export type PlacementResult = { ok: true; dea: string } | { ok: false; reason: string };
 
 export class Placement {
-  constructor(private readonly bus: Bus, private readonly deas: DeaDirectory, private readonly log: Log, private readonly discoverWaitMs: number) {}
+  constructor(private readonly dea: DeaClient, private readonly deas: DeaDirectory, private readonly log: Log) {}
 
   /** Finds a DEA for one instance and sends it the start message. */
   async place(start: DeaStart): Promise<PlacementResult> {
-    const replies = await this.bus.requestMany(Subjects.deaDiscover, {
-      droplet: start.droplet, name: start.name, runtime: start.runtime, sha: start.sha1, limits: start.limits,
-    }, { maxWait: this.discoverWaitMs, maxMessages: 1 });
-    const chosen = replies[0];
+    const chosen = await this.dea.discover({ droplet: start.droplet, name: start.name, runtime: start.runtime, sha: start.sha1, limits: start.limits });
     if (!chosen) {
       const reason = this.deas.explain(start.limits.mem, start.runtime);
       this.log.warn(`placement of ${start.name}[${start.index}] failed: ${reason}`);
       return { ok: false, reason };
     }
-    this.bus.publish(Subjects.deaStart(chosen.id), start);
+    this.dea.start(chosen.id, start);
     this.log.info(`${start.name}[${start.index}] version ${start.version} -> dea ${chosen.id}`);
     return { ok: true, dea: chosen.id };
   }

@@ -39,9 +39,10 @@ export interface StagingOptions {
   /** Extra time the stager gets beyond its own limit to report the failure itself. */
   replyGraceMs: number;
   maxDropletBytes: number;
-  /** Called once per task that ends other than by cancellation. */
-  onDone: (task: StagingTask, outcome: StagingOutcome, log: string) => void;
 }
+
+/** Hears once per task that ends other than by cancellation. */
+export type StagingDoneHandler = (task: StagingTask, outcome: StagingOutcome, log: string) => void;
 
 function isNoResponders(e: unknown): boolean {
   if (e && typeof e === 'object' && 'isNoResponders' in e && typeof (e as { isNoResponders: unknown }).isNoResponders === 'function') {
@@ -53,6 +54,7 @@ function isNoResponders(e: unknown): boolean {
 export class StagingCoordinator {
   private readonly tasks = new Map<number, StagingTask>();
   private readonly subs: { unsubscribe(): void }[] = [];
+  private done: StagingDoneHandler = () => undefined;
 
   constructor(private readonly o: StagingOptions) {
     this.subs.push(o.bus.subscribe(Subjects.stagingLogAll, (m) => { this.onLogLine(m); }));
@@ -150,10 +152,15 @@ export class StagingCoordinator {
     });
     this.o.log.info(`staging ${task.appName} (task ${task.taskId}) ${outcome.ok ? 'succeeded' : `failed: ${outcome.error}`}`);
     try {
-      this.o.onDone(task, outcome, text);
+      this.done(task, outcome, text);
     } catch (e) {
       this.o.log.error(`after staging ${task.appName}`, e);
     }
+  }
+
+  /** Sets who acts on a task's end (the desired state, built after this coordinator). */
+  onDone(handler: StagingDoneHandler): void {
+    this.done = handler;
   }
 
   /** Cancels the app's running task (`staging.stop`); returns it when there was one. */

@@ -151,6 +151,14 @@ export class Store {
     return new Store(db);
   }
 
+  /** A store in memory: for tests of the parts that use one. */
+  static inMemory(): Store {
+    const db = new BetterSqlite3(':memory:');
+    db.pragma('foreign_keys = ON');
+    migrate(db, defaultMigrations);
+    return new Store(db);
+  }
+
   close(): void {
     if (this.db.open) this.db.close();
   }

@@ -21,10 +21,9 @@ export function canTransition(from: InstanceState, to: InstanceState): boolean {
   return allowed[from].includes(to);
 }
 
-/** States in which an instance holds memory, a port and (possibly) processes. */
-export function isLive(state: InstanceState): boolean {
-  return state === 'STARTING' || state === 'RUNNING';
-}
+/** States in which an instance holds memory, a port and (possibly) processes: the bus's one `isLive`. */
+import { isLive } from '../bus';
+export { isLive };
 
 export class InstanceLifecycle {
   private current: InstanceState = 'STARTING';

@@ -4,11 +4,10 @@
 // Crashes restart at once, then with backoff while FLAPPING, then not at all (given up).
 import type { Subscription } from '@nats-io/transport-node';
 import {
-  Subjects, type BulkApp, type Bus, type DropletExited, type HealthmanagerHealthReply,
+  Subjects, ActualState, type ActualInstance, type BulkApp, type Bus, type DropletExited, type HealthmanagerHealthReply,
   type HealthmanagerStatus, type HealthmanagerStatusReply, type HmRequest,
 } from '../bus';
 import { describeError, type Log } from '../log';
-import { ActualState, type InstanceReport } from './actual-state';
 import { CrashHistory } from './crash-history';
 import { defaultHealthTimings, type HealthTimings } from './timings';
 
@@ -47,19 +46,18 @@ class HealthManagerService {
   private fullReadInFlight = false;
 
   constructor(private readonly bus: Bus, private readonly log: Log, private readonly t: HealthTimings) {
-    this.actual = new ActualState(t.dropletLostMs);
+    this.actual = new ActualState({ expiry: 'instance', lostAfterMs: t.dropletLostMs, liveOnly: true, exitMemoryMs: Math.max(60_000, 3 * t.dropletLostMs) });
     this.history = new CrashHistory(t);
   }
 
   async start(): Promise<void> {
     const b = this.bus;
-    this.subs.push(b.subscribe(Subjects.deaHeartbeat, (m) => { this.actual.heartbeat(m, Date.now()); }));
+    this.subs.push(b.subscribe(Subjects.deaHeartbeat, (m) => { this.actual.heartbeat(m); }));
     this.subs.push(b.subscribe(Subjects.dropletExited, (m) => this.onExited(m)));
     this.subs.push(b.subscribe(Subjects.dropletUpdated, (m) => this.readOne(m.droplet)));
     this.subs.push(b.subscribe(Subjects.healthmanagerHealth, (m, ctx) => {
-      const now = Date.now();
       for (const d of m.droplets) {
-        const healthy = this.actual.live(d.droplet, now).filter((r) => r.state === 'RUNNING' && r.version === d.version).length;
+        const healthy = this.actual.live(d.droplet).filter((r) => r.state === 'RUNNING' && r.version === d.version).length;
         const reply: HealthmanagerHealthReply = { droplet: d.droplet, version: d.version, healthy };
         ctx.respond(reply);
       }
@@ -154,7 +152,7 @@ class HealthManagerService {
 
   private async onExited(m: DropletExited): Promise<void> {
     const now = Date.now();
-    if (!this.actual.exit(m.droplet, m.instance, now)) { this.log.debug(`duplicate exit of ${m.instance} ignored`); return; }
+    if (!this.actual.exited(m)) { this.log.debug(`duplicate exit of ${m.instance} ignored`); return; }
     if (m.reason === 'CRASHED') {
       this.history.record(m.droplet, {
         instance: m.instance, index: m.index, version: m.version,
@@ -202,7 +200,7 @@ class HealthManagerService {
     if (!app || !this.wants(app, version, index)) return;
     const h = this.history.peek(droplet, version, index);
     if (!h || h.givenUp) return;
-    if (this.actual.hasLive(droplet, version, index, Date.now())) return;
+    if (this.actual.isUp(droplet, version, index)) return;
     this.sendStart(app, [index], true);
   }
 
@@ -221,7 +219,7 @@ class HealthManagerService {
     this.bus.publish(Subjects.hmRequests, msg);
   }
 
-  private sendStop(app: BulkApp, instances: InstanceReport[], why: string): void {
+  private sendStop(app: BulkApp, instances: ActualInstance[], why: string): void {
     if (instances.length === 0) return;
     const now = Date.now();
     for (const r of instances) this.stopSentAt.set(r.instance, now);
@@ -235,7 +233,7 @@ class HealthManagerService {
   private analyze(): void {
     if (this.stopped) return;
     const now = Date.now();
-    this.actual.prune(now, Math.max(60_000, 3 * this.t.dropletLostMs));
+    this.actual.sweep();
     this.history.prune(now);
     for (const [id, at] of this.stopSentAt) if (now - at >= this.t.restartTimeoutMs) this.stopSentAt.delete(id);
     if (!this.expectedLoaded || now - this.startedAt < this.t.startupGraceMs) return;
@@ -247,14 +245,14 @@ class HealthManagerService {
   }
 
   private analyzeApp(app: BulkApp, now: number): void {
-    const live = this.actual.live(app.droplet, now);
+    const live = this.actual.live(app.droplet);
     const running = app.state === 'STARTED';
     if (running && app.package_state !== 'STAGED') return; // staging: nothing to judge yet
 
     // Extra: app stopped, old version, index out of range, or a second instance of an index.
-    const extra: InstanceReport[] = [];
+    const extra: ActualInstance[] = [];
     const why = new Set<string>();
-    const keep = new Map<number, InstanceReport>();
+    const keep = new Map<number, ActualInstance>();
     for (const r of live) {
       if (!running) { extra.push(r); why.add('app stopped'); continue; }
       if (r.version !== app.version) { extra.push(r); why.add('old version'); continue; }
@@ -298,7 +296,7 @@ class HealthManagerService {
   }
 }
 
-function prefer(a: InstanceReport, b: InstanceReport): [InstanceReport, InstanceReport] {
+function prefer(a: ActualInstance, b: ActualInstance): [ActualInstance, ActualInstance] {
   if (a.state !== b.state) return a.state === 'RUNNING' ? [a, b] : [b, a];
   return a.stateTimestamp <= b.stateTimestamp ? [a, b] : [b, a];
 }

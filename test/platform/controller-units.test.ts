@@ -1,5 +1,5 @@
 // The controller's building blocks on their own: paths, zips (reader and writer), the pool, the
-// packager, the store's migrations, host and token checks, the actual-state table.
+// packager, the store's migrations, host and token checks.
 import { strict as assert } from 'node:assert';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -7,11 +7,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import JSZip from 'jszip';
-import { ActualState } from '../../platform/controller/actual-state';
 import { ContentStore } from '../../platform/controller/content-store';
 import { CcError } from '../../platform/controller/errors';
 import { isLoopbackHost, tokenMatches } from '../../platform/controller/http-util';
-import { Packager, UnsafePathError, checkLinkTarget, normalizeAppPath, parseResources } from '../../platform/controller/packager';
+import { UnsafePathError, checkLinkTarget, normalizeAppPath, parseResources } from '../../platform/controller/package-request';
+import { Packager } from '../../platform/controller/packager';
 import { ResourcePool } from '../../platform/controller/resource-pool';
 import { Store } from '../../platform/controller/store';
 import { ZipArchive } from '../../platform/controller/zip-reader';
@@ -173,32 +173,5 @@ describe('controller units', function () {
     assert.ok(!tokenMatches('abcd', 'abc'));
     assert.ok(!tokenMatches(undefined, 'abc'));
     assert.ok(!tokenMatches('', ''));
-  });
-
-  it('the actual-state table: heartbeats replace a DEA\'s list, exits remove, silent DEAs expire', () => {
-    let now = 1000;
-    const changed: number[] = [];
-    const a = new ActualState((d) => changed.push(d), 5000, () => now);
-    const hb = (dea: string, droplets: { droplet: number; index: number; instance: string; state: 'STARTING' | 'RUNNING' }[]): void =>
-      a.heartbeat({ dea, droplets: droplets.map((d) => ({ ...d, version: 'v1', state_timestamp: 1 })) });
-    hb('d1', [{ droplet: 1, index: 0, instance: 'i0', state: 'STARTING' }, { droplet: 1, index: 1, instance: 'i1', state: 'RUNNING' }]);
-    assert.equal(a.runningCount(1, 'v1', 2), 1);
-    assert.ok(a.isUp(1, 'v1', 0));
-    now += 1000;
-    hb('d1', [{ droplet: 1, index: 0, instance: 'i0', state: 'RUNNING' }]);
-    assert.equal(a.runningCount(1, 'v1', 2), 1);
-    assert.ok(!a.isUp(1, 'v1', 1), 'i1 left the heartbeat');
-    a.exited({ droplet: 1, version: 'v1', instance: 'i0', index: 0, reason: 'CRASHED' });
-    assert.equal(a.instancesOf(1).length, 0);
-    hb('d2', [{ droplet: 2, index: 0, instance: 'j0', state: 'RUNNING' }]);
-    now += 1000;
-    hb('d2', [{ droplet: 2, index: 0, instance: 'j0', state: 'RUNNING' }]);
-    now += 2500;
-    a.sweep();
-    assert.equal(a.instancesOf(2).length, 1, 'within 3 intervals (at least 3 s)');
-    now += 1000;
-    a.sweep();
-    assert.equal(a.instancesOf(2).length, 0, 'a silent DEA loses its instances');
-    assert.ok(changed.includes(1) && changed.includes(2));
   });
 });
