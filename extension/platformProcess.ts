@@ -3,6 +3,7 @@
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { UserFacingError } from '../platform/log';
 
 /** What `pocket up` writes to `<dataDir>/endpoint.json`. */
 export interface Endpoint {
@@ -17,7 +18,7 @@ export interface Endpoint {
 export type EndpointProbe = (ep: Endpoint) => Promise<boolean>;
 
 /** A missing prerequisite: shown once, never retried in a loop. */
-export class PrerequisiteError extends Error {
+export class PrerequisiteError extends UserFacingError {
   override name = 'PrerequisiteError';
 }
 
@@ -52,7 +53,7 @@ export async function waitForEndpoint(dataDir: string, since: number, timeoutMs:
     if (ep && fresh && isAlive(ep.pid) && (await answers(ep))) return ep;
     await sleep(100);
   }
-  throw new Error(`The platform did not become ready within ${Math.round(timeoutMs / 1000)} s; see the Pocket Foundry log.`);
+  throw new UserFacingError(`The platform did not become ready within ${Math.round(timeoutMs / 1000)} s; see the Pocket Foundry log.`);
 }
 
 /** The platform's Node must exist and be 20 or later (better-sqlite3 is built for it). */

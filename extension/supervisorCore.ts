@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ExitCodes } from '../platform/cli/exit-codes';
+import { UserFacingError } from '../platform/log';
 import {
   checkNode as realCheckNode, findRunningPlatform, isAlive, leashScript, LogTail, platformEnv, PrerequisiteError, safeRead, sleep,
   sweepGroup, waitForEndpoint, type Endpoint, type EndpointProbe,
@@ -260,7 +261,7 @@ export class SupervisorCore {
 
   private async spawnPlatform(cfg: LaunchConfig): Promise<Endpoint> {
     if (!fs.existsSync(this.opts.pocketJs)) {
-      throw new Error(`The platform program is missing (${this.opts.pocketJs}); reinstall the extension or run \`npm run build\`.`);
+      throw new UserFacingError(`The platform program is missing (${this.opts.pocketJs}); reinstall the extension or run \`npm run build\`.`);
     }
     await (this.opts.checkNode ?? realCheckNode)(cfg.nodePath);
     fs.mkdirSync(cfg.dataDir, { recursive: true, mode: 0o700 });
@@ -313,7 +314,7 @@ export class SupervisorCore {
     const text = safeRead(logFile);
     const errorLine = text.split('\n').reverse().find((l) => /\berror\b/i.test(l));
     const said = errorLine ? errorLine.replace(/^\S+Z\s+error\s+/, '').trim() : '';
-    return new Error(`The platform ${exit.why}${said ? `: ${said}` : ''}`);
+    return new UserFacingError(`The platform ${exit.why}${said ? `: ${said}` : ''}`);
   }
 
   private onChildExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {

@@ -1,9 +1,6 @@
 // Errors at the CLI's edge: a user-facing error is printed as it is; anything else is a short
 // "internal error" line, with its stack under --verbose (or POCKET_DEBUG=1).
-import {
-  CloudControllerError, CloudControllerUnreachableError, ManifestError, NoTargetError, PushCancelledError, PushError,
-} from '../client';
-import { describeError, UserFacingError } from '../log';
+import { describeError, isUserFacing, UserFacingError } from '../log';
 import { ExitCodes } from './exit-codes';
 
 /** A user-facing failure that ends `pocket` with its own exit code (the supervisor reads it). */
@@ -12,13 +9,6 @@ export class CliFailure extends UserFacingError {
   constructor(message: string, readonly exitCode: number, options?: { cause?: unknown }) {
     super(message, options);
   }
-}
-
-// The client's errors are written for a person (platform/client/errors.ts) but are not UserFacingErrors.
-const clientErrors = [CloudControllerError, CloudControllerUnreachableError, ManifestError, PushError, PushCancelledError, NoTargetError];
-
-export function isUserFacing(e: unknown): e is Error {
-  return e instanceof UserFacingError || clientErrors.some((c) => e instanceof c);
 }
 
 /** Writes `e` for the person at the keyboard and returns the exit code. */

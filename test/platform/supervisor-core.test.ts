@@ -152,7 +152,7 @@ describe('supervisor core: a fake pocket.js under the real leash', function () {
     process.env.POCKET_FAKE_EXIT = '1';
     const clock = recordingClock();
     const { core: c, log } = make({ clock });
-    await assert.rejects(c.ensureRunning(), /^Error: The platform exited with code 1: \[pocket\] fake refused to start$/);
+    await assert.rejects(c.ensureRunning(), /^UserFacingError: The platform exited with code 1: \[pocket\] fake refused to start$/);
     assert.equal(c.state.kind, 'failed');
     assert.deepEqual(clock.delays, [], 'a start that fails is not retried by itself');
     assert.ok(log.lines.some((l) => l.startsWith('error The platform did not start')), log.lines.join('\n'));
