@@ -1,6 +1,7 @@
 // The editor's platform supervisor core (extension/supervisorCore.ts) in plain Node: its transition
 // table, crash and backoff, the endpoint wait, and a real `dist/pocket.js` killed and brought back.
 import { strict as assert } from 'node:assert';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -203,6 +204,38 @@ describe('supervisor core: a fake pocket.js under the real leash', function () {
     // Not stopped in afterEach: "stopping" a platform started elsewhere would signal this test process.
     core = undefined;
     c.dispose();
+  });
+
+  it('starts its own platform when one started elsewhere dies (checkAlive)', async () => {
+    const data = path.join(dir, 'data');
+    fs.mkdirSync(data, { recursive: true });
+    // "Elsewhere": the fake started directly, not by this supervisor.
+    const other = spawn(process.execPath, [script, 'up', '--data', data], { stdio: 'ignore' });
+    await waitFor('other up', () => fs.existsSync(path.join(data, 'endpoint.json')), 10_000, 20);
+    const { core: c, states } = make();
+    const found = await c.ensureRunning();
+    assert.equal(found.pid, other.pid);
+    assert.equal(c.ownedPid, undefined);
+    await c.checkAlive();
+    assert.equal(c.state.kind === 'running' && c.state.owned, false, 'alive: nothing to do');
+    other.kill('SIGKILL');
+    await waitFor('other gone', () => !fs.existsSync(`/proc/${other.pid}`), 5000, 20);
+    await c.checkAlive();
+    assert.equal(c.state.kind === 'running' && c.state.owned, true, 'its own platform now');
+    assert.notEqual(c.ownedPid, other.pid);
+    assert.deepEqual(states.map((s) => s.kind), ['starting', 'running', 'stopped', 'starting', 'starting', 'running']);
+  });
+
+  it('leaves the platform running on shutdown when asked to keep it', async () => {
+    const { core: c } = make();
+    const ep = await c.ensureRunning();
+    await c.shutdown(true);
+    core = undefined;
+    c.dispose();
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(fs.existsSync(`/proc/${ep.pid}`), 'still running after the supervisor let go');
+    process.kill(ep.pid, 'SIGTERM');
+    await waitFor('fake gone', () => !fs.existsSync(`/proc/${ep.pid}`), 5000, 20);
   });
 });
 
