@@ -1,5 +1,4 @@
 // The app explorer: apps -> instances, in CF terms, refreshed by platform events (never polled).
-import { performance } from 'node:perf_hooks';
 import * as vscode from 'vscode';
 import type { App, AppStats, CloudControllerClient, InstanceInfo } from '../platform/client';
 import { clientLib } from './clientLib';
@@ -34,6 +33,16 @@ export function appPhase(app: App): AppPhase {
   return 'stopped';
 }
 
+/** Hooks the test API attaches to time a refresh (event -> fired -> read); none in normal use. */
+export interface RefreshProbe {
+  /** A platform event asked for a refresh while the tree is visible. */
+  eventArrived(): void;
+  /** The debounced refresh fired. */
+  fired(): void;
+  /** VS Code asked for the root; the returned function is called once it is read. */
+  rootAsked(): () => void;
+}
+
 export class AppExplorer implements vscode.TreeDataProvider<ExplorerNode>, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<ExplorerNode | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
@@ -43,18 +52,10 @@ export class AppExplorer implements vscode.TreeDataProvider<ExplorerNode>, vscod
   private debounce: NodeJS.Timeout | undefined;
   private lastApps: App[] = [];
   private lastError: string | undefined;
-  /** When the oldest event not yet shown arrived (performance.now()). */
-  private pendingEventAt: number | undefined;
-  private readonly latencies: number[] = [];
-  /** Per refresh: [event -> refresh fired, fired -> VS Code asks, reading the apps] in ms. */
-  private readonly breakdown: [number, number, number][] = [];
-  private firedAt: number | undefined;
-  /** The oldest event waiting for the debounce timer, and how long events waited for it. */
-  private eventBeforeFire: number | undefined;
-  private readonly fireDelays: number[] = [];
-  private readonly readTimes: number[] = [];
   /** VS Code reads a tree only while it is visible; latency is measured only then. */
   visible = false;
+  /** Set by the test API to time refreshes. */
+  probe: RefreshProbe | undefined;
   /**
    * Instance stats (host:port) come from the DEAs and may take a while while instances change;
    * the tree shows the last ones at once and re-renders an app when fresh ones arrive. Only a
@@ -71,20 +72,12 @@ export class AppExplorer implements vscode.TreeDataProvider<ExplorerNode>, vscod
 
   /** Re-reads everything shortly; bursts of platform events become one refresh. */
   refreshSoon(delayMs = 30, fromEvent = false): void {
-    if (fromEvent && this.visible) {
-      this.pendingEventAt ??= performance.now();
-      this.eventBeforeFire ??= performance.now();
-    }
+    if (fromEvent && this.visible) this.probe?.eventArrived();
     if (this.debounce) return;
     this.debounce = setTimeout(() => {
       this.debounce = undefined;
       this.statsWanted = true;
-      this.firedAt = performance.now();
-      if (this.eventBeforeFire !== undefined) {
-        this.fireDelays.push(this.firedAt - this.eventBeforeFire);
-        if (this.fireDelays.length > 200) this.fireDelays.shift();
-        this.eventBeforeFire = undefined;
-      }
+      this.probe?.fired();
       this.changed.fire(undefined);
     }, delayMs);
   }
@@ -99,28 +92,10 @@ export class AppExplorer implements vscode.TreeDataProvider<ExplorerNode>, vscod
     return node.kind === 'app' ? this.appItem(node.app) : this.instanceItem(node);
   }
 
-  /** Milliseconds from a platform event to the tree having re-read the apps (latest 200). */
-  get eventLatencies(): readonly number[] { return this.latencies; }
-
-  get eventLatencyBreakdown(): readonly [number, number, number][] { return this.breakdown; }
-
-  /** The extension's own share: event -> refresh fired (debounce), and reading the apps when asked. */
-  get ownLatencies(): { fire: readonly number[]; read: readonly number[] } { return { fire: this.fireDelays, read: this.readTimes }; }
-
   async getChildren(node?: ExplorerNode): Promise<ExplorerNode[]> {
-    const eventAt = node ? undefined : this.pendingEventAt;
-    const firedAt = this.firedAt;
-    const askedAt = performance.now();
-    if (!node) this.pendingEventAt = undefined;
+    const read = node ? undefined : this.probe?.rootAsked();
     const children = await this.readChildren(node);
-    if (eventAt !== undefined) {
-      const done = performance.now();
-      this.latencies.push(done - eventAt);
-      this.breakdown.push([(firedAt ?? askedAt) - eventAt, askedAt - (firedAt ?? askedAt), done - askedAt]);
-      this.readTimes.push(done - askedAt);
-      if (this.readTimes.length > 200) this.readTimes.shift();
-      if (this.latencies.length > 200) { this.latencies.shift(); this.breakdown.shift(); }
-    }
+    read?.();
     return children;
   }
 

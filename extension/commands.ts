@@ -2,12 +2,13 @@
 // URI) or nothing (command palette: they ask), and report failures in words.
 import * as vscode from 'vscode';
 import type { App, CloudControllerClient } from '../platform/client';
+import { isUserFacing, UserFacingError } from '../platform/log';
 import { appPhase, type ExplorerNode } from './appExplorer';
 import { clientLib } from './clientLib';
 import { browseFiles, followLogs, showInstanceLogs, showStoredStagingLog } from './appFiles';
 import type { PocketFoundry } from './context';
-import { InstancePanel } from './instancePanel';
-import { describe } from './log';
+import type { PanelHost } from './instancePanel';
+import { describe, userText } from './log';
 import { pushWorkspace, type PushOutcome } from './pushWorkspace';
 
 type Target = ExplorerNode | string | undefined;
@@ -23,14 +24,14 @@ export function registerCommands(ctx: PocketFoundry): vscode.Disposable[] {
         return await fn(...args);
       } catch (e) {
         ctx.log.error(`${id} failed`, e);
-        void vscode.window.showErrorMessage(describe(e));
+        void vscode.window.showErrorMessage(userText(e));
         return undefined;
       }
     });
 
   return [
     reg('pocketFoundry.pushWorkspace', (uri?: vscode.Uri): Promise<PushOutcome> => push(ctx, uri)),
-    reg('pocketFoundry.refresh', () => { ctx.explorer.refresh(); InstancePanel.notify(); }),
+    reg('pocketFoundry.refresh', () => { ctx.explorer.refresh(); ctx.panels.notify(); }),
     reg('pocketFoundry.start', (t?: Target) => withApp(ctx, t, 'Start', (c, app) => changeState(ctx, c, app, 'start'))),
     reg('pocketFoundry.stop', (t?: Target) => withApp(ctx, t, 'Stop', (c, app) => changeState(ctx, c, app, 'stop'))),
     reg('pocketFoundry.restart', (t?: Target) => withApp(ctx, t, 'Restart', (c, app) => changeState(ctx, c, app, 'restart'))),
@@ -45,7 +46,7 @@ export function registerCommands(ctx: PocketFoundry): vscode.Disposable[] {
       else await showStoredStagingLog(app.name, ctx.files);
     })),
     reg('pocketFoundry.showInstances', (t?: Target) => withApp(ctx, t, 'Show Instances', async (_c, app) => {
-      InstancePanel.show(ctx.ext.extensionUri, panelHost(ctx), app.name);
+      ctx.panels.show(panelHost(ctx), app.name);
     })),
     reg('pocketFoundry.platform.start', () => ctx.startPlatform()),
     reg('pocketFoundry.platform.stop', () => ctx.stopPlatform()),
@@ -67,6 +68,7 @@ async function push(ctx: PocketFoundry, uri: vscode.Uri | undefined): Promise<Pu
     pushStarting: (app, folder) => ctx.rememberFolder(app, folder),
     stagingFinished: (app, folder, ok) => { void ctx.stagingResult(app, folder, ok); },
     afterPush: (s) => ctx.pushFinished(s),
+    log: ctx.log,
   }, uri instanceof vscode.Uri ? uri : undefined);
 }
 
@@ -118,7 +120,7 @@ async function changeState(ctx: PocketFoundry, c: CloudControllerClient, app: Ap
     if (action !== 'stop') await c.updateApp(app.name, { state: 'STARTED' });
   });
   ctx.explorer.refreshSoon();
-  InstancePanel.notify(app.name);
+  ctx.panels.notify(app.name);
 }
 
 async function scale(ctx: PocketFoundry, c: CloudControllerClient, app: App, args: ScaleArgs | undefined): Promise<void> {
@@ -153,11 +155,11 @@ async function scale(ctx: PocketFoundry, c: CloudControllerClient, app: App, arg
       ...(memory !== undefined ? { resources: { memory } } : {}),
       meta: { version: app.meta.version },
     }).catch((e: unknown) => {
-      if (e instanceof clientLib().CloudControllerError && e.code === clientLib().ErrorCodes.notEnoughMemory) throw new Error(`Not enough memory to scale ${app.name}: ${e.description}`);
+      if (e instanceof clientLib().CloudControllerError && e.code === clientLib().ErrorCodes.notEnoughMemory) throw new UserFacingError(`Not enough memory to scale ${app.name}: ${e.description}`);
       throw e;
     }));
   ctx.explorer.refreshSoon();
-  InstancePanel.notify(app.name);
+  ctx.panels.notify(app.name);
 }
 
 async function deleteApp(ctx: PocketFoundry, c: CloudControllerClient, app: App, skipConfirmation: boolean): Promise<boolean> {
@@ -171,7 +173,7 @@ async function deleteApp(ctx: PocketFoundry, c: CloudControllerClient, app: App,
   }
   await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: `Deleting ${app.name}` }, () => c.deleteApp(app.name));
   ctx.clearProblems(app.name);
-  InstancePanel.get(app.name)?.dispose();
+  ctx.panels.get(app.name)?.dispose();
   ctx.explorer.refreshSoon();
   return true;
 }
@@ -183,7 +185,7 @@ async function openInBrowser(ctx: PocketFoundry, app: App): Promise<boolean> {
   return vscode.env.openExternal(vscode.Uri.parse(url));
 }
 
-function panelHost(ctx: PocketFoundry): Parameters<typeof InstancePanel.show>[1] {
+function panelHost(ctx: PocketFoundry): PanelHost {
   return {
     client: () => ctx.clientIfRunning(false),
     appUrl: (app) => ctx.appUrl(app),
@@ -203,13 +205,14 @@ async function instanceAction(ctx: PocketFoundry, name: string, index: number, a
   const c = await ctx.client();
   try {
     const r = await c.restartInstance(name, index);
-    if (!r.started) throw new Error(`no DEA took it again (${r.placement_error ?? 'no reason given'}); the health manager will try again`);
+    if (!r.started) throw new UserFacingError(`no DEA took it again (${r.placement_error ?? 'no reason given'}); the health manager will try again`);
   } catch (e) {
-    void vscode.window.showErrorMessage(`Could not ${action} ${name} #${index}: ${describe(e)}`);
+    if (!isUserFacing(e)) ctx.log.error(`restarting ${name} #${index}`, e);
+    void vscode.window.showErrorMessage(`Could not ${action} ${name} #${index}: ${userText(e)}`);
     return;
   }
   void vscode.window.setStatusBarMessage(`Restarting ${name} #${index}`, 3000);
-  InstancePanel.notify(name);
+  ctx.panels.notify(name);
   ctx.explorer.refreshSoon();
 }
 

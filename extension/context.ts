@@ -5,10 +5,10 @@ import { AppExplorer, type ExplorerNode } from './appExplorer';
 import { AppFilesProvider, filesScheme } from './appFiles';
 import { readConfig, type PocketConfig } from './config';
 import { PlatformConnection } from './connection';
-import { InstancePanel } from './instancePanel';
+import { InstancePanels } from './instancePanel';
 import { ExtensionLog } from './log';
 import { StagingLogs } from './stagingLogs';
-import { findStagingProblems } from './stagingProblems';
+import { StagingDiagnostics } from './stagingDiagnostics';
 import { PlatformStatusBar } from './statusBar';
 import { PlatformSupervisor, type Endpoint, type PlatformState } from './supervisor';
 
@@ -21,12 +21,12 @@ export class PocketFoundry implements vscode.Disposable {
   readonly treeView: vscode.TreeView<ExplorerNode>;
   readonly statusBar: PlatformStatusBar;
   readonly stagingLogs: StagingLogs;
-  readonly problems: vscode.DiagnosticCollection;
+  readonly problems: StagingDiagnostics;
+  readonly panels: InstancePanels;
   readonly files: AppFilesProvider;
   private connection: PlatformConnection | undefined;
   /** Set by "Stop Platform": views then show the stopped state instead of starting it again. */
   private userStopped = false;
-  private readonly problemUris = new Map<string, vscode.Uri[]>();
   private readonly disposables: vscode.Disposable[] = [];
   private lastPush: PushSummary | undefined;
   private countTimer: NodeJS.Timeout | undefined;
@@ -40,7 +40,8 @@ export class PocketFoundry implements vscode.Disposable {
     });
     this.statusBar = new PlatformStatusBar();
     this.stagingLogs = new StagingLogs();
-    this.problems = vscode.languages.createDiagnosticCollection('pocketFoundry');
+    this.problems = new StagingDiagnostics();
+    this.panels = new InstancePanels(ext.extensionUri);
     this.files = new AppFilesProvider(() => this.client());
     this.explorer = new AppExplorer({
       client: () => this.clientIfRunning(!this.userStopped),
@@ -131,13 +132,12 @@ export class PocketFoundry implements vscode.Disposable {
   }
 
   clearProblems(app: string): void {
-    for (const uri of this.problemUris.get(app) ?? []) this.problems.delete(uri);
-    this.problemUris.delete(app);
+    this.problems.clear(app);
   }
 
   async dispose(): Promise<void> {
     if (this.countTimer) clearTimeout(this.countTimer);
-    InstancePanel.disposeAll();
+    this.panels.dispose();
     this.connection?.dispose();
     this.connection = undefined;
     await this.supervisor.shutdown(this.config.keepPlatformRunning);
@@ -151,7 +151,7 @@ export class PocketFoundry implements vscode.Disposable {
     this.connection?.dispose();
     this.connection = new PlatformConnection(endpoint, {
       onEvent: (e) => this.onEvent(e),
-      onOpen: () => { this.countAppsSoon(); this.explorer.refreshSoon(); InstancePanel.notify(); },
+      onOpen: () => { this.countAppsSoon(); this.explorer.refreshSoon(); this.panels.notify(); },
       onDrop: () => { void this.supervisor.checkAlive(); },
     });
     return this.connection;
@@ -161,16 +161,16 @@ export class PocketFoundry implements vscode.Disposable {
     switch (e.type) {
       case 'staging':
         this.stagingLogs.append(e.name, e);
-        if (e.done) { this.explorer.refreshSoon(30, true); InstancePanel.notify(e.name); }
+        if (e.done) { this.explorer.refreshSoon(30, true); this.panels.notify(e.name); }
         break;
       case 'app':
         this.countAppsSoon();
         this.explorer.refreshSoon(30, true);
-        InstancePanel.notify(e.name);
+        this.panels.notify(e.name);
         break;
       case 'instances':
         this.explorer.refreshSoon(30, true);
-        InstancePanel.notify(e.name);
+        this.panels.notify(e.name);
         break;
     }
   }
@@ -185,7 +185,7 @@ export class PocketFoundry implements vscode.Disposable {
       this.connection = undefined;
     }
     this.explorer.refreshSoon();
-    InstancePanel.notify();
+    this.panels.notify();
   }
 
   private onConfigChange(e: vscode.ConfigurationChangeEvent): void {
@@ -220,24 +220,6 @@ export class PocketFoundry implements vscode.Disposable {
       const stored = client ? (await client.files(app, 0, 'logs/staging.log')).toString('utf8') : '';
       if (stored.trim()) lines = stored.split('\n');
     } catch { /* the streamed lines will do */ }
-    const found = findStagingProblems(lines, folder);
-    this.clearProblems(app);
-    const byFile = new Map<string, vscode.Diagnostic[]>();
-    for (const p of found) {
-      const line = Math.max(0, p.line - 1);
-      const col = Math.max(0, (p.column ?? 1) - 1);
-      const d = new vscode.Diagnostic(new vscode.Range(line, col, line, p.column ? col + 1 : Number.MAX_SAFE_INTEGER), p.message, vscode.DiagnosticSeverity.Error);
-      d.source = `Pocket Foundry: staging ${app}`;
-      const list = byFile.get(p.file) ?? [];
-      list.push(d);
-      byFile.set(p.file, list);
-    }
-    const uris: vscode.Uri[] = [];
-    for (const [file, diags] of byFile) {
-      const uri = vscode.Uri.file(file);
-      this.problems.set(uri, diags);
-      uris.push(uri);
-    }
-    if (uris.length > 0) this.problemUris.set(app, uris);
+    this.problems.report(app, folder, lines);
   }
 }

@@ -19,9 +19,40 @@ export interface PanelHost {
 /** Live figures (cpu, memory, uptime) are re-read this often while the panel is visible. */
 const statsRefreshMs = 2000;
 
+/** The open instance panels, one per app; owned by the extension's context, disposed with it. */
+export class InstancePanels implements vscode.Disposable {
+  private readonly panels = new Map<string, InstancePanel>();
+
+  constructor(private readonly extensionUri: vscode.Uri) {}
+
+  /** Opens (or reveals) the panel of `app`. */
+  show(host: PanelHost, app: string): InstancePanel {
+    const existing = this.panels.get(app);
+    if (existing) { existing.reveal(); void existing.reload(); return existing; }
+    const panel = vscode.window.createWebviewPanel(InstancePanel.viewType, `Instances: ${app}`, vscode.ViewColumn.Active, {
+      enableScripts: true,
+      localResourceRoots: [vscode.Uri.joinPath(this.extensionUri, 'media')],
+      retainContextWhenHidden: false,
+    });
+    const p = new InstancePanel(panel, this.extensionUri, host, app, () => { if (this.panels.get(app) === p) this.panels.delete(app); });
+    this.panels.set(app, p);
+    return p;
+  }
+
+  /** A platform event about `app` (or every app when undefined): reload the panels concerned. */
+  notify(app?: string): void {
+    for (const [name, p] of this.panels) if (!app || app === name) void p.reload();
+  }
+
+  get(app: string): InstancePanel | undefined { return this.panels.get(app); }
+
+  dispose(): void {
+    for (const p of [...this.panels.values()]) p.dispose();
+  }
+}
+
 export class InstancePanel implements vscode.Disposable {
   static readonly viewType = 'pocketFoundry.instances';
-  private static readonly panels = new Map<string, InstancePanel>();
 
   private readonly disposables: vscode.Disposable[] = [];
   private timer: NodeJS.Timeout | undefined;
@@ -29,36 +60,13 @@ export class InstancePanel implements vscode.Disposable {
   private reloadAgain = false;
   private lastSnapshot: PanelSnapshot | undefined;
 
-  /** Opens (or reveals) the panel of `app`. */
-  static show(extensionUri: vscode.Uri, host: PanelHost, app: string): InstancePanel {
-    const existing = InstancePanel.panels.get(app);
-    if (existing) { existing.panel.reveal(undefined, false); void existing.reload(); return existing; }
-    const panel = vscode.window.createWebviewPanel(InstancePanel.viewType, `Instances: ${app}`, vscode.ViewColumn.Active, {
-      enableScripts: true,
-      localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'media')],
-      retainContextWhenHidden: false,
-    });
-    const p = new InstancePanel(panel, extensionUri, host, app);
-    InstancePanel.panels.set(app, p);
-    return p;
-  }
-
-  /** A platform event about `app` (or every app when undefined): reload the panels concerned. */
-  static notify(app?: string): void {
-    for (const [name, p] of InstancePanel.panels) if (!app || app === name) void p.reload();
-  }
-
-  static get(app: string): InstancePanel | undefined { return InstancePanel.panels.get(app); }
-
-  static disposeAll(): void {
-    for (const p of [...InstancePanel.panels.values()]) p.dispose();
-  }
-
-  private constructor(
+  /** Made by InstancePanels, which `forget` tells when the panel closes. */
+  constructor(
     private readonly panel: vscode.WebviewPanel,
     private readonly extensionUri: vscode.Uri,
     private readonly host: PanelHost,
     readonly app: string,
+    private readonly forget: () => void,
   ) {
     panel.iconPath = {
       light: vscode.Uri.joinPath(extensionUri, 'media', 'icons', 'instances-light.svg'),
@@ -84,8 +92,10 @@ export class InstancePanel implements vscode.Disposable {
     return this.loading;
   }
 
+  reveal(): void { this.panel.reveal(undefined, false); }
+
   dispose(): void {
-    if (InstancePanel.panels.get(this.app) === this) InstancePanel.panels.delete(this.app);
+    this.forget();
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     for (const d of this.disposables.splice(0)) d.dispose();

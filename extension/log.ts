@@ -1,5 +1,6 @@
 // The extension's own log: a LogOutputChannel whose error() also reveals the channel.
 import * as vscode from 'vscode';
+import { isUserFacing } from '../platform/log';
 
 export class ExtensionLog implements vscode.Disposable {
   readonly channel: vscode.LogOutputChannel;
@@ -15,6 +16,8 @@ export class ExtensionLog implements vscode.Disposable {
 
   error(msg: string, err?: unknown): void {
     this.channel.error(err === undefined ? msg : `${msg}: ${describe(err)}`);
+    // An internal error's details belong here, since the user sees one line of it.
+    if (!isUserFacing(err) && err instanceof Error && err.stack) this.channel.error(err.stack);
     this.channel.show(true);
   }
 
@@ -38,4 +41,9 @@ export class ExtensionLog implements vscode.Disposable {
 export function describe(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
+}
+
+/** What to show a person: a user-facing error's text as it is, anything else one "internal error" line. */
+export function userText(err: unknown): string {
+  return isUserFacing(err) ? err.message : `internal error: ${describe(err)} (details in the Pocket Foundry log)`;
 }

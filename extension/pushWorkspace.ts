@@ -4,7 +4,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { CloudControllerClient, ManifestApp, PushProgress, PushSummary } from '../platform/client';
+import { isUserFacing } from '../platform/log';
 import { clientLib } from './clientLib';
+import { userText, type ExtensionLog } from './log';
 
 export interface PushHost {
   client(): Promise<CloudControllerClient>;
@@ -20,6 +22,8 @@ export interface PushHost {
   /** After a push ends: set or clear the Problems of `app` for `folder`. */
   stagingFinished(app: string, folder: string, ok: boolean): void;
   afterPush(summary: PushSummary | undefined): void;
+  /** Where an internal error's details go (the user sees one line). */
+  log: Pick<ExtensionLog, 'error'>;
 }
 
 export type PushOutcome =
@@ -98,7 +102,7 @@ export async function pushWorkspace(host: PushHost, uri: vscode.Uri | undefined)
       await host.pushStarting(name, folder);
     } catch (e) {
       cancelled.dispose();
-      const error = describePushError(e);
+      const error = describePushError(e, host);
       void vscode.window.showErrorMessage(`Push of ${name} failed: ${error}`, 'Show Platform Log').then((a) => {
         if (a) void vscode.commands.executeCommand('pocketFoundry.platform.showLog');
       });
@@ -133,7 +137,7 @@ export async function pushWorkspace(host: PushHost, uri: vscode.Uri | undefined)
         void vscode.window.showInformationMessage(`Push of ${name} cancelled; the running version was left untouched.`);
         return { kind: 'cancelled' };
       }
-      const error = describePushError(e);
+      const error = describePushError(e, host);
       const stagingFailed = e instanceof clientLib().CloudControllerError && clientLib().stagingFailureCodes.includes(e.code);
       if (stagingFailed) host.stagingFinished(name, folder, false);
       host.noteStaging(name, `Push failed: ${error}`, 'error');
@@ -198,7 +202,7 @@ async function appName(host: PushHost, folder: string, fromManifest: string | un
   return name;
 }
 
-function describePushError(e: unknown): string {
-  if (e instanceof Error) return e.message;
-  return String(e);
+function describePushError(e: unknown, host: PushHost): string {
+  if (!isUserFacing(e)) host.log.error('Push failed', e);
+  return userText(e);
 }

@@ -1,10 +1,10 @@
 // What activate() returns. It exists for the extension's own test suites (they run inside VS Code
 // and need to read state the editor API does not expose, such as output channel text); it is not
 // a stable API for other extensions.
+import { performance } from 'node:perf_hooks';
 import * as vscode from 'vscode';
-import type { ExplorerNode } from './appExplorer';
+import type { ExplorerNode, RefreshProbe } from './appExplorer';
 import type { PocketFoundry } from './context';
-import { InstancePanel } from './instancePanel';
 import type { PanelSnapshot } from './panelProtocol';
 import type { Endpoint, PlatformState } from './supervisor';
 
@@ -49,7 +49,55 @@ export interface PocketFoundryTestApi {
   eventToTreeOwn(): { fire: readonly number[]; read: readonly number[] };
 }
 
+/** Times each refresh of the app explorer caused by a platform event (latest 200 of each figure). */
+export class RefreshLatencyProbe implements RefreshProbe {
+  /** Milliseconds from a platform event to the tree having re-read the apps. */
+  readonly latencies: number[] = [];
+  /** Per refresh: [event -> refresh fired, fired -> VS Code asks, reading the apps]. */
+  readonly breakdown: [number, number, number][] = [];
+  /** How long events waited for the debounce timer, and how long reading the apps took when asked. */
+  readonly fireDelays: number[] = [];
+  readonly readTimes: number[] = [];
+  /** When the oldest event not yet shown arrived (performance.now()). */
+  private pendingEventAt: number | undefined;
+  /** The oldest event waiting for the debounce timer. */
+  private eventBeforeFire: number | undefined;
+  private firedAt: number | undefined;
+
+  eventArrived(): void {
+    this.pendingEventAt ??= performance.now();
+    this.eventBeforeFire ??= performance.now();
+  }
+
+  fired(): void {
+    this.firedAt = performance.now();
+    if (this.eventBeforeFire !== undefined) {
+      this.fireDelays.push(this.firedAt - this.eventBeforeFire);
+      if (this.fireDelays.length > 200) this.fireDelays.shift();
+      this.eventBeforeFire = undefined;
+    }
+  }
+
+  rootAsked(): () => void {
+    const eventAt = this.pendingEventAt;
+    const firedAt = this.firedAt;
+    const askedAt = performance.now();
+    this.pendingEventAt = undefined;
+    return () => {
+      if (eventAt === undefined) return;
+      const done = performance.now();
+      this.latencies.push(done - eventAt);
+      this.breakdown.push([(firedAt ?? askedAt) - eventAt, askedAt - (firedAt ?? askedAt), done - askedAt]);
+      this.readTimes.push(done - askedAt);
+      if (this.readTimes.length > 200) this.readTimes.shift();
+      if (this.latencies.length > 200) { this.latencies.shift(); this.breakdown.shift(); }
+    };
+  }
+}
+
 export function createTestApi(ctx: PocketFoundry, activation: { wallMs: number; cpuMs: number }): PocketFoundryTestApi {
+  const probe = new RefreshLatencyProbe();
+  ctx.explorer.probe = probe;
   const snapshot = async (node: ExplorerNode): Promise<TreeItemSnapshot> => {
     const item = ctx.explorer.getTreeItem(node);
     const kids = node.kind === 'app' ? await ctx.explorer.readChildren(node) : [];
@@ -81,16 +129,16 @@ export function createTestApi(ctx: PocketFoundry, activation: { wallMs: number; 
     stagingLines: (app) => ctx.stagingLogs.lines(app),
     problems: () => {
       const out: ProblemSnapshot[] = [];
-      ctx.problems.forEach((uri, diags) => {
+      ctx.problems.collection.forEach((uri, diags) => {
         for (const d of diags) out.push({ file: uri.fsPath, line: d.range.start.line + 1, message: d.message, source: d.source ?? '' });
       });
       return out;
     },
-    panel: (app) => InstancePanel.get(app)?.snapshot,
+    panel: (app) => ctx.panels.get(app)?.snapshot,
     statusBarText: () => ctx.statusBar.text,
-    eventToTreeMs: () => ctx.explorer.eventLatencies,
-    eventToTreeBreakdown: () => ctx.explorer.eventLatencyBreakdown,
-    eventToTreeOwn: () => ctx.explorer.ownLatencies,
+    eventToTreeMs: () => probe.latencies,
+    eventToTreeBreakdown: () => probe.breakdown,
+    eventToTreeOwn: () => ({ fire: probe.fireDelays, read: probe.readTimes }),
   };
 }
 

@@ -51,3 +51,14 @@ export class UserFacingError extends Error {
     super(message, options);
   }
 }
+
+// platform/client's errors are written for a person but predate UserFacingError; matched by name,
+// because the extension loads the client as a bundle of its own (its classes are other objects).
+const userFacingNames = new Set([
+  'CloudControllerError', 'CloudControllerUnreachableError', 'ManifestError', 'PushError', 'PushCancelledError', 'NoTargetError',
+]);
+
+/** Whether `err`'s message is meant to be shown as it is (anything else is an internal error). */
+export function isUserFacing(err: unknown): err is Error {
+  return err instanceof UserFacingError || (err instanceof Error && userFacingNames.has(err.name));
+}

@@ -25,6 +25,11 @@ export function newToken(): string {
   return randomBytes(24).toString('hex');
 }
 
+/** No nats-server binary anywhere it is looked for: a missing prerequisite the user must install. */
+export class NatsServerNotFound extends UserFacingError {
+  override name = 'NatsServerNotFound';
+}
+
 const searchPaths = ['/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local/bin/nats-server', '/opt/homebrew/bin/nats-server'];
 
 /**
@@ -41,7 +46,7 @@ export function findNatsServerBinary(env: NodeJS.ProcessEnv = process.env): stri
   for (const c of candidates) {
     try { fs.accessSync(c, fs.constants.X_OK); if (fs.statSync(c).isFile()) return c; } catch { /* next */ }
   }
-  throw new UserFacingError(
+  throw new NatsServerNotFound(
     'nats-server was not found. Install it: `apt-get install nats-server` (Debian/Ubuntu), ' +
     '`brew install nats-server` (macOS), or run `bash scripts/setup.sh`; or set POCKET_NATS_SERVER to its path.',
   );

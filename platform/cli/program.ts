@@ -1,0 +1,124 @@
+// The `pocket` program: every command, its flags and help, in the order `pocket --help` lists them.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Command, Option } from 'commander';
+import type { PlatformComponent } from '../platform';
+import {
+  appsCommand, deleteCommand, pushCommand, restartInstanceCommand, scaleCommand, startCommand, type PushFlags,
+} from './app-commands';
+import { crashesCommand, filesCommand, infoCommand, instancesCommand, logsCommand, statsCommand, targetCommand } from './inspect-commands';
+import { out } from './output';
+import { runPlatform } from './platform-commands';
+import { memoryArg, mustApp, portArg, wholeNumber, withClient } from './shared';
+
+export function buildProgram(): Command {
+  const program = new Command('pocket')
+    .description('Pocket Foundry: a small, faithful Cloud Foundry v1 on your machine.')
+    .version(cliVersion(), '-V, --version')
+    .option('--api <url>', 'cloud controller to use (default: the running platform; env POCKET_API)')
+    .option('--token <token>', 'platform token (env POCKET_TOKEN)')
+    .option('--data <dir>', `data folder (default: $POCKET_HOME, else $XDG_DATA_HOME/pocket-foundry, else ~/.local/share/pocket-foundry)`)
+    .option('--verbose', 'on an internal error, print its stack (also POCKET_DEBUG=1)')
+    .showHelpAfterError('(run `pocket --help` for the commands)')
+    .showSuggestionAfterError(true)
+    .configureHelp({ showGlobalOptions: true, sortSubcommands: false });
+
+  program.command('up')
+    .description('run the platform in the foreground: NATS, controller, stager, DEA, health manager, router')
+    .option('--nats <url>', 'use this NATS server instead of an embedded one')
+    .option('--nats-token <token>', 'token of that NATS server (also the platform token)')
+    .option('--api-port <n>', 'controller port (default: a free port)', portArg)
+    .option('--router-port <n>', 'router port (default: a free port)', portArg)
+    .action((opts: { nats?: string; natsToken?: string; apiPort?: number; routerPort?: number }, cmd: Command) => runPlatform(cmd, opts));
+
+  const component = (name: PlatformComponent, alias: string, description: string): Command => program.command(alias)
+    .description(description)
+    .option('--nats <url>', 'NATS server of the platform to join (default: the one running on the data folder)')
+    .action((opts: { nats?: string }, cmd: Command) => runPlatform(cmd, opts, [name]));
+  component('dea', 'dea', 'run one DEA alone (for more hosts or capacity); joins a platform through NATS (--nats URL --token T)');
+  component('stager', 'stager', 'run one stager alone; joins a platform through NATS');
+  component('router', 'router', 'run one router alone; joins a platform through NATS')
+    .option('--port <n>', 'router port (default: a free port)', portArg)
+    .action((opts: { nats?: string; port?: number }, cmd: Command) => runPlatform(cmd, { nats: opts.nats, routerPort: opts.port }, ['router']));
+  component('health', 'health', 'run the health manager alone; joins a platform through NATS');
+
+  program.command('target')
+    .description('show which platform the commands talk to, or save another one (pocket target URL --token T)')
+    .argument('[url]', 'cloud controller URL to save as the target')
+    .option('--local', 'forget the saved target and use the local platform again')
+    .action((url: string | undefined, flags: { local?: boolean }, cmd: Command) => targetCommand(cmd, url, flags));
+
+  program.command('info').description('show the platform: version, limits, usage, runtimes, frameworks')
+    .action((_o: unknown, cmd: Command) => infoCommand(cmd));
+
+  program.command('push')
+    .description('push an app folder (manifest.yml and .cfignore honoured): upload only changed files, stage, start')
+    .argument('[path]', 'app folder, or a manifest file (default: the current folder)')
+    .option('-n, --name <name>', 'app name (default: from manifest.yml, else the folder name)')
+    .option('-m, --memory <size>', 'memory per instance: 256, 256M, 1G', memoryArg)
+    .option('-i, --instances <n>', 'number of instances', wholeNumber(0))
+    .option('-c, --command <command>', 'start command (default: from the framework)')
+    .option('--host <host>', 'host name: the app is reached at http://<host>.localhost:<router port>/')
+    .option('-f, --manifest <file>', 'manifest to read (default: manifest.yml in the app folder)')
+    .option('--no-manifest', 'ignore manifest.yml')
+    .option('--no-start', 'upload only; do not stage or start')
+    .action((p: string | undefined, flags: PushFlags, cmd: Command) => pushCommand(cmd, p, flags));
+
+  program.command('apps').description('list apps').action((_o: unknown, cmd: Command) => appsCommand(cmd));
+
+  program.command('delete').description('delete an app: stop its instances, remove its package and droplet')
+    .argument('<name>').option('-f, --force', 'do not ask for confirmation')
+    .action((name: string, flags: { force?: boolean }, cmd: Command) => deleteCommand(cmd, name, flags));
+
+  program.command('start').description('start an app (staging it first if needed) and wait until it runs')
+    .argument('<name>').action((name: string, _o: unknown, cmd: Command) => startCommand(cmd, name, 'start'));
+  program.command('stop').description('stop an app').argument('<name>')
+    .action((name: string, _o: unknown, cmd: Command) => withClient(cmd, async (c) => {
+      await mustApp(c, name);
+      await c.updateApp(name, { state: 'STOPPED' });
+      out(`Stopped ${name}`);
+    }));
+  program.command('restart').description('stop then start an app, or restart one instance of it (--instance N)').argument('<name>')
+    .option('--instance <n>', 'restart only this instance index: it is stopped and started again at once', wholeNumber(0))
+    .action((name: string, flags: { instance?: number }, cmd: Command) =>
+      flags.instance === undefined ? startCommand(cmd, name, 'restart') : restartInstanceCommand(cmd, name, flags.instance));
+
+  program.command('scale').description('change the number of instances and/or the memory of each')
+    .argument('<name>')
+    .option('-i, --instances <n>', 'number of instances', wholeNumber(0))
+    .option('-m, --memory <size>', 'memory per instance: 256, 256M, 1G', memoryArg)
+    .action((name: string, flags: { instances?: number; memory?: number }, cmd: Command) => scaleCommand(cmd, name, flags));
+
+  program.command('instances').description('list an app\'s instances and their states').argument('<name>')
+    .action((name: string, _o: unknown, cmd: Command) => instancesCommand(cmd, name));
+  program.command('stats').description('cpu, memory, disk and uptime of each running instance').argument('<name>')
+    .action((name: string, _o: unknown, cmd: Command) => statsCommand(cmd, name));
+  program.command('crashes').description('list an app\'s crashed instances').argument('<name>')
+    .action((name: string, _o: unknown, cmd: Command) => crashesCommand(cmd, name));
+
+  program.command('logs').description('show an app\'s staging log, stdout and stderr')
+    .argument('<name>')
+    .option('--follow', 'keep printing new lines (Ctrl-C to end)')
+    .option('--instance <n>', 'instance index', wholeNumber(0), 0)
+    .addOption(new Option('--staging', 'only the staging log'))
+    .addOption(new Option('--stdout', 'only stdout'))
+    .addOption(new Option('--stderr', 'only stderr'))
+    .action((name: string, flags: { follow?: boolean; instance: number; staging?: boolean; stdout?: boolean; stderr?: boolean }, cmd: Command) => logsCommand(cmd, name, flags));
+
+  program.command('files').description('list a folder of an instance, or print a file')
+    .argument('<name>').argument('[path]', 'path inside the instance (default: /)')
+    .option('--instance <n>', 'instance index', wholeNumber(0), 0)
+    .action((name: string, p: string | undefined, flags: { instance: number }, cmd: Command) => filesCommand(cmd, name, p, flags));
+
+  return program;
+}
+
+function cliVersion(): string {
+  for (const rel of ['../package.json', '../../package.json']) {
+    try {
+      const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, rel), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'pocket-foundry' && pkg.version) return pkg.version;
+    } catch { /* next */ }
+  }
+  return '0.0.0';
+}
