@@ -11,6 +11,7 @@ import {
   httpRequest, multipartBody, startTestController,
   type HttpReply, type HttpRequestOptions, type MultipartPart, type TestController,
 } from './support/controller';
+import { sleep } from './support/wait';
 
 const sha1 = (b: Buffer | string): string => createHash('sha1').update(b).digest('hex');
 
@@ -131,7 +132,7 @@ async function nothingWritten(t: TestController, fn: () => Promise<void>): Promi
   const files = filesUnder(t.dataDir);
   const rows = dbRows(t.dataDir);
   await fn();
-  await new Promise((r) => setTimeout(r, 50));
+  await sleep(50);
   assert.deepEqual(filesUnder(t.dataDir), files, 'no file added, changed or left behind');
   assert.equal(dbRows(t.dataDir), rows, 'no database change');
 }

@@ -13,6 +13,7 @@ import {
   httpRequest, multipartBody, startTestController,
   type HttpReply, type HttpRequestOptions, type TestController, type TestControllerOptions,
 } from './support/controller';
+import { sleep } from './support/wait';
 
 const sha1 = (b: Buffer | string): string => createHash('sha1').update(b).digest('hex');
 
@@ -111,7 +112,7 @@ async function nothingWritten(t: TestController, fn: () => Promise<void>): Promi
   const files = filesUnder(t.dataDir);
   const rows = dbRows(t.dataDir);
   await fn();
-  await new Promise((r) => setTimeout(r, 50));
+  await sleep(50);
   assert.deepEqual(filesUnder(t.dataDir), files, 'no file added, changed or left behind');
   assert.equal(dbRows(t.dataDir), rows, 'no database change');
 }
@@ -426,7 +427,7 @@ describe('controller: REST API, store and packages', function () {
       // Second push: big.txt comes from the pool, the rest in a zip with other timestamps.
       const rest = sinatraFiles.filter((f) => f.name !== 'public/big.txt');
       const res = [{ fn: 'public/big.txt', size: 70_000, sha1: sha1('x'.repeat(70_000)) }];
-      await new Promise((r) => setTimeout(r, 1100));
+      await sleep(1100);
       const again = await c.upload('fingerprinted', await makeZip(rest), res);
       assert.equal(again.status, 200, again.text);
       assert.equal((again.json as { package_hash: string }).package_hash, hash);
@@ -625,7 +626,7 @@ describe('controller: limits', function () {
       });
       assert.equal(reply.status, 400);
       assert.equal((JSON.parse(reply.body) as { code: number }).code, 401);
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200);
     });
   });
 

@@ -15,6 +15,7 @@ import {
 import { startDea, type Dea, type DeaTimings } from '../../platform/dea';
 import { UserFacingError, silentLog } from '../../platform/log';
 import { startTestNats, type TestNats } from './support/nats';
+import { sleep, waitFor } from './support/wait';
 
 // ---- droplets and the droplet server ------------------------------------------------------------
 
@@ -119,18 +120,6 @@ class Watcher {
   }
 }
 
-async function waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 function httpGet(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
   // The path goes out as written (http.get(url) would resolve `%2e%2e` segments before sending)
   const m = /^http:\/\/([^/:]+):(\d+)(\/.*)$/.exec(url);
@@ -229,7 +218,7 @@ describe('dea', function () {
     return waitFor(`${msg.name}[${msg.index}] RUNNING`, () => {
       const hb = [...w.heartbeats].reverse().find((h) => h.dea === target.id && h.droplets.some((x) => x.droplet === msg.droplet && x.index === msg.index && x.version === msg.version && x.state === 'RUNNING'));
       return hb ? true : undefined;
-    }).then(async () => {
+    }, { timeoutMs: 15_000 }).then(async () => {
       const replies = await find({ droplet: msg.droplet, indices: [msg.index], version: msg.version, states: ['RUNNING'] }, 200);
       assert.equal(replies.length, 1);
       return replies[0];
@@ -263,14 +252,14 @@ describe('dea', function () {
   });
 
   it('advertises on start and on dea.locate, with its memory and runtimes', async () => {
-    const first = await waitFor('first advertise', () => w.adverts.find((a) => a.id === dea.id));
+    const first = await waitFor('first advertise', () => w.adverts.find((a) => a.id === dea.id), { timeoutMs: 15_000 });
     assert.equal(first.available_memory, 1024);
     assert.ok(first.runtimes.includes('node'), `runtimes: ${first.runtimes.join(',')}`);
     assert.equal(first.ip, '127.0.0.1');
     const before = w.adverts.length;
     const sent = Date.now();
     bus.publish(Subjects.deaLocate, {});
-    const again = await waitFor('advertise after locate', () => w.adverts.slice(before).find((a) => a.id === dea.id), 2000);
+    const again = await waitFor('advertise after locate', () => w.adverts.slice(before).find((a) => a.id === dea.id), { timeoutMs: 2000 });
     assert.ok(again.at - sent < 1000);
   });
 
@@ -285,7 +274,7 @@ describe('dea', function () {
     // the heartbeat went out when the instance turned RUNNING (periodic ones are 60 s apart here)
     const hbStates = w.heartbeats.filter((h) => h.dea === dea.id).flatMap((h) => h.droplets.filter((x) => x.instance === r.instance).map((x) => x.state));
     assert.deepEqual([...new Set(hbStates)], ['STARTING', 'RUNNING']);
-    const reg = await waitFor('router.register', () => w.registers.find((x) => x.private_instance_id === r.instance));
+    const reg = await waitFor('router.register', () => w.registers.find((x) => x.private_instance_id === r.instance), { timeoutMs: 15_000 });
     assert.deepEqual(reg, {
       dea: dea.id, app: msg.droplet, host: '127.0.0.1', port: r.port, uris: msg.uris,
       tags: { framework: 'node', runtime: 'node' }, private_instance_id: r.instance,
@@ -326,7 +315,7 @@ describe('dea', function () {
 
     const n = w.adverts.length;
     bus.publish(Subjects.deaLocate, {});
-    const ad = await waitFor('advertise', () => w.adverts.slice(n).find((a) => a.id === dea.id));
+    const ad = await waitFor('advertise', () => w.adverts.slice(n).find((a) => a.id === dea.id), { timeoutMs: 15_000 });
     assert.equal(ad.available_memory, 1024 - 64);
     assert.equal(ad.app_id_to_count[String(msg.droplet)], 1);
   });
@@ -374,11 +363,11 @@ describe('dea', function () {
     const r = await run(dea, msg);
     const n = w.registers.length;
     bus.publish(Subjects.deaUpdate, { droplet: msg.droplet, uris: [msg.uris[0], 'extra.localhost'] });
-    const added = await waitFor('register of the new uri', () => w.registers.slice(n).find((x) => x.private_instance_id === r.instance));
+    const added = await waitFor('register of the new uri', () => w.registers.slice(n).find((x) => x.private_instance_id === r.instance), { timeoutMs: 15_000 });
     assert.deepEqual(added.uris, ['extra.localhost']);
     const u = w.unregisters.length;
     bus.publish(Subjects.deaUpdate, { droplet: msg.droplet, uris: ['extra.localhost'] });
-    const removed = await waitFor('unregister of the old uri', () => w.unregisters.slice(u).find((x) => x.private_instance_id === r.instance));
+    const removed = await waitFor('unregister of the old uri', () => w.unregisters.slice(u).find((x) => x.private_instance_id === r.instance), { timeoutMs: 15_000 });
     assert.deepEqual(removed.uris, [msg.uris[0]]);
     const [again] = await find({ droplet: msg.droplet, include_stats: true });
     assert.deepEqual(again.stats?.uris, ['extra.localhost']);
@@ -389,11 +378,11 @@ describe('dea', function () {
     const r = await run(dea, msg);
     const n = w.registers.length;
     bus.publish(Subjects.routerStart, { id: 'router-1', hosts: ['127.0.0.1'] });
-    const again = await waitFor('re-register', () => w.registers.slice(n).find((x) => x.private_instance_id === r.instance), 2000);
+    const again = await waitFor('re-register', () => w.registers.slice(n).find((x) => x.private_instance_id === r.instance), { timeoutMs: 2000 });
     assert.equal(again.port, r.port);
     const h = w.heartbeats.length;
     bus.publish(Subjects.healthmanagerStart, {});
-    const hb = await waitFor('heartbeat', () => w.heartbeats.slice(h).find((x) => x.dea === dea.id), 2000);
+    const hb = await waitFor('heartbeat', () => w.heartbeats.slice(h).find((x) => x.dea === dea.id), { timeoutMs: 2000 });
     assert.ok(hb.droplets.some((x) => x.instance === r.instance && x.state === 'RUNNING'));
   });
 
@@ -408,23 +397,23 @@ describe('dea', function () {
     for (const pid of pids.values()) assert.ok(alive(pid));
 
     bus.publish(Subjects.deaStop, { droplet, version: 'new-1' });
-    const ec = await waitFor('exit of the new version', () => exitOf(c.instance));
+    const ec = await waitFor('exit of the new version', () => exitOf(c.instance), { timeoutMs: 15_000 });
     assert.equal(ec.reason, 'STOPPED');
     assert.equal(ec.crash_timestamp, undefined);
     assert.ok(w.unregisters.some((x) => x.private_instance_id === c.instance));
     assert.ok(!alive(pids.get(c.instance) as number));
-    await waitFor('folder removed', () => !fs.existsSync(path.join(baseDir, 'apps', c.staged)));
+    await waitFor('folder removed', () => !fs.existsSync(path.join(baseDir, 'apps', c.staged)), { timeoutMs: 15_000 });
     assert.deepEqual((await find({ droplet }, 300)).map((x) => x.instance).sort(), [a.instance, b.instance].sort());
 
     bus.publish(Subjects.deaStop, { droplet, indices: [1] });
-    assert.equal((await waitFor('exit of index 1', () => exitOf(b.instance))).reason, 'STOPPED');
+    assert.equal((await waitFor('exit of index 1', () => exitOf(b.instance), { timeoutMs: 15_000 })).reason, 'STOPPED');
     assert.ok(!alive(pids.get(b.instance) as number));
     assert.ok(alive(pids.get(a.instance) as number), 'index 0 keeps running');
     const res = await httpGet(`http://127.0.0.1:${a.port}/`);
     assert.equal(res.body, `hello from ${base.name}`);
 
     bus.publish(Subjects.deaStop, { droplet });
-    await waitFor('exit of index 0', () => exitOf(a.instance));
+    await waitFor('exit of index 0', () => exitOf(a.instance), { timeoutMs: 15_000 });
     assert.deepEqual(await find({ droplet }, 300), []);
     assert.equal(exitOf(a.instance)?.reason, 'STOPPED');
   });
@@ -436,14 +425,14 @@ describe('dea', function () {
     const pid = Number(fs.readFileSync(path.join(dir, 'run.pid'), 'utf8'));
     const before = Date.now() / 1000;
     process.kill(pid, 'SIGKILL');
-    const ex = await waitFor('droplet.exited', () => exitOf(r.instance));
+    const ex = await waitFor('droplet.exited', () => exitOf(r.instance), { timeoutMs: 15_000 });
     assert.equal(ex.reason, 'CRASHED');
     assert.equal(ex.droplet, msg.droplet);
     assert.equal(ex.version, msg.version);
     assert.equal(ex.index, 0);
     assert.ok(ex.crash_timestamp !== undefined && ex.crash_timestamp >= before - 1);
     assert.match(ex.exit_description ?? '', /SIGKILL/);
-    const un = await waitFor('router.unregister', () => w.unregisters.find((x) => x.private_instance_id === r.instance));
+    const un = await waitFor('router.unregister', () => w.unregisters.find((x) => x.private_instance_id === r.instance), { timeoutMs: 15_000 });
     assert.equal(un.port, r.port);
     assert.equal(heartbeatOf(dea.id, r.instance)?.state, 'CRASHED');
 
@@ -456,7 +445,7 @@ describe('dea', function () {
 
     // the controller forgets crashed instances with dea.stop
     bus.publish(Subjects.deaStop, { droplet: msg.droplet, states: ['CRASHED'] });
-    await waitFor('crashed folder removed', () => !fs.existsSync(dir));
+    await waitFor('crashed folder removed', () => !fs.existsSync(dir), { timeoutMs: 15_000 });
     assert.deepEqual(await find({ droplet: msg.droplet }, 300), []);
   });
 
@@ -464,7 +453,7 @@ describe('dea', function () {
     const msg = startMessage(web);
     const r = await run(dea, msg);
     await httpGet(`http://127.0.0.1:${r.port}/crash`);
-    const ex = await waitFor('droplet.exited', () => exitOf(r.instance));
+    const ex = await waitFor('droplet.exited', () => exitOf(r.instance), { timeoutMs: 15_000 });
     assert.equal(ex.reason, 'CRASHED');
     assert.match(ex.exit_description ?? '', /exited with status 3: fatal: the database is on fire/);
   });
@@ -476,17 +465,17 @@ describe('dea', function () {
     const msg = startMessage(deaf);
     const sent = Date.now();
     bus.publish(Subjects.deaStart(d.id), msg);
-    const ex = await waitFor('droplet.exited', () => w.exits.find((e) => e.droplet === msg.droplet));
+    const ex = await waitFor('droplet.exited', () => w.exits.find((e) => e.droplet === msg.droplet), { timeoutMs: 15_000 });
     assert.ok(Date.now() - sent >= 800);
     assert.equal(ex.reason, 'CRASHED');
     assert.match(ex.exit_description ?? '', /^did not start listening on port \d+ within 0\.8s$/);
     assert.ok(!w.registers.some((x) => x.private_instance_id === ex.instance), 'never routed');
-    await waitFor('processes gone', () => processesUnder(path.join(dir, 'apps')).length === 0, 3000);
+    await waitFor('processes gone', () => processesUnder(path.join(dir, 'apps')).length === 0, { timeoutMs: 3000 });
     // the crashed folder stays readable for the retention time, then goes
     const [crashed] = await find({ droplet: msg.droplet, states: ['CRASHED'] }, 200);
     const crashedDir = path.join(dir, 'apps', crashed.staged);
     assert.ok(fs.existsSync(path.join(crashedDir, 'logs', 'stderr.log')));
-    await waitFor('crashed folder removed after retention', () => !fs.existsSync(crashedDir), 3000);
+    await waitFor('crashed folder removed after retention', () => !fs.existsSync(crashedDir), { timeoutMs: 3000 });
     assert.deepEqual(await find({ droplet: msg.droplet }, 200), []);
   });
 
@@ -495,7 +484,7 @@ describe('dea', function () {
     ds.add(hog);
     const msg = startMessage(hog, { uris: [] });
     bus.publish(Subjects.deaStart(dea.id), msg);
-    const ex = await waitFor('droplet.exited', () => w.exits.find((e) => e.droplet === msg.droplet));
+    const ex = await waitFor('droplet.exited', () => w.exits.find((e) => e.droplet === msg.droplet), { timeoutMs: 15_000 });
     assert.equal(ex.reason, 'CRASHED');
     assert.match(ex.exit_description ?? '', /^out of memory: using \d+ MB with a quota of 64 MB$/);
   });
@@ -543,7 +532,7 @@ describe('dea', function () {
     ds.add(real, Buffer.concat([real.body, Buffer.from('extra bytes')]));
     const msg = startMessage(real);
     bus.publish(Subjects.deaStart(dea.id), msg);
-    const ex = await waitFor('droplet.exited', () => w.exits.find((e) => e.droplet === msg.droplet));
+    const ex = await waitFor('droplet.exited', () => w.exits.find((e) => e.droplet === msg.droplet), { timeoutMs: 15_000 });
     assert.equal(ex.reason, 'CRASHED');
     assert.match(ex.exit_description ?? '', /SHA-1 mismatch/);
     assert.ok(!fs.existsSync(path.join(baseDir, 'droplets', `${real.sha1}.tgz`)));
@@ -552,7 +541,7 @@ describe('dea', function () {
     const { dea: wrongToken } = await newDea({ token: 'not-the-token' });
     const msg2 = startMessage(web);
     bus.publish(Subjects.deaStart(wrongToken.id), msg2);
-    const ex2 = await waitFor('droplet.exited', () => w.exits.find((e) => e.droplet === msg2.droplet));
+    const ex2 = await waitFor('droplet.exited', () => w.exits.find((e) => e.droplet === msg2.droplet), { timeoutMs: 15_000 });
     assert.match(ex2.exit_description ?? '', /HTTP 403/);
   });
 
@@ -675,7 +664,7 @@ describe('dea', function () {
     const exited = new Promise((res) => child.once('exit', res));
     child.stdin?.write('exit\n');
     await exited;
-    await waitFor('app killed with its DEA', () => !alive(pid), 2000);
+    await waitFor('app killed with its DEA', () => !alive(pid), { timeoutMs: 2000 });
     assert.deepEqual(processesUnder(dir), []);
   });
 
@@ -721,7 +710,7 @@ describe('dea', function () {
     const routed = await run(d, startMessage(web));
     const worker = await run(d, startMessage(stubborn, { uris: [] }));
     const workerDir = path.join(dir, 'apps', worker.staged);
-    const childPid = await waitFor('child pid', () => { try { return Number(fs.readFileSync(path.join(workerDir, 'child.pid'), 'utf8')) || undefined; } catch { return undefined; } });
+    const childPid = await waitFor('child pid', () => { try { return Number(fs.readFileSync(path.join(workerDir, 'child.pid'), 'utf8')) || undefined; } catch { return undefined; } }, { timeoutMs: 15_000 });
     const pids = [routed, worker].map((x) => Number(fs.readFileSync(path.join(dir, 'apps', x.staged, 'run.pid'), 'utf8')));
     assert.ok([...pids, childPid].every(alive));
 

@@ -11,9 +11,10 @@ import { silentLog } from '../../platform/log';
 import { startStager, type Stager } from '../../platform/stager';
 import { startTestNats, type TestNats } from './support/nats';
 import {
-  extractDroplet, getWhenUp, groupAlive, killGroupQuietly, runDroplet, stage, stagingRequestFor, startPackageServer, waitFor, zipEntries, zipFixture,
+  extractDroplet, getWhenUp, groupAlive, killGroupQuietly, runDroplet, stage, stagingRequestFor, startPackageServer, zipEntries, zipFixture,
   type PackageServer, type RunningDroplet,
 } from './stager-harness';
+import { waitFor } from './support/wait';
 
 describe('stager droplets', function () {
   this.timeout(60_000);
@@ -59,7 +60,7 @@ describe('stager droplets', function () {
     // startup passes on the app's status: TERM -> 143 (or 0 for apps that exit cleanly on TERM)
     const exit = await inst.exited;
     assert.ok(exit.code === 0 || exit.code === 143, `${fixture}: startup exit ${JSON.stringify(exit)}`);
-    await waitFor(() => !groupAlive(inst.pid), 5000, `${fixture}: process group gone after stop`);
+    await waitFor(`${fixture}: process group gone after stop`, () => !groupAlive(inst.pid), { timeoutMs: 5000 });
   }
 
   function readLog(dir: string, name: string): string {
@@ -221,10 +222,10 @@ describe('stager droplets', function () {
     const { dir } = await droplet('no-port');
     const inst = await runDroplet(dir);
     running.push(inst);
-    await waitFor(() => /running, not listening/.test(readLog(dir, 'stdout.log')), 5000, 'no-port to start');
+    await waitFor('no-port to start', () => /running, not listening/.test(readLog(dir, 'stdout.log')), { timeoutMs: 5000 });
     await assert.rejects(getWhenUp(inst.port, '/', 500));
     execFileSync('bash', [path.join(dir, 'stop')]);
     await inst.exited;
-    await waitFor(() => !groupAlive(inst.pid), 5000, 'no-port group gone');
+    await waitFor('no-port group gone', () => !groupAlive(inst.pid), { timeoutMs: 5000 });
   });
 });

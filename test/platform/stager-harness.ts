@@ -8,6 +8,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import JSZip from 'jszip';
 import { Subjects, type Bus, type StagingLogLine, type StagingReply, type StagingRequest } from '../../platform/bus';
+import { sleep } from './support/wait';
 
 export const fixturesDir = path.resolve(__dirname, '..', 'fixtures');
 
@@ -158,7 +159,7 @@ export async function stage(bus: Bus, req: StagingRequest, timeoutMs = 60_000): 
     const reply = await bus.request(Subjects.staging, req, timeoutMs);
     const repliedAt = Date.now();
     const linesBeforeReply = lines.length;
-    await Promise.race([done, new Promise((r) => setTimeout(r, 2000))]);
+    await Promise.race([done, sleep(2000)]);
     return { reply, lines, linesBeforeReply, repliedAt };
   } finally {
     sub.unsubscribe();
@@ -225,7 +226,7 @@ export async function getWhenUp(port: number, urlPath = '/', timeoutMs = 15_000)
       });
     } catch (e) {
       last = e;
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
   }
   throw new Error(`nothing answered on port ${port}: ${String(last)}`);
@@ -269,12 +270,4 @@ export function processesUnder(dir: string): { pid: number; pgid: number; cmd: s
     if (cwd === dir || cwd.startsWith(dir + path.sep) || cmd.includes(dir)) out.push({ pid: p.pid, pgid: p.pgid, cmd });
   }
   return out;
-}
-
-export async function waitFor(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }

@@ -9,9 +9,10 @@ import { silentLog } from '../../platform/log';
 import { startStager, type Stager } from '../../platform/stager';
 import { publishRaw, requestRaw, startTestNats, type TestNats } from './support/nats';
 import {
-  extractDroplet, stage, stagingRequestFor, startPackageServer, waitFor, zipEntries, zipFixture,
+  extractDroplet, stage, stagingRequestFor, startPackageServer, zipEntries, zipFixture,
   type PackageServer,
 } from './stager-harness';
+import { waitFor } from './support/wait';
 
 const lineFormat = /^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] /;
 
@@ -124,7 +125,7 @@ describe('stager', function () {
     await assert.rejects(requestRaw(bus, Subjects.staging, { ...r, download_uri: 'not a uri' }, 5000), /download_uri/);
     await assert.rejects(requestRaw(bus, Subjects.staging, { ...r, properties: { ...r.properties, resources: { memory: 'lots' } } }, 5000), /resources\.memory/);
     await bus.flush();
-    await waitFor(() => stagerBus.counters.dropped - before >= 8, 5000, 'the bad messages to be dropped');
+    await waitFor('the bad messages to be dropped', () => stagerBus.counters.dropped - before >= 8, { timeoutMs: 5000 });
     assert.equal(stagerBus.counters.handlerErrors, 0);
     const run = await stage(bus, stagingRequestFor(server, 'node-hello', { name: 'after-bad' }));
     assert.equal(run.reply.error ?? null, null, run.reply.task_log);
