@@ -5,7 +5,6 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as esbuild from 'esbuild';
@@ -15,9 +14,11 @@ import {
 import { startDea, type Dea, type DeaTimings } from '../../platform/dea';
 import { UserFacingError, silentLog } from '../../platform/log';
 import { startTestNats, type TestNats } from './support/nats';
+import { StartBuilder } from './support/builders';
+import { startFakeController, type Droplet, type FakeController } from './support/fake-controller';
 import { sleep, waitFor } from './support/wait';
 
-// ---- droplets and the droplet server ------------------------------------------------------------
+// ---- droplets --------------------------------------------------------------------------------
 
 const appSource = `
 const http = require('http');
@@ -41,8 +42,6 @@ if (mode === 'deaf' || mode === 'worker' || mode === 'stubborn') {
   }).listen(Number(process.env.PORT), process.env.VCAP_APP_HOST, () => console.log('listening on ' + process.env.PORT));
 }
 `;
-
-interface Droplet { sha1: string; body: Buffer }
 
 const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'pocket-dea-test-'));
 
@@ -68,38 +67,6 @@ function buildDroplet(mode: string): Droplet {
   execFileSync('tar', ['-czf', tgz, '-C', dir, 'app', 'logs', 'startup', 'stop']);
   const body = fs.readFileSync(tgz);
   return { sha1: createHash('sha1').update(body).digest('hex'), body };
-}
-
-interface DropletServer {
-  url: string;
-  add(d: Droplet, servedBody?: Buffer): void;
-  downloads: Map<string, number>;
-  close(): Promise<void>;
-}
-
-async function startDropletServer(token: string): Promise<DropletServer> {
-  const served = new Map<string, Buffer>();
-  const downloads = new Map<string, number>();
-  const server = http.createServer((req, res) => {
-    if (req.headers.authorization !== token) {
-      res.writeHead(403, { 'Content-Type': 'application/json' });
-      res.end(JSON.stringify({ code: 200, description: 'forbidden' }));
-      return;
-    }
-    const m = /^\/droplets\/(\d+)\/([0-9a-f]{40})$/.exec(req.url ?? '');
-    const body = m ? served.get(m[2]) : undefined;
-    if (!m || !body) { res.writeHead(404); res.end(); return; }
-    downloads.set(m[2], (downloads.get(m[2]) ?? 0) + 1);
-    res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': body.length });
-    res.end(body);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    add: (d, servedBody) => { served.set(d.sha1, servedBody ?? d.body); },
-    downloads,
-    close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }),
-  };
 }
 
 // ---- watching the bus -----------------------------------------------------------------------------
@@ -170,7 +137,7 @@ describe('dea', function () {
   let t: TestNats;
   let bus: Bus;
   let w: Watcher;
-  let ds: DropletServer;
+  let ds: FakeController;
   let web: Droplet;
   const deas: Dea[] = [];
   let dea: Dea;
@@ -191,11 +158,7 @@ describe('dea', function () {
 
   function startMessage(d: Droplet, over: Partial<DeaStart> = {}): DeaStart {
     const droplet = over.droplet ?? nextDroplet++;
-    return {
-      droplet, name: `app${droplet}`, uris: [`app${droplet}.localhost`], runtime: 'node', framework: 'node', sha1: d.sha1,
-      executableFile: '', executableUri: `${ds.url}/droplets/${droplet}/${d.sha1}`, version: `${d.sha1.slice(0, 8)}-1`,
-      limits: { mem: 64, disk: 256, fds: 128 }, env: [], index: 0, ...over,
-    };
+    return new StartBuilder(droplet).droplet(d.sha1, ds.dropletUri(droplet, d.sha1)).with(over).build();
   }
 
   async function find(payload: Payload<typeof Subjects.deaFindDroplet>, maxWait = 400): Promise<DeaFindDropletReply[]> {
@@ -235,9 +198,9 @@ describe('dea', function () {
     bus = await t.connect('observer');
     w = new Watcher(bus);
     await bus.flush();
-    ds = await startDropletServer(token);
+    ds = await startFakeController(token);
     web = buildDroplet('web');
-    ds.add(web);
+    ds.addDroplet(web);
     ({ dea, baseDir, bus: deaBus } = await newDea({ maxMemoryMb: 1024 }));
   });
 
@@ -461,7 +424,7 @@ describe('dea', function () {
   it('an app that never opens its port is killed and CRASHED after the readiness limit', async () => {
     const { dea: d, baseDir: dir } = await newDea({ timings: { readinessLimitMs: 800, crashRetentionMs: 600 } });
     const deaf = buildDroplet('deaf');
-    ds.add(deaf);
+    ds.addDroplet(deaf);
     const msg = startMessage(deaf);
     const sent = Date.now();
     bus.publish(Subjects.deaStart(d.id), msg);
@@ -481,7 +444,7 @@ describe('dea', function () {
 
   it('an app far over its memory quota is killed and CRASHED as out of memory', async () => {
     const hog = buildDroplet('hog');
-    ds.add(hog);
+    ds.addDroplet(hog);
     const msg = startMessage(hog, { uris: [] });
     bus.publish(Subjects.deaStart(dea.id), msg);
     const ex = await waitFor('droplet.exited', () => w.exits.find((e) => e.droplet === msg.droplet), { timeoutMs: 15_000 });
@@ -493,7 +456,7 @@ describe('dea', function () {
     const { dea: small } = await newDea({ maxMemoryMb: 200 });
     const { dea: empty } = await newDea({ maxMemoryMb: 200 });
     const worker = buildDroplet('worker');
-    ds.add(worker);
+    ds.addDroplet(worker);
     const droplet = nextDroplet++;
     const first = startMessage(worker, { droplet, uris: [], limits: { mem: 150, disk: 256, fds: 128 } });
     await run(small, first);
@@ -516,7 +479,7 @@ describe('dea', function () {
 
   it('refuses a runtime it does not have, without downloading anything', async () => {
     const other = buildDroplet('other-runtime');
-    ds.add(other);
+    ds.addDroplet(other);
     const msg = startMessage(other, { runtime: 'erlangR14B02' });
     bus.publish(Subjects.deaStart(dea.id), msg);
     const replies = await bus.requestMany(Subjects.deaDiscover, { droplet: msg.droplet, name: msg.name, runtime: 'erlangR14B02', sha: other.sha1, limits: msg.limits }, { maxWait: 400 });
@@ -529,7 +492,7 @@ describe('dea', function () {
 
   it('a droplet that fails its SHA-1 check or its download is CRASHED and not cached', async () => {
     const real = buildDroplet('tampered');
-    ds.add(real, Buffer.concat([real.body, Buffer.from('extra bytes')]));
+    ds.addDroplet(real, Buffer.concat([real.body, Buffer.from('extra bytes')]));
     const msg = startMessage(real);
     bus.publish(Subjects.deaStart(dea.id), msg);
     const ex = await waitFor('droplet.exited', () => w.exits.find((e) => e.droplet === msg.droplet), { timeoutMs: 15_000 });
@@ -706,7 +669,7 @@ describe('dea', function () {
   it('stop(): DEA_SHUTDOWN for every instance, unregistered, no process left (SIGKILL after the grace)', async () => {
     const { dea: d, baseDir: dir } = await newDea({ timings: { advertiseMs: 100, stopGraceMs: 400 } });
     const stubborn = buildDroplet('stubborn');
-    ds.add(stubborn);
+    ds.addDroplet(stubborn);
     const routed = await run(d, startMessage(web));
     const worker = await run(d, startMessage(stubborn, { uris: [] }));
     const workerDir = path.join(dir, 'apps', worker.staged);

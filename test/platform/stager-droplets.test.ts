@@ -11,16 +11,17 @@ import { silentLog } from '../../platform/log';
 import { startStager, type Stager } from '../../platform/stager';
 import { startTestNats, type TestNats } from './support/nats';
 import {
-  extractDroplet, getWhenUp, groupAlive, killGroupQuietly, runDroplet, stage, stagingRequestFor, startPackageServer, zipEntries, zipFixture,
-  type PackageServer, type RunningDroplet,
+  extractDroplet, getWhenUp, groupAlive, killGroupQuietly, runDroplet, stage, stagingRequestFor, zipEntries, zipFixture,
+  type RunningDroplet,
 } from './stager-harness';
+import { startFakeController, type FakeController } from './support/fake-controller';
 import { waitFor } from './support/wait';
 
 describe('stager droplets', function () {
   this.timeout(60_000);
   let t: TestNats;
   let bus: Bus;
-  let server: PackageServer;
+  let server: FakeController;
   let stager: Stager;
   let tmp: string;
   const token = 'droplet-test-token';
@@ -70,7 +71,7 @@ describe('stager droplets', function () {
   before(async () => {
     t = await startTestNats();
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pocket-droplets-'));
-    server = await startPackageServer(token);
+    server = await startFakeController(token);
     bus = await t.connect('cc');
     stager = await startStager({ bus: await t.connect('stager'), workDir: path.join(tmp, 'work'), token, log: silentLog });
   });

@@ -8,7 +8,8 @@ import { Subjects, type Bus } from '../../platform/bus';
 import { silentLog } from '../../platform/log';
 import { startStager, type Stager } from '../../platform/stager';
 import { startTestNats, type TestNats } from './support/nats';
-import { groupAlive, processesUnder, stage, stagingRequestFor, startPackageServer, zipFixture, type PackageServer } from './stager-harness';
+import { groupAlive, processesUnder, stage, stagingRequestFor, zipFixture } from './stager-harness';
+import { startFakeController, type FakeController } from './support/fake-controller';
 import { waitFor } from './support/wait';
 
 describe('stager limits', function () {
@@ -16,7 +17,7 @@ describe('stager limits', function () {
   let t: TestNats;
   let bus: Bus;
   let stagerBus: Bus;
-  let server: PackageServer;
+  let server: FakeController;
   let stager: Stager;
   let tmp: string;
   let workDir: string;
@@ -26,7 +27,7 @@ describe('stager limits', function () {
     t = await startTestNats();
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pocket-stager-'));
     workDir = path.join(tmp, 'work');
-    server = await startPackageServer(token);
+    server = await startFakeController(token);
     stagerBus = await t.connect('stager');
     bus = await t.connect('cc');
     stager = await startStager({ bus: stagerBus, workDir, token, timeoutSec: 60, log: silentLog });

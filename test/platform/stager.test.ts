@@ -8,10 +8,8 @@ import { Subjects, type Bus } from '../../platform/bus';
 import { silentLog } from '../../platform/log';
 import { startStager, type Stager } from '../../platform/stager';
 import { publishRaw, requestRaw, startTestNats, type TestNats } from './support/nats';
-import {
-  extractDroplet, stage, stagingRequestFor, startPackageServer, zipEntries, zipFixture,
-  type PackageServer,
-} from './stager-harness';
+import { extractDroplet, stage, stagingRequestFor, zipEntries, zipFixture } from './stager-harness';
+import { startFakeController, type FakeController } from './support/fake-controller';
 import { waitFor } from './support/wait';
 
 const lineFormat = /^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] /;
@@ -21,7 +19,7 @@ describe('stager', function () {
   let t: TestNats;
   let bus: Bus;
   let stagerBus: Bus;
-  let server: PackageServer;
+  let server: FakeController;
   let stager: Stager;
   let tmp: string;
   let workDir: string;
@@ -31,7 +29,7 @@ describe('stager', function () {
     t = await startTestNats();
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pocket-stager-'));
     workDir = path.join(tmp, 'work');
-    server = await startPackageServer(token);
+    server = await startFakeController(token);
     stagerBus = await t.connect('stager');
     bus = await t.connect('cc');
     stager = await startStager({ bus: stagerBus, workDir, token, timeoutSec: 60, log: silentLog });
