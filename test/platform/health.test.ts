@@ -8,6 +8,7 @@ import {
 } from '../../platform/bus';
 import { startHealthManager, restartDelayMs, defaultHealthTimings, type HealthManager, type HealthTimings } from '../../platform/health';
 import { silentLog } from '../../platform/log';
+import { AppBuilder } from './support/builders';
 import { anyReply, requestRaw, startTestNats, type TestNats } from './support/nats';
 import { sleep, waitFor } from './support/wait';
 
@@ -19,19 +20,6 @@ const fast: Partial<HealthTimings> = {
   stableStateMs: 0, startupGraceMs: 200, dropletLostMs: 600, restartTimeoutMs: 800,
   flappingTimeoutMs: 5000, flappingDeath: 1, minRestartDelayMs: 150, maxRestartDelayMs: 1000, giveupCrashNumber: 4,
 };
-
-class AppBuilder {
-  private a: BulkApp;
-  constructor(droplet: number) {
-    this.a = { droplet, name: `app${droplet}`, state: 'STARTED', package_state: 'STAGED', instances: 1, version: 'v1', memory: 64, last_updated: nowSec() - 3600 };
-  }
-  instances(n: number): this { this.a.instances = n; return this; }
-  version(v: string): this { this.a.version = v; return this; }
-  stopped(): this { this.a.state = 'STOPPED'; return this; }
-  pending(): this { this.a.package_state = 'PENDING'; return this; }
-  updatedNow(): this { this.a.last_updated = nowSec(); return this; }
-  build(): BulkApp { return { ...this.a }; }
-}
 
 /** A pretend DEA on the bus: holds instances, heartbeats them every 100 ms, reports exits. */
 class FakeDea {
