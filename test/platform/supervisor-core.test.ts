@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { build } from 'esbuild';
 import { ExitCodes } from '../../platform/cli/exit-codes';
 import { CloudControllerClient } from '../../platform/client';
-import type { Endpoint } from '../../extension/platformProcess';
+import type { RunningEndpoint } from '../../extension/platformProcess';
 import {
   backoffDelay, canTransition, defaultTimings, IllegalSupervisorTransition, SupervisorCore, SupervisorLifecycle,
   type PlatformState, type SupervisorClock, type SupervisorCoreOptions, type SupervisorLog,
@@ -194,7 +194,7 @@ describe('supervisor core: a fake pocket.js under the real leash', function () {
   it('uses a platform already running on the data dir instead of starting one', async () => {
     const data = path.join(dir, 'data');
     fs.mkdirSync(data, { recursive: true });
-    const ep: Endpoint = { api: 'http://127.0.0.1:1', router: '', nats: '', token: 't', pid: process.pid };
+    const ep: RunningEndpoint = { api: 'http://127.0.0.1:1', router: '', nats: '', token: 't', pid: process.pid };
     fs.writeFileSync(path.join(data, 'endpoint.json'), JSON.stringify(ep));
     const { core: c } = make();
     assert.deepEqual(await c.ensureRunning(), ep);
@@ -261,7 +261,7 @@ describe('supervisor core: the real dist/pocket.js', function () {
 
   it('starts pocket up, brings it back after SIGKILL, and stops it', async () => {
     const log = memoryLog();
-    const answers = async (ep: Endpoint): Promise<boolean> => {
+    const answers = async (ep: RunningEndpoint): Promise<boolean> => {
       const c = new CloudControllerClient({ api: ep.api, token: ep.token, timeoutMs: 3000 });
       try { await c.apps(); return true; } catch { return false; } finally { c.close(); }
     };
