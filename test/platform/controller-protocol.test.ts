@@ -12,7 +12,7 @@ import {
   type HealthmanagerStatusReply, type InstanceState, type StagingReply, type StagingRequest, type StagingStop,
 } from '../../platform/bus';
 import { publishRaw } from './support/nats';
-import { httpRequest, multipartBody, startTestController, type HttpReply, type HttpRequestOptions, type TestController } from './support/controller';
+import { httpRequest, multipartBody, restRequest, startTestController, type HttpReply, type HttpRequestOptions, type TestController } from './support/controller';
 import { sleep, waitFor } from './support/wait';
 
 const sha1 = (b: Buffer | string): string => createHash('sha1').update(b).digest('hex');
@@ -253,10 +253,7 @@ class FakeRouter {
 class Client {
   constructor(readonly t: TestController) {}
   req(method: string, p: string, opts: HttpRequestOptions & { json?: unknown } = {}): Promise<HttpReply> {
-    const headers = { ...opts.headers };
-    let body = opts.body;
-    if (opts.json !== undefined) { body = JSON.stringify(opts.json); headers['content-type'] = 'application/json'; }
-    return httpRequest(this.t.controller.url + p, { ...opts, method, headers, body, token: opts.token === undefined ? this.t.token : opts.token });
+    return restRequest(this.t, method, p, opts);
   }
   async app(name: string): Promise<Record<string, unknown> & { version: string; state: string; package_state: string }> {
     const r = await this.req('GET', `/apps/${name}`);
