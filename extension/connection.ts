@@ -2,7 +2,7 @@
 import * as vscode from 'vscode';
 import type { CloudControllerClient, EventSubscription, PlatformEvent } from '../platform/client';
 import { clientLib } from './clientLib';
-import type { Endpoint } from './supervisor';
+import type { RunningEndpoint } from './supervisor';
 
 export interface ConnectionHandlers {
   onEvent(e: PlatformEvent): void;
@@ -16,7 +16,7 @@ export class PlatformConnection implements vscode.Disposable {
   readonly client: CloudControllerClient;
   private readonly events: EventSubscription;
 
-  constructor(readonly endpoint: Endpoint, handlers: ConnectionHandlers) {
+  constructor(readonly endpoint: RunningEndpoint, handlers: ConnectionHandlers) {
     this.client = new (clientLib().CloudControllerClient)({ api: endpoint.api, token: endpoint.token });
     this.events = this.client.events({}, (e) => handlers.onEvent(e), {
       onOpen: () => handlers.onOpen(),

@@ -10,7 +10,7 @@ import { ExtensionLog } from './log';
 import { StagingLogs } from './stagingLogs';
 import { StagingDiagnostics } from './stagingDiagnostics';
 import { PlatformStatusBar } from './statusBar';
-import { PlatformSupervisor, type Endpoint, type PlatformState } from './supervisor';
+import { PlatformSupervisor, type RunningEndpoint, type PlatformState } from './supervisor';
 
 const appFoldersKey = 'pocketFoundry.appFolders';
 
@@ -146,7 +146,7 @@ export class PocketFoundry implements vscode.Disposable {
 
   // ---- internals -------------------------------------------------------------------------------
 
-  private connect(endpoint: Endpoint): PlatformConnection {
+  private connect(endpoint: RunningEndpoint): PlatformConnection {
     if (this.connection && this.connection.endpoint.api === endpoint.api && this.connection.endpoint.pid === endpoint.pid) return this.connection;
     this.connection?.dispose();
     this.connection = new PlatformConnection(endpoint, {

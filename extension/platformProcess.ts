@@ -6,11 +6,11 @@ import * as path from 'node:path';
 import { decodeEndpoint, type Endpoint as EndpointFile } from '../platform/contract/endpoint';
 import { UserFacingError } from '../platform/log';
 
-/** `<dataDir>/endpoint.json` of a running platform: every field present (`''` for an unknown address). */
-export type Endpoint = { [K in keyof EndpointFile]-?: NonNullable<EndpointFile[K]> };
+/** `<dataDir>/endpoint.json` of a running platform (the contract's Endpoint): every field present (`''` for an unknown address). */
+export type RunningEndpoint = { [K in keyof EndpointFile]-?: NonNullable<EndpointFile[K]> };
 
 /** Whether the platform's API answers at an endpoint (a real request; injected so tests need no bundle). */
-export type EndpointProbe = (ep: Endpoint) => Promise<boolean>;
+export type EndpointProbe = (ep: RunningEndpoint) => Promise<boolean>;
 
 /** A missing prerequisite: shown once, never retried in a loop. */
 export class PrerequisiteError extends UserFacingError {
@@ -18,13 +18,13 @@ export class PrerequisiteError extends UserFacingError {
 }
 
 /** endpoint.json of a live platform whose API answers, or undefined. */
-export async function findRunningPlatform(dataDir: string, answers: EndpointProbe): Promise<Endpoint | undefined> {
-  const ep = readEndpoint(dataDir);
+export async function findRunningPlatform(dataDir: string, answers: EndpointProbe): Promise<RunningEndpoint | undefined> {
+  const ep = readRunningEndpoint(dataDir);
   if (!ep || !isAlive(ep.pid)) return undefined;
   return (await answers(ep)) ? ep : undefined;
 }
 
-export function readEndpoint(dataDir: string): Endpoint | undefined {
+export function readRunningEndpoint(dataDir: string): RunningEndpoint | undefined {
   let raw: unknown;
   try { raw = JSON.parse(fs.readFileSync(path.join(dataDir, 'endpoint.json'), 'utf8')); } catch { return undefined; }
   const o = decodeEndpoint(raw);
@@ -33,11 +33,11 @@ export function readEndpoint(dataDir: string): Endpoint | undefined {
 }
 
 /** Waits for an endpoint.json written since `since` by a live platform that answers. */
-export async function waitForEndpoint(dataDir: string, since: number, timeoutMs: number, answers: EndpointProbe, signal?: AbortSignal): Promise<Endpoint> {
+export async function waitForEndpoint(dataDir: string, since: number, timeoutMs: number, answers: EndpointProbe, signal?: AbortSignal): Promise<RunningEndpoint> {
   const deadline = Date.now() + timeoutMs;
   const file = path.join(dataDir, 'endpoint.json');
   while (Date.now() < deadline && !signal?.aborted) {
-    const ep = readEndpoint(dataDir);
+    const ep = readRunningEndpoint(dataDir);
     let fresh = false;
     try { fresh = fs.statSync(file).mtimeMs >= since - 1000; } catch { /* not written yet */ }
     if (ep && fresh && isAlive(ep.pid) && (await answers(ep))) return ep;

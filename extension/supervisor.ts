@@ -4,10 +4,10 @@ import * as vscode from 'vscode';
 import { clientLib } from './clientLib';
 import type { PocketConfig } from './config';
 import type { ExtensionLog } from './log';
-import type { Endpoint } from './platformProcess';
+import type { RunningEndpoint } from './platformProcess';
 import { SupervisorCore, type PlatformState, type SupervisorTimings } from './supervisorCore';
 
-export type { Endpoint } from './platformProcess';
+export type { RunningEndpoint } from './platformProcess';
 export type { PlatformState, SupervisorTimings } from './supervisorCore';
 
 export interface SupervisorOptions {
@@ -45,14 +45,14 @@ export class PlatformSupervisor implements vscode.Disposable {
   get ownedPid(): number | undefined { return this.core.ownedPid; }
 
   /** The running platform's endpoint, starting the platform when none runs (the lazy "first need"). */
-  ensureRunning(): Promise<Endpoint> { return this.core.ensureRunning(); }
+  ensureRunning(): Promise<RunningEndpoint> { return this.core.ensureRunning(); }
 
   /** Called when the event stream drops: a platform started elsewhere may have died. */
   checkAlive(): Promise<void> { return this.core.checkAlive(); }
 
   stop(): Promise<void> { return this.core.stop(); }
 
-  restart(): Promise<Endpoint> { return this.core.restart(); }
+  restart(): Promise<RunningEndpoint> { return this.core.restart(); }
 
   /** On deactivate: stop what this supervisor started, unless the user wants it kept running. */
   shutdown(keepRunning: boolean): Promise<void> { return this.core.shutdown(keepRunning); }
@@ -63,7 +63,7 @@ export class PlatformSupervisor implements vscode.Disposable {
   }
 }
 
-async function answers(ep: Endpoint): Promise<boolean> {
+async function answers(ep: RunningEndpoint): Promise<boolean> {
   const client = new (clientLib().CloudControllerClient)({ api: ep.api, token: ep.token, timeoutMs: 3000 });
   try { await client.apps(); return true; } catch { return false; } finally { client.close(); }
 }

@@ -8,13 +8,13 @@ import { ExitCodes } from '../platform/cli/exit-codes';
 import { UserFacingError } from '../platform/log';
 import {
   checkNode as realCheckNode, findRunningPlatform, isAlive, leashScript, LogTail, platformEnv, PrerequisiteError, safeRead, sleep,
-  sweepGroup, waitForEndpoint, type Endpoint, type EndpointProbe,
+  sweepGroup, waitForEndpoint, type RunningEndpoint, type EndpointProbe,
 } from './platformProcess';
 
 export type PlatformState =
   | { kind: 'stopped' }
   | { kind: 'starting'; detail: string }
-  | { kind: 'running'; endpoint: Endpoint; owned: boolean }
+  | { kind: 'running'; endpoint: RunningEndpoint; owned: boolean }
   | { kind: 'failed'; reason: string };
 
 export type PlatformStateKind = PlatformState['kind'];
@@ -136,7 +136,7 @@ export class SupervisorCore {
   private readonly listeners = new Set<(s: PlatformState) => void>();
   private child: ChildProcess | undefined;
   private childStartedAt = 0;
-  private pending: Promise<Endpoint> | undefined;
+  private pending: Promise<RunningEndpoint> | undefined;
   private stopping: Promise<void> | undefined;
   private restartTimer: NodeJS.Timeout | undefined;
   private quickFailures = 0;
@@ -165,7 +165,7 @@ export class SupervisorCore {
   }
 
   /** The running platform's endpoint, starting the platform when none runs (the lazy "first need"). */
-  ensureRunning(): Promise<Endpoint> {
+  ensureRunning(): Promise<RunningEndpoint> {
     const s = this.state;
     if (s.kind === 'running') return Promise.resolve(s.endpoint);
     if (!this.pending) {
@@ -190,7 +190,7 @@ export class SupervisorCore {
     return this.stopping;
   }
 
-  async restart(): Promise<Endpoint> {
+  async restart(): Promise<RunningEndpoint> {
     await this.stop();
     this.quickFailures = 0;
     return this.ensureRunning();
@@ -228,7 +228,7 @@ export class SupervisorCore {
     if (this.restartTimer) { this.clock.clearTimeout(this.restartTimer); this.restartTimer = undefined; }
   }
 
-  private async bringUp(): Promise<Endpoint> {
+  private async bringUp(): Promise<RunningEndpoint> {
     if (this.stopping) await this.stopping;
     this.cancelRestart();
     const cfg = this.opts.config();
@@ -259,7 +259,7 @@ export class SupervisorCore {
     }
   }
 
-  private async spawnPlatform(cfg: LaunchConfig): Promise<Endpoint> {
+  private async spawnPlatform(cfg: LaunchConfig): Promise<RunningEndpoint> {
     if (!fs.existsSync(this.opts.pocketJs)) {
       throw new UserFacingError(`The platform program is missing (${this.opts.pocketJs}); reinstall the extension or run \`npm run build\`.`);
     }

@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import type { ExplorerNode, RefreshProbe } from './appExplorer';
 import type { PocketFoundry } from './context';
 import type { PanelSnapshot } from './panelProtocol';
-import type { Endpoint, PlatformState } from './supervisor';
+import type { RunningEndpoint, PlatformState } from './supervisor';
 
 export interface TreeItemSnapshot {
   label: string;
@@ -29,7 +29,7 @@ export interface PocketFoundryTestApi {
   readonly activationMs: number;
   readonly activationCpuMs: number;
   platformState(): PlatformState;
-  ensurePlatform(): Promise<Endpoint>;
+  ensurePlatform(): Promise<RunningEndpoint>;
   /** pid of the platform process this window started, if it started one. */
   ownedPlatformPid(): number | undefined;
   /** Resolves with the next platform state that satisfies `test` (or the current one if it does). */

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { Bus, startEmbeddedNats } from './bus';
 import { startController, type ControllerTimings } from './controller';
 import { startDea, type DeaTimings } from './dea';
-import { acquireDirLock, claimComponentDir, loadOrCreateToken, removeEndpoint, writeEndpoint } from './endpoint';
+import { acquireDirLock, claimComponentDir, loadOrCreateToken, removeEndpoint, writeEndpoint } from './data-dir';
 import { startHealthManager, type HealthTimings } from './health';
 import type { Log } from './log';
 import { startRouter, type RouterTimings } from './router';

@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { writeFileAtomic } from '../atomic-file';
 import { decodeEndpoint, type Endpoint } from '../contract/endpoint';
 import { NoTargetError } from './errors';
 
@@ -82,12 +83,4 @@ function readJsonObject(file: string, valid: (o: Record<string, unknown>) => boo
     if (o && typeof o === 'object' && valid(o as Record<string, unknown>)) return o as Record<string, unknown>;
   } catch { /* missing or half-written: treated as absent */ }
   return null;
-}
-
-/** Writes a private file atomically: temp name (0600) then rename. */
-export function writeFileAtomic(file: string, content: string, mode = 0o600): void {
-  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
-  fs.writeFileSync(tmp, content, { mode });
-  fs.chmodSync(tmp, mode);
-  fs.renameSync(tmp, file);
 }

@@ -12,9 +12,10 @@ export { packFiles, type PackOptions } from './package';
 export { defaultPushCacheDir } from './push-cache';
 export { findManifest, parseManifest, readManifest, parseMemory, manifestFileNames, type Manifest, type ManifestApp } from './manifest';
 export {
-  defaultDataDir, readEndpoint, resolveTarget, readSavedTarget, saveTarget, clearSavedTarget, writeFileAtomic,
+  defaultDataDir, readEndpoint, resolveTarget, readSavedTarget, saveTarget, clearSavedTarget,
   endpointFileName, targetFileName, type Endpoint, type Target,
 } from './endpoint';
+export { writeFileAtomic } from '../atomic-file';
 export { formatBytes, formatDuration, formatMemory, formatTable, formatPushCounts } from './format';
 export { ContractError, ErrorCodes, stagingFailureCodes, type ErrorCode } from '../contract';
 export type {

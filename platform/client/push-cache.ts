@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { writeFileAtomic } from './endpoint';
+import { writeFileAtomic } from '../atomic-file';
 import type { AppFile, FingerprintCache } from './fingerprint';
 
 /** `$XDG_CACHE_HOME/pocket-foundry/push`, else `~/.cache/pocket-foundry/push`. */

@@ -15,7 +15,7 @@ import type { PartContext } from './lifetime';
 import type { PackageResult } from './packager';
 import type { RuntimeCatalog } from './runtimes';
 import { range, type InstanceScheduler } from './scheduler';
-import type { StagingCoordinator, StagingOutcome, StagingTask } from './staging';
+import type { StagingCoordinator, StagingOutcome, StagingRecord } from './staging';
 import type { AppPatch, AppRecord, Store } from './store';
 
 export interface DesiredStateOptions extends PartContext {
@@ -268,7 +268,7 @@ export class DesiredState {
   }
 
   /** The stager answered (or the task timed out). A result for a package no longer current is dropped. */
-  onStagingDone(task: StagingTask, outcome: StagingOutcome): void {
+  onStagingDone(task: StagingRecord, outcome: StagingOutcome): void {
     const { store } = this.o;
     void this.o.locks.run(task.appId, async () => {
       const app = store.getApp(task.appId);

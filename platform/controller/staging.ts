@@ -10,7 +10,8 @@ import { CcError, ErrorCodes } from './errors';
 import type { EventHub } from './event-stream';
 import type { Store } from './store';
 
-export interface StagingTask {
+/** The controller's record of one staging in flight. */
+export interface StagingRecord {
   taskId: string;
   appId: number;
   appName: string;
@@ -42,7 +43,7 @@ export interface StagingOptions {
 }
 
 /** Hears once per task that ends other than by cancellation. */
-export type StagingDoneHandler = (task: StagingTask, outcome: StagingOutcome, log: string) => void;
+export type StagingDoneHandler = (task: StagingRecord, outcome: StagingOutcome, log: string) => void;
 
 function isNoResponders(e: unknown): boolean {
   if (e && typeof e === 'object' && 'isNoResponders' in e && typeof (e as { isNoResponders: unknown }).isNoResponders === 'function') {
@@ -52,7 +53,7 @@ function isNoResponders(e: unknown): boolean {
 }
 
 export class StagingCoordinator {
-  private readonly tasks = new Map<number, StagingTask>();
+  private readonly tasks = new Map<number, StagingRecord>();
   private readonly subs: { unsubscribe(): void }[] = [];
   private done: StagingDoneHandler = () => undefined;
 
@@ -66,20 +67,20 @@ export class StagingCoordinator {
     this.tasks.clear();
   }
 
-  current(appId: number): StagingTask | undefined {
+  current(appId: number): StagingRecord | undefined {
     return this.tasks.get(appId);
   }
 
   /** The task a transfer URL names, only while it is the app's current task. */
-  task(appId: number, taskId: string): StagingTask | undefined {
+  task(appId: number, taskId: string): StagingRecord | undefined {
     const t = this.tasks.get(appId);
     return t && t.taskId === taskId && !t.settled ? t : undefined;
   }
 
   /** Starts staging `packageHash`; a task already running for the app is cancelled first. */
-  begin(app: { id: number; name: string }, packageHash: string, properties: StagingRequest['properties']): StagingTask {
+  begin(app: { id: number; name: string }, packageHash: string, properties: StagingRequest['properties']): StagingRecord {
     this.cancel(app.id, 'superseded by a newer staging task');
-    const task: StagingTask = {
+    const task: StagingRecord = {
       taskId: randomBytes(12).toString('hex'), appId: app.id, appName: app.name, packageHash,
       startedAt: Date.now(), seq: -1, droplet: null, settled: false,
     };
@@ -97,7 +98,7 @@ export class StagingCoordinator {
     return task;
   }
 
-  private async run(task: StagingTask, req: StagingRequest): Promise<void> {
+  private async run(task: StagingRecord, req: StagingRequest): Promise<void> {
     let reply: StagingReply;
     try {
       reply = await this.o.bus.request(Subjects.staging, req, this.o.timeoutSec * 1000 + this.o.replyGraceMs);
@@ -134,7 +135,7 @@ export class StagingCoordinator {
     this.finish(task, { ok: true, dropletSha1: task.droplet.sha1, detected: reply.detected }, reply.task_log);
   }
 
-  private finish(task: StagingTask, outcome: StagingOutcome, taskLog?: string): void {
+  private finish(task: StagingRecord, outcome: StagingOutcome, taskLog?: string): void {
     if (task.settled) return;
     task.settled = true;
     if (this.tasks.get(task.appId) === task) this.tasks.delete(task.appId);
@@ -164,7 +165,7 @@ export class StagingCoordinator {
   }
 
   /** Cancels the app's running task (`staging.stop`); returns it when there was one. */
-  cancel(appId: number, why: string): StagingTask | undefined {
+  cancel(appId: number, why: string): StagingRecord | undefined {
     const task = this.tasks.get(appId);
     if (!task || task.settled) return undefined;
     task.settled = true;

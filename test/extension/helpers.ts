@@ -24,23 +24,6 @@ export function workspaceRoot(): string {
   return f.uri.fsPath;
 }
 
-/** Polls `probe` until it returns something truthy; fails with `what` and the last value after `timeoutMs`. */
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v) return v;
-      last = v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 export function findApp(tree: TreeItemSnapshot[], name: string): TreeItemSnapshot | undefined {
   return tree.find((t) => t.label === name);
 }

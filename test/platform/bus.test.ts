@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { Bus, Subjects, deaHeartbeat, dropletUpdated, decode, requestSubject, subject, BusDecodeError, BusEncodeError, type Payload } from '../../platform/bus';
 import { silentLog } from '../../platform/log';
 import { anyReply, publishRaw, startTestNats, type TestNats } from './support/nats';
+import { sleep } from './support/wait';
 
 describe('bus', () => {
   let t: TestNats;
@@ -31,7 +32,7 @@ describe('bus', () => {
     publishRaw(b, Subjects.dropletUpdated, { droplet: -1 });
     b.publish(Subjects.dropletUpdated, { droplet: 7 });
     await b.flush();
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     assert.deepEqual(got, [7]);
     assert.equal(a.counters.dropped, 3);
   });
@@ -103,7 +104,7 @@ describe('bus', () => {
       b.publish(Subjects.stagingLog(3), { app_id: 3, task_id: 't', seq: 0, line: 'x' });
       b.publish(Subjects.stagingLog(4), { app_id: 4, task_id: 't', seq: 1, done: true, ok: true });
       await b.flush();
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
       assert.deepEqual(got.sort(), ['staging.log.3 0', 'staging.log.4 1']);
     });
 
@@ -119,7 +120,7 @@ describe('bus', () => {
       await assert.rejects(b.request(Subjects.healthmanagerStatus, badStatus, 500), BusEncodeError);
       await assert.rejects(b.requestMany(Subjects.healthmanagerStatus, badStatus, { maxWait: 100 }), BusEncodeError);
       await b.flush();
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
       assert.equal(got, 0, 'nothing reached the subscriber');
       assert.equal(a.counters.dropped, 0);
       await b.close();
@@ -147,7 +148,7 @@ describe('bus', () => {
         b.publish(T, { droplet: -1 });
         b.publish(T, { droplet: 2 });
         await b.flush();
-        await new Promise((r) => setTimeout(r, 100));
+        await sleep(100);
         assert.equal(got, 1);
         assert.equal(a.counters.dropped, 1);
       } finally {

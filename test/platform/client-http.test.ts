@@ -5,6 +5,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import { CloudControllerClient, CloudControllerError } from '../../platform/client';
+import { sleep } from './support/wait';
 
 interface Seen {
   method: string;
@@ -121,7 +122,7 @@ describe('client: HTTP details', () => {
       const errors: Error[] = [];
       const gone = c.events({ app: 'gone' }, () => undefined, { onError: (e) => errors.push(e) });
       await assert.rejects(gone.ready, (e: unknown) => e instanceof CloudControllerError && e.code === 301);
-      await new Promise((r) => setTimeout(r, 600));
+      await sleep(600);
       assert.equal(errors.length, 1, 'no retry after a 404');
     } finally { c.close(); }
   });

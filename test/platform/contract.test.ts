@@ -6,7 +6,8 @@ import JSZip from 'jszip';
 import type { z } from 'zod';
 import * as contract from '../../platform/contract';
 import { httpRequest, multipartBody, type HttpReply, type HttpRequestOptions } from './support/controller';
-import { fixture, pushApp, startE2ePlatform, waitFor, type TestPlatform } from './support/e2e';
+import { e2eWait, fixture, pushApp, startE2ePlatform, type TestPlatform } from './support/e2e';
+import { waitFor } from './support/wait';
 
 describe('contract: every route answers what platform/contract says', function () {
   this.timeout(120_000);
@@ -90,7 +91,7 @@ describe('contract: every route answers what platform/contract says', function (
     const stats = await waitFor('stats of a running instance', async () => {
       const r = conforms(contract.appStats, 'GET /apps/:name/stats', await call('GET', '/apps/contract/stats'));
       return r['0']?.stats ? r : undefined;
-    });
+    }, e2eWait);
     assert.equal(stats['0']?.state, 'RUNNING');
     conforms(contract.crashList, 'GET /apps/:name/crashes', await call('GET', '/apps/contract/crashes'));
     const restart = conforms(contract.instanceRestart, 'DELETE /apps/:name/instances/:index', await call('DELETE', '/apps/contract/instances/0'));
@@ -107,7 +108,7 @@ describe('contract: every route answers what platform/contract says', function (
   });
 
   it('every event of the stream (app, instances, staging) decodes', async () => {
-    await waitFor('events of every type', () => ['app', 'instances', 'staging'].every((type) => events.some((e) => (e as { type?: unknown }).type === type)), 10_000);
+    await waitFor('events of every type', () => ['app', 'instances', 'staging'].every((type) => events.some((e) => (e as { type?: unknown }).type === type)), { ...e2eWait, timeoutMs: 10_000 });
     for (const e of events) assert.deepEqual(contract.decode(contract.platformEvent, e, 'GET /events'), e);
   });
 });

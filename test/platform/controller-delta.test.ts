@@ -8,7 +8,7 @@ import { gzipSync } from 'node:zlib';
 import BetterSqlite3 from 'better-sqlite3';
 import JSZip from 'jszip';
 import {
-  httpRequest, multipartBody, startTestController,
+  multipartBody, nothingWritten, restRequest, startTestController,
   type HttpReply, type HttpRequestOptions, type MultipartPart, type TestController,
 } from './support/controller';
 
@@ -46,10 +46,7 @@ class Client {
   constructor(readonly t: TestController) {}
 
   req(method: string, p: string, opts: HttpRequestOptions & { json?: unknown } = {}): Promise<HttpReply> {
-    const headers = { ...opts.headers };
-    let body = opts.body;
-    if (opts.json !== undefined) { body = JSON.stringify(opts.json); headers['content-type'] = 'application/json'; }
-    return httpRequest(this.t.controller.url + p, { ...opts, method, headers, body, token: this.t.token });
+    return restRequest(this.t, method, p, { ...opts, token: this.t.token });
   }
 
   async create(name: string): Promise<void> {
@@ -102,38 +99,6 @@ function expectError(r: HttpReply, status: number, code: number, match?: RegExp)
   assert.equal(body.code, code, `expected code ${code}: ${r.text}`);
   assert.ok(typeof body.description === 'string' && body.description.length > 0, 'a description');
   if (match) assert.match(body.description, match);
-}
-
-/** Every file under the data dir except the database, with sizes. */
-function filesUnder(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string): void => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (!e.name.startsWith('controller.db')) out.push(`${path.relative(dir, p)}:${fs.statSync(p).size}`);
-    }
-  };
-  walk(dir);
-  return out.sort();
-}
-
-function dbRows(dataDir: string): string {
-  const db = new BetterSqlite3(path.join(dataDir, 'controller.db'), { readonly: true });
-  try {
-    return JSON.stringify({ apps: db.prepare('SELECT * FROM apps ORDER BY id').all(), packages: db.prepare('SELECT hash FROM packages ORDER BY hash').all() });
-  } finally {
-    db.close();
-  }
-}
-
-async function nothingWritten(t: TestController, fn: () => Promise<void>): Promise<void> {
-  const files = filesUnder(t.dataDir);
-  const rows = dbRows(t.dataDir);
-  await fn();
-  await new Promise((r) => setTimeout(r, 50));
-  assert.deepEqual(filesUnder(t.dataDir), files, 'no file added, changed or left behind');
-  assert.equal(dbRows(t.dataDir), rows, 'no database change');
 }
 
 const v1Files: File[] = [

@@ -12,7 +12,8 @@ import type { EventSubscription, PlatformEvent } from '../../platform/client';
 import { silentLog } from '../../platform/log';
 import { buildCli, type CliHarness } from './support/cli';
 import { httpRequest, type HttpReply } from './support/controller';
-import { copyFixture, fixture, instanceFolders, pidAlive, pushApp, sleep, startE2ePlatform, waitFor, type TestPlatform } from './support/e2e';
+import { copyFixture, e2eWait, fixture, instanceFolders, pidAlive, pushApp, startE2ePlatform, type TestPlatform } from './support/e2e';
+import { sleep, waitFor } from './support/wait';
 
 const app = 'node-hello';
 const restartBudgetMs = 5000;
@@ -60,7 +61,7 @@ describe('controller: restart one instance (DELETE /apps/:name/instances/:idx)',
     const before = await waitFor('two RUNNING instances', async () => {
       const l = await live();
       return l.length === 2 && l.every((r) => r.state === 'RUNNING') ? l : undefined;
-    });
+    }, e2eWait);
     const [zero, one] = before;
     assert.ok(zero && one && zero.index === 0 && one.index === 1);
     const pid0 = instanceFolders(t.dataDir, app).find((f) => f.instanceId === zero.instance)?.pid;
@@ -84,18 +85,18 @@ describe('controller: restart one instance (DELETE /apps/:name/instances/:idx)',
         const l = await live();
         const at1 = l.filter((x) => x.index === 1);
         return at1.length === 1 && at1[0]?.instance !== one.instance && at1[0]?.state === 'RUNNING' ? at1[0] : undefined;
-      }, restartBudgetMs + 5000, 50);
+      }, { timeoutMs: restartBudgetMs + 5000, everyMs: 50 });
       const ms = Date.now() - t0;
       console.log(`      DELETE instance 1 -> new instance RUNNING in ${ms} ms`);
       assert.ok(ms <= restartBudgetMs, `RUNNING again after ${ms} ms (budget ${restartBudgetMs} ms)`);
       assert.equal((await t.client.instances(app))[1]?.state, 'RUNNING');
 
       // The old one went with a STOPPED exit; index 0 is the same instance and process.
-      await waitFor('the exit of the old instance', () => exits.find((e) => e.instance === one.instance), 10_000, 50);
+      await waitFor('the exit of the old instance', () => exits.find((e) => e.instance === one.instance), { timeoutMs: 10_000, everyMs: 50 });
       assert.equal(exits.find((e) => e.instance === one.instance)?.reason, 'STOPPED');
       assert.ok(!exits.some((e) => e.instance === zero.instance), 'index 0 did not exit');
       assert.ok(pidAlive(pid0), 'index 0 still runs the same process');
-      await waitFor('the old folder removed', () => !instanceFolders(t.dataDir, app).some((f) => f.instanceId === one.instance), 10_000, 50);
+      await waitFor('the old folder removed', () => !instanceFolders(t.dataDir, app).some((f) => f.instanceId === one.instance), { timeoutMs: 10_000, everyMs: 50 });
 
       // Settled: one instance per index (no duplicate from the health manager), no crash recorded.
       await sleep(2500);
@@ -126,15 +127,15 @@ http.createServer((req, res) => res.end('slow to stop\\n')).listen(Number(proces
     const [old] = await waitFor('slow-stop RUNNING', async () => {
       const l = await live('slow-stop');
       return l.length === 1 && l[0]?.state === 'RUNNING' ? l : undefined;
-    });
+    }, e2eWait);
     assert.ok(old);
     await sleep(5500); // past the health manager's stable-state window: it analyses this app again
     hmRequests.length = 0;
     exits.length = 0;
     const r = await del('0', t.token, 'slow-stop');
     assert.equal(r.status, 200, r.text);
-    const fresh = await waitFor('a new RUNNING instance', async () => (await live('slow-stop')).find((x) => x.instance !== old.instance && x.state === 'RUNNING'), restartBudgetMs, 50);
-    await waitFor('the old instance gone', () => exits.find((e) => e.instance === old.instance), 15_000, 50);
+    const fresh = await waitFor('a new RUNNING instance', async () => (await live('slow-stop')).find((x) => x.instance !== old.instance && x.state === 'RUNNING'), { timeoutMs: restartBudgetMs, everyMs: 50 });
+    await waitFor('the old instance gone', () => exits.find((e) => e.instance === old.instance), { timeoutMs: 15_000, everyMs: 50 });
     assert.equal(exits.find((e) => e.instance === old.instance)?.reason, 'STOPPED');
     await sleep(2500);
     const after = await live('slow-stop');

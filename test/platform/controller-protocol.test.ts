@@ -12,20 +12,10 @@ import {
   type HealthmanagerStatusReply, type InstanceState, type StagingReply, type StagingRequest, type StagingStop,
 } from '../../platform/bus';
 import { publishRaw } from './support/nats';
-import { httpRequest, multipartBody, startTestController, type HttpReply, type HttpRequestOptions, type TestController } from './support/controller';
+import { httpRequest, multipartBody, restRequest, startTestController, type HttpReply, type HttpRequestOptions, type TestController } from './support/controller';
+import { sleep, waitFor } from './support/wait';
 
 const sha1 = (b: Buffer | string): string => createHash('sha1').update(b).digest('hex');
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 8000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(40);
-  }
-}
 
 // ---- participants ------------------------------------------------------------------------
 
@@ -263,10 +253,7 @@ class FakeRouter {
 class Client {
   constructor(readonly t: TestController) {}
   req(method: string, p: string, opts: HttpRequestOptions & { json?: unknown } = {}): Promise<HttpReply> {
-    const headers = { ...opts.headers };
-    let body = opts.body;
-    if (opts.json !== undefined) { body = JSON.stringify(opts.json); headers['content-type'] = 'application/json'; }
-    return httpRequest(this.t.controller.url + p, { ...opts, method, headers, body, token: opts.token === undefined ? this.t.token : opts.token });
+    return restRequest(this.t, method, p, opts);
   }
   async app(name: string): Promise<Record<string, unknown> & { version: string; state: string; package_state: string }> {
     const r = await this.req('GET', `/apps/${name}`);
@@ -348,7 +335,7 @@ describe('controller protocol: staging, placement, instances, health manager', f
     const put = await c.req('PUT', '/apps/web', { json: { state: 'STARTED' } });
     assert.equal(put.status, 200);
     assert.equal((put.json as { package_state: string }).package_state, 'PENDING');
-    const req = await waitFor('the staging request', () => stager.requests.find((r) => r.name === 'web'));
+    const req = await waitFor('the staging request', () => stager.requests.find((r) => r.name === 'web'), { timeoutMs: 8000 });
     const app = await c.app('web');
     assert.equal(app.staging_task_id, req.task_id);
     assert.equal(req.app_id, (await c.req('GET', '/apps/web')).json && req.app_id);
@@ -365,7 +352,7 @@ describe('controller protocol: staging, placement, instances, health manager', f
     const partial = await waitFor('the partial log', async () => {
       const r = await c.req('GET', '/apps/web/instances/0/files/logs/staging.log');
       return r.status === 200 && r.text.includes('second line') ? r.text : undefined;
-    });
+    }, { timeoutMs: 8000 });
     assert.equal(partial, '[2024-01-01 00:00:00] first line\n[2024-01-01 00:00:01] second line\n');
     // Following the staging log: what is there, then the lines as they come, until the task ends.
     const follow = fetch(`${t.controller.url}/apps/web/instances/0/files/logs/staging.log?tail=1`, { headers: { authorization: t.token } }).then((r) => r.text());
@@ -373,14 +360,14 @@ describe('controller protocol: staging, placement, instances, health manager', f
     release();
     const followed = await follow;
     assert.match(followed, /^\[2024-01-01 00:00:00\] first line\n\[2024-01-01 00:00:01\] second line\n(.|\n)*third line\n$/);
-    const staged = await waitFor('STAGED', async () => { const a = await c.app('web'); return a.package_state === 'STAGED' ? a : undefined; });
+    const staged = await waitFor('STAGED', async () => { const a = await c.app('web'); return a.package_state === 'STAGED' ? a : undefined; }, { timeoutMs: 8000 });
     assert.equal(staged.staged_hash, staged.package_hash);
     assert.equal(staged.version, `${String(staged.package_hash)}-0`);
     assert.deepEqual(staged.detected, { framework: 'node', runtime: 'node', command: 'node server.js' });
     const log = await c.req('GET', '/apps/web/instances/0/files/logs/staging.log');
     assert.match(log.text, /first line\n.*second line\n.*third line\n$/s);
     // Placement: two starts with the full v1 start message.
-    const starts = await waitFor('two starts', () => { const s = dea.starts.filter((m) => m.name === 'web'); return s.length === 2 ? s : undefined; });
+    const starts = await waitFor('two starts', () => { const s = dea.starts.filter((m) => m.name === 'web'); return s.length === 2 ? s : undefined; }, { timeoutMs: 8000 });
     const droplet = dea.starts[0].sha1;
     assert.deepEqual(starts.map((s) => s.index).sort(), [0, 1]);
     for (const s of starts) {
@@ -399,7 +386,7 @@ describe('controller protocol: staging, placement, instances, health manager', f
     assert.equal((await httpRequest(starts[0].executableUri, { token: null })).status, 403);
     assert.equal((await httpRequest(`${t.controller.url}/droplets/${req.app_id}/${'0'.repeat(40)}`, { token: t.token })).status, 404);
     // Instances come up: runningInstances from heartbeats, /instances from find.droplet.
-    await waitFor('2 running', async () => (await c.app('web')).runningInstances === 2);
+    await waitFor('2 running', async () => (await c.app('web')).runningInstances === 2, { timeoutMs: 8000 });
     assert.deepEqual((await c.instances('web')).map((i) => [i.index, i.state]), [[0, 'RUNNING'], [1, 'RUNNING']]);
     ac.abort();
     await reading;
@@ -437,7 +424,7 @@ describe('controller protocol: staging, placement, instances, health manager', f
     assert.match(text, /^tail from 5\nmore\n/);
     const closedBefore = dea.tailClosed;
     ac.abort();
-    await waitFor('the DEA stream closed', () => dea.tailClosed > closedBefore);
+    await waitFor('the DEA stream closed', () => dea.tailClosed > closedBefore, { timeoutMs: 8000 });
     // A crash: recorded from droplet.exited, merged with the health manager's records.
     const inst = [...dea.instances.values()].find((i) => i.index === 1) as FakeInstance;
     dea.exit(inst, 'CRASHED');
@@ -447,7 +434,7 @@ describe('controller protocol: staging, placement, instances, health manager', f
     const crashes = await waitFor('the crash record', async () => {
       const r = (await c.req('GET', '/apps/web/crashes')).json as { crashes: { instance: string; since: number; index?: number; description?: string }[] };
       return r.crashes.length === 2 ? r.crashes : undefined;
-    });
+    }, { timeoutMs: 8000 });
     assert.deepEqual(crashes.map((x) => x.instance), ['older-crash', inst.instance]);
     assert.equal(crashes[1].index, 1);
     assert.equal(crashes[1].description, 'exited with code 1');
@@ -476,11 +463,11 @@ describe('controller protocol: staging, placement, instances, health manager', f
     await sleep(400);
     assert.equal(dea.starts.length, before);
     hmBus.publish(Subjects.hmRequests, { droplet: web.droplet, op: 'START', last_updated: web.last_updated, version: web.version, indices: [0, 1], flapping: true });
-    const restart = await waitFor('a restart of index 1', () => dea.starts.slice(before).find((s) => s.index === 1));
+    const restart = await waitFor('a restart of index 1', () => dea.starts.slice(before).find((s) => s.index === 1), { timeoutMs: 8000 });
     assert.equal(restart.flapping, true);
     await sleep(300);
     assert.equal(dea.starts.slice(before).filter((s) => s.index === 0).length, 0, 'index 0 runs: not started twice');
-    await waitFor('2 running again', async () => (await c.app('web')).runningInstances === 2);
+    await waitFor('2 running again', async () => (await c.app('web')).runningInstances === 2, { timeoutMs: 8000 });
     // STOP with a stale last_updated: ignored; with the current one: dea.stop for those instances.
     const victim = [...dea.instances.values()].find((i) => i.droplet === web.droplet && i.index === 1) as FakeInstance;
     const stopsBefore = dea.stops.length;
@@ -488,7 +475,7 @@ describe('controller protocol: staging, placement, instances, health manager', f
     await sleep(400);
     assert.equal(dea.stops.length, stopsBefore);
     hmBus.publish(Subjects.hmRequests, { droplet: web.droplet, op: 'STOP', last_updated: web.last_updated, instances: [victim.instance] });
-    const stop = await waitFor('the stop', () => dea.stops[stopsBefore]);
+    const stop = await waitFor('the stop', () => dea.stops[stopsBefore], { timeoutMs: 8000 });
     assert.deepEqual(stop, { droplet: web.droplet, instances: [victim.instance] });
     // Garbage on the subject is dropped; the controller keeps answering.
     publishRaw(hmBus, Subjects.hmRequests, { droplet: 'x', op: 'EXPLODE' });
@@ -502,21 +489,21 @@ describe('controller protocol: staging, placement, instances, health manager', f
     // Bring index 1 back (HM would).
     await c.req('PUT', '/apps/web', { json: { instances: 1 } });
     await c.req('PUT', '/apps/web', { json: { instances: 2 } });
-    await waitFor('2 running', async () => (await c.app('web')).runningInstances === 2);
+    await waitFor('2 running', async () => (await c.app('web')).runningInstances === 2, { timeoutMs: 8000 });
     const startsBefore = dea.starts.length;
     const r = await c.req('PUT', '/apps/web', { json: { instances: 4 } });
     assert.equal(r.status, 200, r.text);
-    await waitFor('indices 2 and 3 started', () => dea.starts.slice(startsBefore).map((s) => s.index).sort().join() === '2,3');
-    await waitFor('4 running', async () => (await c.app('web')).runningInstances === 4);
+    await waitFor('indices 2 and 3 started', () => dea.starts.slice(startsBefore).map((s) => s.index).sort().join() === '2,3', { timeoutMs: 8000 });
+    await waitFor('4 running', async () => (await c.app('web')).runningInstances === 4, { timeoutMs: 8000 });
     const stopsBefore = dea.stops.length;
     await c.req('PUT', '/apps/web', { json: { instances: 1 } });
-    const down = await waitFor('scale-down stop', () => dea.stops[stopsBefore]);
+    const down = await waitFor('scale-down stop', () => dea.stops[stopsBefore], { timeoutMs: 8000 });
     assert.equal(down.droplet, id);
     assert.deepEqual(down.indices, [1, 2, 3]);
-    await waitFor('1 running', async () => (await c.instances('web')).length === 1 && (await c.app('web')).runningInstances === 1);
+    await waitFor('1 running', async () => (await c.instances('web')).length === 1 && (await c.app('web')).runningInstances === 1, { timeoutMs: 8000 });
     // uris: dea.update to the DEAs.
     await c.req('PUT', '/apps/web', { json: { uris: ['web.localhost', 'www.localhost'] } });
-    const upd = await waitFor('dea.update', () => dea.updates.find((u) => u.droplet === id && u.uris.length === 2));
+    const upd = await waitFor('dea.update', () => dea.updates.find((u) => u.droplet === id && u.uris.length === 2), { timeoutMs: 8000 });
     assert.deepEqual(upd.uris, ['web.localhost', 'www.localhost']);
     // Memory: a new version; the old one is stopped only after the new one runs and is routed.
     const old = (await c.app('web')).version;
@@ -528,9 +515,9 @@ describe('controller protocol: staging, placement, instances, health manager', f
     assert.notEqual(nv, old);
     assert.equal(nv.split('-')[0], old.split('-')[0]);
     assert.equal(Number(nv.split('-')[1]), Number(old.split('-')[1]) + 1);
-    const newStart = await waitFor('the new version started', () => dea.starts.find((s) => s.version === nv));
+    const newStart = await waitFor('the new version started', () => dea.starts.find((s) => s.version === nv), { timeoutMs: 8000 });
     assert.equal(newStart.limits.mem, 128);
-    const stopOld = await waitFor('old version stopped', () => dea.stops.slice(stops2).find((s) => s.version === old));
+    const stopOld = await waitFor('old version stopped', () => dea.stops.slice(stops2).find((s) => s.version === old), { timeoutMs: 8000 });
     assert.deepEqual(stopOld, { droplet: id, version: old });
     const newInst = [...dea.instances.values()].find((i) => i.version === nv) as FakeInstance;
     assert.ok((router.routes.get('web.localhost') ?? []).includes(`127.0.0.1:${newInst.port}`), 'new instance routed before the old one stopped');
@@ -538,7 +525,7 @@ describe('controller protocol: staging, placement, instances, health manager', f
     // Stop: dea.stop for the droplet, instances list empty.
     const stops3 = dea.stops.length;
     await c.req('PUT', '/apps/web', { json: { state: 'STOPPED' } });
-    assert.deepEqual(await waitFor('stop all', () => dea.stops[stops3]), { droplet: id });
+    assert.deepEqual(await waitFor('stop all', () => dea.stops[stops3], { timeoutMs: 8000 }), { droplet: id });
     assert.deepEqual(await c.instances('web'), []);
     assert.deepEqual((await c.req('GET', '/apps/web/stats')).json, {});
     expectError(await c.req('GET', '/apps/web/instances/0/files/logs/stdout.log'), 400, 305);
@@ -548,7 +535,7 @@ describe('controller protocol: staging, placement, instances, health manager', f
   it('re-push of a running app: new version started, waited for RUNNING and routed, then the old one stopped', async () => {
     await c.push('live', { 'server.js': 'v1' });
     const id = (await hmBulk(t, 'live')).droplet;
-    await waitFor('v1 running', async () => (await c.app('live')).runningInstances === 1);
+    await waitFor('v1 running', async () => (await c.app('live')).runningInstances === 1, { timeoutMs: 8000 });
     const v1 = (await c.app('live')).version;
     const v1Inst = [...dea.instances.values()].find((i) => i.droplet === id) as FakeInstance;
     dea.runDelayMs = 1500;
@@ -556,14 +543,14 @@ describe('controller protocol: staging, placement, instances, health manager', f
     const stopsBefore = dea.stops.length;
     assert.equal((await c.upload('live', { 'server.js': 'v2' })).status, 200);
     // The upload of a STARTED app stages it at once; the old instance keeps serving meanwhile.
-    const v2Start = await waitFor('v2 started', () => dea.starts.find((s) => s.droplet === id && s.version !== v1));
+    const v2Start = await waitFor('v2 started', () => dea.starts.find((s) => s.droplet === id && s.version !== v1), { timeoutMs: 8000 });
     const v2 = v2Start.version;
     assert.equal(v2, (await c.app('live')).version);
     assert.ok(dea.instances.has(v1Inst.instance), 'v1 still running while v2 starts');
     // `/instances` reports the live version only: v1, still RUNNING, is not counted (the pusher waits on this list).
     assert.ok(['STARTING', 'DOWN'].includes((await c.instances('live'))[0]?.state ?? ''), 'v1 counted as an instance of v2');
     assert.equal(dea.stops.slice(stopsBefore).length, 0);
-    const stop = await waitFor('v1 stopped', () => dea.stops.slice(stopsBefore).find((s) => s.droplet === id), 10_000);
+    const stop = await waitFor('v1 stopped', () => dea.stops.slice(stopsBefore).find((s) => s.droplet === id));
     assert.deepEqual(stop, { droplet: id, version: v1 });
     const v2Inst = [...dea.instances.values()].find((i) => i.droplet === id && i.version === v2) as FakeInstance;
     assert.equal(v2Inst.state, 'RUNNING');
@@ -584,12 +571,12 @@ describe('controller protocol: staging, placement, instances, health manager', f
     };
     const startsBefore = dea.starts.length;
     assert.equal((await c.upload('live', { 'server.js': 'v3' })).status, 200);
-    const t3 = await waitFor('task for v3', () => tasks[0]);
+    const t3 = await waitFor('task for v3', () => tasks[0], { timeoutMs: 8000 });
     const up4 = await c.upload('live', { 'server.js': 'v4' });
     assert.equal(up4.status, 200);
-    const stop3 = await waitFor('staging.stop for v3', () => stager.stops.find((s) => s.task_id === t3.task_id));
+    const stop3 = await waitFor('staging.stop for v3', () => stager.stops.find((s) => s.task_id === t3.task_id), { timeoutMs: 8000 });
     assert.deepEqual(stop3, { app_id: id, task_id: t3.task_id });
-    const t4 = await waitFor('task for v4', () => tasks[1]);
+    const t4 = await waitFor('task for v4', () => tasks[1], { timeoutMs: 8000 });
     assert.notEqual(t4.task_id, t3.task_id);
     assert.equal((up4.json as { staging_task_id: string }).staging_task_id, t4.task_id, 'the upload names the task it started');
     // The cancelled task can no longer fetch its package or upload a droplet.
@@ -602,7 +589,7 @@ describe('controller protocol: staging, placement, instances, health manager', f
     const cancel = await c.req('DELETE', '/apps/live/staging');
     assert.equal(cancel.status, 200);
     assert.equal((cancel.json as { cancelled: boolean }).cancelled, true);
-    await waitFor('staging.stop for v4', () => stager.stops.find((s) => s.task_id === t4.task_id));
+    await waitFor('staging.stop for v4', () => stager.stops.find((s) => s.task_id === t4.task_id), { timeoutMs: 8000 });
     app = await c.app('live');
     assert.equal(app.package_state, 'STAGED');
     assert.equal(app.package_hash, running.package_hash);
@@ -627,7 +614,7 @@ describe('controller protocol: staging, placement, instances, health manager', f
     ac.abort();
     const done = text.split('\n').filter((l) => l.includes('"done":true')).map((l) => JSON.parse(l.slice(6)) as { ok: boolean; code: number; error: string })[0];
     assert.deepEqual([done.ok, done.code, done.error], [false, 310, 'npm install failed']);
-    const app = await waitFor('FAILED', async () => { const a = await c.app('broken'); return a.package_state === 'FAILED' ? a : undefined; });
+    const app = await waitFor('FAILED', async () => { const a = await c.app('broken'); return a.package_state === 'FAILED' ? a : undefined; }, { timeoutMs: 8000 });
     assert.equal(app.state, 'STOPPED');
     assert.deepEqual(app.staging_error, { code: 310, description: 'npm install failed' });
     const log = (await c.req('GET', '/apps/broken/instances/0/files/logs/staging.log')).text;
@@ -640,11 +627,11 @@ describe('controller protocol: staging, placement, instances, health manager', f
       const sc = new Client(short);
       stager.handler = async (req, s) => { await s.stopped(req.task_id); return undefined; };
       await sc.push('slow', { 'server.js': 'x' });
-      const app = await waitFor('timed out', async () => { const a = await sc.app('slow'); return a.package_state === 'FAILED' ? a : undefined; });
+      const app = await waitFor('timed out', async () => { const a = await sc.app('slow'); return a.package_state === 'FAILED' ? a : undefined; }, { timeoutMs: 8000 });
       assert.equal((app.staging_error as { code: number }).code, 800);
       assert.equal(app.state, 'STOPPED');
       const req = stager.requests.find((r) => r.name === 'slow' && r.download_uri.startsWith(short.controller.url)) as StagingRequest;
-      await waitFor('staging.stop', () => stager.stops.find((s) => s.task_id === req.task_id));
+      await waitFor('staging.stop', () => stager.stops.find((s) => s.task_id === req.task_id), { timeoutMs: 8000 });
       assert.match((await sc.req('GET', '/apps/slow/instances/0/files/logs/staging.log')).text, /timed out/);
     } finally {
       await short.stop();
@@ -656,7 +643,7 @@ describe('controller protocol: staging, placement, instances, health manager', f
     try {
       const lc = new Client(lone);
       await lc.push('orphan', { 'server.js': 'x' });
-      const app = await waitFor('FAILED', async () => { const a = await lc.app('orphan'); return a.package_state === 'FAILED' ? a : undefined; });
+      const app = await waitFor('FAILED', async () => { const a = await lc.app('orphan'); return a.package_state === 'FAILED' ? a : undefined; }, { timeoutMs: 8000 });
       assert.deepEqual(app.staging_error, { code: 310, description: 'no stager is running to stage the app' });
       // Now a stager but no DEA.
       const b = await lone.nats.connect('stager');
@@ -664,7 +651,7 @@ describe('controller protocol: staging, placement, instances, health manager', f
       await b.flush();
       const r = await lc.req('PUT', '/apps/orphan', { json: { state: 'STARTED' } });
       assert.equal(r.status, 200);
-      const placed = await waitFor('placement error', async () => { const a = await lc.app('orphan'); return a.placement_error ? a : undefined; });
+      const placed = await waitFor('placement error', async () => { const a = await lc.app('orphan'); return a.placement_error ? a : undefined; }, { timeoutMs: 8000 });
       assert.equal(placed.package_state, 'STAGED');
       assert.match(String(placed.placement_error), /no DEA is running/);
       assert.deepEqual((await lc.instances('orphan')).map((i) => i.state), ['DOWN']);
@@ -677,10 +664,10 @@ describe('controller protocol: staging, placement, instances, health manager', f
   it('stopping during staging cancels it (staging.stop) and leaves the package PENDING', async () => {
     stager.handler = async (req, s) => { await s.stopped(req.task_id); return undefined; };
     await c.push('halted', { 'server.js': 'x' });
-    const req = await waitFor('the staging request', () => stager.requests.find((r) => r.name === 'halted'));
+    const req = await waitFor('the staging request', () => stager.requests.find((r) => r.name === 'halted'), { timeoutMs: 8000 });
     const r = await c.req('PUT', '/apps/halted', { json: { state: 'STOPPED' } });
     assert.equal(r.status, 200);
-    assert.deepEqual(await waitFor('staging.stop', () => stager.stops.find((s) => s.task_id === req.task_id)), { app_id: req.app_id, task_id: req.task_id });
+    assert.deepEqual(await waitFor('staging.stop', () => stager.stops.find((s) => s.task_id === req.task_id), { timeoutMs: 8000 }), { app_id: req.app_id, task_id: req.task_id });
     const app = await c.app('halted');
     assert.deepEqual([app.state, app.package_state, app.staging_task_id], ['STOPPED', 'PENDING', null]);
   });
@@ -691,7 +678,7 @@ describe('controller protocol: staging, placement, instances, health manager', f
     dea.advertise();
     await parts.flush();
     await c.push('nofit', { 'server.js': 'x' }, { resources: { memory: 300 } });
-    const app = await waitFor('placement error', async () => { const a = await c.app('nofit'); return a.placement_error ? a : undefined; });
+    const app = await waitFor('placement error', async () => { const a = await c.app('nofit'); return a.placement_error ? a : undefined; }, { timeoutMs: 8000 });
     assert.match(String(app.placement_error), /no DEA has 300 MB free/);
     assert.equal(app.package_state, 'STAGED');
     dea.fits = true;
@@ -699,7 +686,7 @@ describe('controller protocol: staging, placement, instances, health manager', f
     // Starting what is already STARTED brings it in line: the missing instance is placed.
     const r = await c.req('PUT', '/apps/nofit', { json: { state: 'STARTED' } });
     assert.equal((r.json as { placement_error: unknown }).placement_error, null);
-    await waitFor('running', async () => (await c.app('nofit')).runningInstances === 1);
+    await waitFor('running', async () => (await c.app('nofit')).runningInstances === 1, { timeoutMs: 8000 });
   });
 
   it('deleting a running app stops its instances and removes its droplet', async () => {
@@ -707,14 +694,14 @@ describe('controller protocol: staging, placement, instances, health manager', f
     const sha = dea.starts.filter((s) => s.droplet === id).at(-1)?.sha1 as string;
     const stopsBefore = dea.stops.length;
     assert.equal((await c.req('DELETE', '/apps/live')).status, 200);
-    assert.deepEqual(await waitFor('dea.stop', () => dea.stops.slice(stopsBefore).find((s) => s.droplet === id)), { droplet: id });
+    assert.deepEqual(await waitFor('dea.stop', () => dea.stops.slice(stopsBefore).find((s) => s.droplet === id), { timeoutMs: 8000 }), { droplet: id });
     assert.equal((await httpRequest(`${t.controller.url}/droplets/${id}/${sha}`, { token: t.token })).status, 404);
   });
 
   it('after a restart, STARTED apps get their missing instances back', async () => {
     stager.handler = (req, s) => s.succeed(req);
     await c.push('phoenix', { 'server.js': 'rise' }, { instances: 2 });
-    await waitFor('2 running', async () => (await c.app('phoenix')).runningInstances === 2);
+    await waitFor('2 running', async () => (await c.app('phoenix')).runningInstances === 2, { timeoutMs: 8000 });
     const id = (await hmBulk(t, 'phoenix')).droplet;
     const dataDir = t.dataDir;
     await t.controller.stop();
@@ -725,9 +712,9 @@ describe('controller protocol: staging, placement, instances, health manager', f
     const startsBefore = dea.starts.length;
     const second = await startTestController({ dataDir, nats: t.nats, timings: { restoreSettleMs: 300 } });
     const c2 = new Client(second);
-    const restart = await waitFor('index 1 restarted', () => dea.starts.slice(startsBefore).find((s) => s.droplet === id));
+    const restart = await waitFor('index 1 restarted', () => dea.starts.slice(startsBefore).find((s) => s.droplet === id), { timeoutMs: 8000 });
     assert.equal(restart.index, 1);
-    await waitFor('2 running after restart', async () => (await c2.app('phoenix')).runningInstances === 2);
+    await waitFor('2 running after restart', async () => (await c2.app('phoenix')).runningInstances === 2, { timeoutMs: 8000 });
     assert.equal(dea.starts.slice(startsBefore).length, 1, 'the running index 0 is left alone');
     await second.stop();
     // after() still stops t: its controller is already stopped; its NATS server and data dir go then.

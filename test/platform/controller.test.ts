@@ -10,9 +10,10 @@ import BetterSqlite3 from 'better-sqlite3';
 import JSZip from 'jszip';
 import { Subjects, type CcAppChanged } from '../../platform/bus';
 import {
-  httpRequest, multipartBody, startTestController,
+  multipartBody, nothingWritten, restRequest, startTestController,
   type HttpReply, type HttpRequestOptions, type TestController, type TestControllerOptions,
 } from './support/controller';
+import { sleep } from './support/wait';
 
 const sha1 = (b: Buffer | string): string => createHash('sha1').update(b).digest('hex');
 
@@ -46,10 +47,7 @@ class Client {
   get url(): string { return this.t.controller.url; }
 
   req(method: string, p: string, opts: HttpRequestOptions & { json?: unknown } = {}): Promise<HttpReply> {
-    const headers = { ...opts.headers };
-    let body = opts.body;
-    if (opts.json !== undefined) { body = typeof opts.json === 'string' ? opts.json : JSON.stringify(opts.json); headers['content-type'] = 'application/json'; }
-    return httpRequest(this.url + p, { ...opts, method, headers, body, token: opts.token === undefined ? this.t.token : opts.token });
+    return restRequest(this.t, method, p, opts);
   }
 
   async create(body: Record<string, unknown>): Promise<HttpReply> {
@@ -77,43 +75,6 @@ function expectError(r: HttpReply, status: number, code: number): void {
   const body = r.json as { code?: number; description?: string };
   assert.equal(body.code, code, `expected code ${code}: ${r.text}`);
   assert.ok(typeof body.description === 'string' && body.description.length > 0, 'a description');
-}
-
-/** Every file under the data dir except the database, with sizes: "nothing written" compares these. */
-function filesUnder(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string): void => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (!e.name.startsWith('controller.db')) out.push(`${path.relative(dir, p)}:${fs.statSync(p).size}`);
-    }
-  };
-  walk(dir);
-  return out.sort();
-}
-
-function dbRows(dataDir: string): string {
-  const db = new BetterSqlite3(path.join(dataDir, 'controller.db'), { readonly: true });
-  try {
-    return JSON.stringify({
-      apps: db.prepare('SELECT * FROM apps ORDER BY id').all(),
-      uris: db.prepare('SELECT * FROM uris ORDER BY uri').all(),
-      packages: db.prepare('SELECT hash FROM packages ORDER BY hash').all(),
-    });
-  } finally {
-    db.close();
-  }
-}
-
-/** Runs `fn` and checks that neither the database nor any file of the data dir changed. */
-async function nothingWritten(t: TestController, fn: () => Promise<void>): Promise<void> {
-  const files = filesUnder(t.dataDir);
-  const rows = dbRows(t.dataDir);
-  await fn();
-  await new Promise((r) => setTimeout(r, 50));
-  assert.deepEqual(filesUnder(t.dataDir), files, 'no file added, changed or left behind');
-  assert.equal(dbRows(t.dataDir), rows, 'no database change');
 }
 
 describe('controller: REST API, store and packages', function () {
@@ -426,7 +387,7 @@ describe('controller: REST API, store and packages', function () {
       // Second push: big.txt comes from the pool, the rest in a zip with other timestamps.
       const rest = sinatraFiles.filter((f) => f.name !== 'public/big.txt');
       const res = [{ fn: 'public/big.txt', size: 70_000, sha1: sha1('x'.repeat(70_000)) }];
-      await new Promise((r) => setTimeout(r, 1100));
+      await sleep(1100);
       const again = await c.upload('fingerprinted', await makeZip(rest), res);
       assert.equal(again.status, 200, again.text);
       assert.equal((again.json as { package_hash: string }).package_hash, hash);
@@ -625,7 +586,7 @@ describe('controller: limits', function () {
       });
       assert.equal(reply.status, 400);
       assert.equal((JSON.parse(reply.body) as { code: number }).code, 401);
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200);
     });
   });
 

@@ -5,7 +5,6 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as esbuild from 'esbuild';
@@ -15,8 +14,11 @@ import {
 import { startDea, type Dea, type DeaTimings } from '../../platform/dea';
 import { UserFacingError, silentLog } from '../../platform/log';
 import { startTestNats, type TestNats } from './support/nats';
+import { StartBuilder } from './support/builders';
+import { startFakeController, type Droplet, type FakeController } from './support/fake-controller';
+import { sleep, waitFor } from './support/wait';
 
-// ---- droplets and the droplet server ------------------------------------------------------------
+// ---- droplets --------------------------------------------------------------------------------
 
 const appSource = `
 const http = require('http');
@@ -40,8 +42,6 @@ if (mode === 'deaf' || mode === 'worker' || mode === 'stubborn') {
   }).listen(Number(process.env.PORT), process.env.VCAP_APP_HOST, () => console.log('listening on ' + process.env.PORT));
 }
 `;
-
-interface Droplet { sha1: string; body: Buffer }
 
 const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'pocket-dea-test-'));
 
@@ -69,38 +69,6 @@ function buildDroplet(mode: string): Droplet {
   return { sha1: createHash('sha1').update(body).digest('hex'), body };
 }
 
-interface DropletServer {
-  url: string;
-  add(d: Droplet, servedBody?: Buffer): void;
-  downloads: Map<string, number>;
-  close(): Promise<void>;
-}
-
-async function startDropletServer(token: string): Promise<DropletServer> {
-  const served = new Map<string, Buffer>();
-  const downloads = new Map<string, number>();
-  const server = http.createServer((req, res) => {
-    if (req.headers.authorization !== token) {
-      res.writeHead(403, { 'Content-Type': 'application/json' });
-      res.end(JSON.stringify({ code: 200, description: 'forbidden' }));
-      return;
-    }
-    const m = /^\/droplets\/(\d+)\/([0-9a-f]{40})$/.exec(req.url ?? '');
-    const body = m ? served.get(m[2]) : undefined;
-    if (!m || !body) { res.writeHead(404); res.end(); return; }
-    downloads.set(m[2], (downloads.get(m[2]) ?? 0) + 1);
-    res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': body.length });
-    res.end(body);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    add: (d, servedBody) => { served.set(d.sha1, servedBody ?? d.body); },
-    downloads,
-    close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }),
-  };
-}
-
 // ---- watching the bus -----------------------------------------------------------------------------
 
 class Watcher {
@@ -118,18 +86,6 @@ class Watcher {
     bus.subscribe(Subjects.deaAdvertise, (m) => { this.adverts.push({ ...m, at: Date.now() }); });
   }
 }
-
-async function waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function httpGet(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
   // The path goes out as written (http.get(url) would resolve `%2e%2e` segments before sending)
@@ -181,7 +137,7 @@ describe('dea', function () {
   let t: TestNats;
   let bus: Bus;
   let w: Watcher;
-  let ds: DropletServer;
+  let ds: FakeController;
   let web: Droplet;
   const deas: Dea[] = [];
   let dea: Dea;
@@ -202,11 +158,7 @@ describe('dea', function () {
 
   function startMessage(d: Droplet, over: Partial<DeaStart> = {}): DeaStart {
     const droplet = over.droplet ?? nextDroplet++;
-    return {
-      droplet, name: `app${droplet}`, uris: [`app${droplet}.localhost`], runtime: 'node', framework: 'node', sha1: d.sha1,
-      executableFile: '', executableUri: `${ds.url}/droplets/${droplet}/${d.sha1}`, version: `${d.sha1.slice(0, 8)}-1`,
-      limits: { mem: 64, disk: 256, fds: 128 }, env: [], index: 0, ...over,
-    };
+    return new StartBuilder(droplet).droplet(d.sha1, ds.dropletUri(droplet, d.sha1)).with(over).build();
   }
 
   async function find(payload: Payload<typeof Subjects.deaFindDroplet>, maxWait = 400): Promise<DeaFindDropletReply[]> {
@@ -229,7 +181,7 @@ describe('dea', function () {
     return waitFor(`${msg.name}[${msg.index}] RUNNING`, () => {
       const hb = [...w.heartbeats].reverse().find((h) => h.dea === target.id && h.droplets.some((x) => x.droplet === msg.droplet && x.index === msg.index && x.version === msg.version && x.state === 'RUNNING'));
       return hb ? true : undefined;
-    }).then(async () => {
+    }, { timeoutMs: 15_000 }).then(async () => {
       const replies = await find({ droplet: msg.droplet, indices: [msg.index], version: msg.version, states: ['RUNNING'] }, 200);
       assert.equal(replies.length, 1);
       return replies[0];
@@ -246,9 +198,9 @@ describe('dea', function () {
     bus = await t.connect('observer');
     w = new Watcher(bus);
     await bus.flush();
-    ds = await startDropletServer(token);
+    ds = await startFakeController(token);
     web = buildDroplet('web');
-    ds.add(web);
+    ds.addDroplet(web);
     ({ dea, baseDir, bus: deaBus } = await newDea({ maxMemoryMb: 1024 }));
   });
 
@@ -263,14 +215,14 @@ describe('dea', function () {
   });
 
   it('advertises on start and on dea.locate, with its memory and runtimes', async () => {
-    const first = await waitFor('first advertise', () => w.adverts.find((a) => a.id === dea.id));
+    const first = await waitFor('first advertise', () => w.adverts.find((a) => a.id === dea.id), { timeoutMs: 15_000 });
     assert.equal(first.available_memory, 1024);
     assert.ok(first.runtimes.includes('node'), `runtimes: ${first.runtimes.join(',')}`);
     assert.equal(first.ip, '127.0.0.1');
     const before = w.adverts.length;
     const sent = Date.now();
     bus.publish(Subjects.deaLocate, {});
-    const again = await waitFor('advertise after locate', () => w.adverts.slice(before).find((a) => a.id === dea.id), 2000);
+    const again = await waitFor('advertise after locate', () => w.adverts.slice(before).find((a) => a.id === dea.id), { timeoutMs: 2000 });
     assert.ok(again.at - sent < 1000);
   });
 
@@ -285,7 +237,7 @@ describe('dea', function () {
     // the heartbeat went out when the instance turned RUNNING (periodic ones are 60 s apart here)
     const hbStates = w.heartbeats.filter((h) => h.dea === dea.id).flatMap((h) => h.droplets.filter((x) => x.instance === r.instance).map((x) => x.state));
     assert.deepEqual([...new Set(hbStates)], ['STARTING', 'RUNNING']);
-    const reg = await waitFor('router.register', () => w.registers.find((x) => x.private_instance_id === r.instance));
+    const reg = await waitFor('router.register', () => w.registers.find((x) => x.private_instance_id === r.instance), { timeoutMs: 15_000 });
     assert.deepEqual(reg, {
       dea: dea.id, app: msg.droplet, host: '127.0.0.1', port: r.port, uris: msg.uris,
       tags: { framework: 'node', runtime: 'node' }, private_instance_id: r.instance,
@@ -326,7 +278,7 @@ describe('dea', function () {
 
     const n = w.adverts.length;
     bus.publish(Subjects.deaLocate, {});
-    const ad = await waitFor('advertise', () => w.adverts.slice(n).find((a) => a.id === dea.id));
+    const ad = await waitFor('advertise', () => w.adverts.slice(n).find((a) => a.id === dea.id), { timeoutMs: 15_000 });
     assert.equal(ad.available_memory, 1024 - 64);
     assert.equal(ad.app_id_to_count[String(msg.droplet)], 1);
   });
@@ -374,11 +326,11 @@ describe('dea', function () {
     const r = await run(dea, msg);
     const n = w.registers.length;
     bus.publish(Subjects.deaUpdate, { droplet: msg.droplet, uris: [msg.uris[0], 'extra.localhost'] });
-    const added = await waitFor('register of the new uri', () => w.registers.slice(n).find((x) => x.private_instance_id === r.instance));
+    const added = await waitFor('register of the new uri', () => w.registers.slice(n).find((x) => x.private_instance_id === r.instance), { timeoutMs: 15_000 });
     assert.deepEqual(added.uris, ['extra.localhost']);
     const u = w.unregisters.length;
     bus.publish(Subjects.deaUpdate, { droplet: msg.droplet, uris: ['extra.localhost'] });
-    const removed = await waitFor('unregister of the old uri', () => w.unregisters.slice(u).find((x) => x.private_instance_id === r.instance));
+    const removed = await waitFor('unregister of the old uri', () => w.unregisters.slice(u).find((x) => x.private_instance_id === r.instance), { timeoutMs: 15_000 });
     assert.deepEqual(removed.uris, [msg.uris[0]]);
     const [again] = await find({ droplet: msg.droplet, include_stats: true });
     assert.deepEqual(again.stats?.uris, ['extra.localhost']);
@@ -389,11 +341,11 @@ describe('dea', function () {
     const r = await run(dea, msg);
     const n = w.registers.length;
     bus.publish(Subjects.routerStart, { id: 'router-1', hosts: ['127.0.0.1'] });
-    const again = await waitFor('re-register', () => w.registers.slice(n).find((x) => x.private_instance_id === r.instance), 2000);
+    const again = await waitFor('re-register', () => w.registers.slice(n).find((x) => x.private_instance_id === r.instance), { timeoutMs: 2000 });
     assert.equal(again.port, r.port);
     const h = w.heartbeats.length;
     bus.publish(Subjects.healthmanagerStart, {});
-    const hb = await waitFor('heartbeat', () => w.heartbeats.slice(h).find((x) => x.dea === dea.id), 2000);
+    const hb = await waitFor('heartbeat', () => w.heartbeats.slice(h).find((x) => x.dea === dea.id), { timeoutMs: 2000 });
     assert.ok(hb.droplets.some((x) => x.instance === r.instance && x.state === 'RUNNING'));
   });
 
@@ -408,23 +360,23 @@ describe('dea', function () {
     for (const pid of pids.values()) assert.ok(alive(pid));
 
     bus.publish(Subjects.deaStop, { droplet, version: 'new-1' });
-    const ec = await waitFor('exit of the new version', () => exitOf(c.instance));
+    const ec = await waitFor('exit of the new version', () => exitOf(c.instance), { timeoutMs: 15_000 });
     assert.equal(ec.reason, 'STOPPED');
     assert.equal(ec.crash_timestamp, undefined);
     assert.ok(w.unregisters.some((x) => x.private_instance_id === c.instance));
     assert.ok(!alive(pids.get(c.instance) as number));
-    await waitFor('folder removed', () => !fs.existsSync(path.join(baseDir, 'apps', c.staged)));
+    await waitFor('folder removed', () => !fs.existsSync(path.join(baseDir, 'apps', c.staged)), { timeoutMs: 15_000 });
     assert.deepEqual((await find({ droplet }, 300)).map((x) => x.instance).sort(), [a.instance, b.instance].sort());
 
     bus.publish(Subjects.deaStop, { droplet, indices: [1] });
-    assert.equal((await waitFor('exit of index 1', () => exitOf(b.instance))).reason, 'STOPPED');
+    assert.equal((await waitFor('exit of index 1', () => exitOf(b.instance), { timeoutMs: 15_000 })).reason, 'STOPPED');
     assert.ok(!alive(pids.get(b.instance) as number));
     assert.ok(alive(pids.get(a.instance) as number), 'index 0 keeps running');
     const res = await httpGet(`http://127.0.0.1:${a.port}/`);
     assert.equal(res.body, `hello from ${base.name}`);
 
     bus.publish(Subjects.deaStop, { droplet });
-    await waitFor('exit of index 0', () => exitOf(a.instance));
+    await waitFor('exit of index 0', () => exitOf(a.instance), { timeoutMs: 15_000 });
     assert.deepEqual(await find({ droplet }, 300), []);
     assert.equal(exitOf(a.instance)?.reason, 'STOPPED');
   });
@@ -436,14 +388,14 @@ describe('dea', function () {
     const pid = Number(fs.readFileSync(path.join(dir, 'run.pid'), 'utf8'));
     const before = Date.now() / 1000;
     process.kill(pid, 'SIGKILL');
-    const ex = await waitFor('droplet.exited', () => exitOf(r.instance));
+    const ex = await waitFor('droplet.exited', () => exitOf(r.instance), { timeoutMs: 15_000 });
     assert.equal(ex.reason, 'CRASHED');
     assert.equal(ex.droplet, msg.droplet);
     assert.equal(ex.version, msg.version);
     assert.equal(ex.index, 0);
     assert.ok(ex.crash_timestamp !== undefined && ex.crash_timestamp >= before - 1);
     assert.match(ex.exit_description ?? '', /SIGKILL/);
-    const un = await waitFor('router.unregister', () => w.unregisters.find((x) => x.private_instance_id === r.instance));
+    const un = await waitFor('router.unregister', () => w.unregisters.find((x) => x.private_instance_id === r.instance), { timeoutMs: 15_000 });
     assert.equal(un.port, r.port);
     assert.equal(heartbeatOf(dea.id, r.instance)?.state, 'CRASHED');
 
@@ -456,7 +408,7 @@ describe('dea', function () {
 
     // the controller forgets crashed instances with dea.stop
     bus.publish(Subjects.deaStop, { droplet: msg.droplet, states: ['CRASHED'] });
-    await waitFor('crashed folder removed', () => !fs.existsSync(dir));
+    await waitFor('crashed folder removed', () => !fs.existsSync(dir), { timeoutMs: 15_000 });
     assert.deepEqual(await find({ droplet: msg.droplet }, 300), []);
   });
 
@@ -464,7 +416,7 @@ describe('dea', function () {
     const msg = startMessage(web);
     const r = await run(dea, msg);
     await httpGet(`http://127.0.0.1:${r.port}/crash`);
-    const ex = await waitFor('droplet.exited', () => exitOf(r.instance));
+    const ex = await waitFor('droplet.exited', () => exitOf(r.instance), { timeoutMs: 15_000 });
     assert.equal(ex.reason, 'CRASHED');
     assert.match(ex.exit_description ?? '', /exited with status 3: fatal: the database is on fire/);
   });
@@ -472,30 +424,30 @@ describe('dea', function () {
   it('an app that never opens its port is killed and CRASHED after the readiness limit', async () => {
     const { dea: d, baseDir: dir } = await newDea({ timings: { readinessLimitMs: 800, crashRetentionMs: 600 } });
     const deaf = buildDroplet('deaf');
-    ds.add(deaf);
+    ds.addDroplet(deaf);
     const msg = startMessage(deaf);
     const sent = Date.now();
     bus.publish(Subjects.deaStart(d.id), msg);
-    const ex = await waitFor('droplet.exited', () => w.exits.find((e) => e.droplet === msg.droplet));
+    const ex = await waitFor('droplet.exited', () => w.exits.find((e) => e.droplet === msg.droplet), { timeoutMs: 15_000 });
     assert.ok(Date.now() - sent >= 800);
     assert.equal(ex.reason, 'CRASHED');
     assert.match(ex.exit_description ?? '', /^did not start listening on port \d+ within 0\.8s$/);
     assert.ok(!w.registers.some((x) => x.private_instance_id === ex.instance), 'never routed');
-    await waitFor('processes gone', () => processesUnder(path.join(dir, 'apps')).length === 0, 3000);
+    await waitFor('processes gone', () => processesUnder(path.join(dir, 'apps')).length === 0, { timeoutMs: 3000 });
     // the crashed folder stays readable for the retention time, then goes
     const [crashed] = await find({ droplet: msg.droplet, states: ['CRASHED'] }, 200);
     const crashedDir = path.join(dir, 'apps', crashed.staged);
     assert.ok(fs.existsSync(path.join(crashedDir, 'logs', 'stderr.log')));
-    await waitFor('crashed folder removed after retention', () => !fs.existsSync(crashedDir), 3000);
+    await waitFor('crashed folder removed after retention', () => !fs.existsSync(crashedDir), { timeoutMs: 3000 });
     assert.deepEqual(await find({ droplet: msg.droplet }, 200), []);
   });
 
   it('an app far over its memory quota is killed and CRASHED as out of memory', async () => {
     const hog = buildDroplet('hog');
-    ds.add(hog);
+    ds.addDroplet(hog);
     const msg = startMessage(hog, { uris: [] });
     bus.publish(Subjects.deaStart(dea.id), msg);
-    const ex = await waitFor('droplet.exited', () => w.exits.find((e) => e.droplet === msg.droplet));
+    const ex = await waitFor('droplet.exited', () => w.exits.find((e) => e.droplet === msg.droplet), { timeoutMs: 15_000 });
     assert.equal(ex.reason, 'CRASHED');
     assert.match(ex.exit_description ?? '', /^out of memory: using \d+ MB with a quota of 64 MB$/);
   });
@@ -504,7 +456,7 @@ describe('dea', function () {
     const { dea: small } = await newDea({ maxMemoryMb: 200 });
     const { dea: empty } = await newDea({ maxMemoryMb: 200 });
     const worker = buildDroplet('worker');
-    ds.add(worker);
+    ds.addDroplet(worker);
     const droplet = nextDroplet++;
     const first = startMessage(worker, { droplet, uris: [], limits: { mem: 150, disk: 256, fds: 128 } });
     await run(small, first);
@@ -527,7 +479,7 @@ describe('dea', function () {
 
   it('refuses a runtime it does not have, without downloading anything', async () => {
     const other = buildDroplet('other-runtime');
-    ds.add(other);
+    ds.addDroplet(other);
     const msg = startMessage(other, { runtime: 'erlangR14B02' });
     bus.publish(Subjects.deaStart(dea.id), msg);
     const replies = await bus.requestMany(Subjects.deaDiscover, { droplet: msg.droplet, name: msg.name, runtime: 'erlangR14B02', sha: other.sha1, limits: msg.limits }, { maxWait: 400 });
@@ -540,10 +492,10 @@ describe('dea', function () {
 
   it('a droplet that fails its SHA-1 check or its download is CRASHED and not cached', async () => {
     const real = buildDroplet('tampered');
-    ds.add(real, Buffer.concat([real.body, Buffer.from('extra bytes')]));
+    ds.addDroplet(real, Buffer.concat([real.body, Buffer.from('extra bytes')]));
     const msg = startMessage(real);
     bus.publish(Subjects.deaStart(dea.id), msg);
-    const ex = await waitFor('droplet.exited', () => w.exits.find((e) => e.droplet === msg.droplet));
+    const ex = await waitFor('droplet.exited', () => w.exits.find((e) => e.droplet === msg.droplet), { timeoutMs: 15_000 });
     assert.equal(ex.reason, 'CRASHED');
     assert.match(ex.exit_description ?? '', /SHA-1 mismatch/);
     assert.ok(!fs.existsSync(path.join(baseDir, 'droplets', `${real.sha1}.tgz`)));
@@ -552,7 +504,7 @@ describe('dea', function () {
     const { dea: wrongToken } = await newDea({ token: 'not-the-token' });
     const msg2 = startMessage(web);
     bus.publish(Subjects.deaStart(wrongToken.id), msg2);
-    const ex2 = await waitFor('droplet.exited', () => w.exits.find((e) => e.droplet === msg2.droplet));
+    const ex2 = await waitFor('droplet.exited', () => w.exits.find((e) => e.droplet === msg2.droplet), { timeoutMs: 15_000 });
     assert.match(ex2.exit_description ?? '', /HTTP 403/);
   });
 
@@ -675,7 +627,7 @@ describe('dea', function () {
     const exited = new Promise((res) => child.once('exit', res));
     child.stdin?.write('exit\n');
     await exited;
-    await waitFor('app killed with its DEA', () => !alive(pid), 2000);
+    await waitFor('app killed with its DEA', () => !alive(pid), { timeoutMs: 2000 });
     assert.deepEqual(processesUnder(dir), []);
   });
 
@@ -717,11 +669,11 @@ describe('dea', function () {
   it('stop(): DEA_SHUTDOWN for every instance, unregistered, no process left (SIGKILL after the grace)', async () => {
     const { dea: d, baseDir: dir } = await newDea({ timings: { advertiseMs: 100, stopGraceMs: 400 } });
     const stubborn = buildDroplet('stubborn');
-    ds.add(stubborn);
+    ds.addDroplet(stubborn);
     const routed = await run(d, startMessage(web));
     const worker = await run(d, startMessage(stubborn, { uris: [] }));
     const workerDir = path.join(dir, 'apps', worker.staged);
-    const childPid = await waitFor('child pid', () => { try { return Number(fs.readFileSync(path.join(workerDir, 'child.pid'), 'utf8')) || undefined; } catch { return undefined; } });
+    const childPid = await waitFor('child pid', () => { try { return Number(fs.readFileSync(path.join(workerDir, 'child.pid'), 'utf8')) || undefined; } catch { return undefined; } }, { timeoutMs: 15_000 });
     const pids = [routed, worker].map((x) => Number(fs.readFileSync(path.join(dir, 'apps', x.staged, 'run.pid'), 'utf8')));
     assert.ok([...pids, childPid].every(alive));
 

@@ -8,9 +8,9 @@ import * as fs from 'node:fs';
 import { Bus, Subjects, type Payload, type Subject } from '../../platform/bus';
 import { silentLog } from '../../platform/log';
 import {
-  copyFixture, hostOf, instanceFolders, liveInstances, pidAlive, pushApp, sleep, startE2ePlatform, viaRouter, waitFor,
-  type TestPlatform,
+  copyFixture, e2eWait, hostOf, instanceFolders, liveInstances, pidAlive, pushApp, startE2ePlatform, viaRouter, type TestPlatform,
 } from './support/e2e';
+import { sleep, waitFor } from './support/wait';
 import { publishRaw } from './support/nats';
 
 /** A hostile message that still matches its subject's schema (the type says so). */
@@ -172,13 +172,13 @@ describe('e2e: bad messages on every subject', function () {
     await waitFor('after-storm back after kill -9', () => {
       const f = liveInstances(instanceFolders(t.dataDir, 'after-storm'));
       return f.length === 1 && f[0].instanceId !== victim.instanceId ? true : undefined;
-    }, 20_000);
-    await waitFor('after-storm answering', async () => (await viaRouter(t, hostOf('after-storm'))).status === 200 || undefined, 20_000);
+    }, { ...e2eWait, timeoutMs: 20_000 });
+    await waitFor('after-storm answering', async () => (await viaRouter(t, hostOf('after-storm'))).status === 200 || undefined, { ...e2eWait, timeoutMs: 20_000 });
     // ... and scaling.
     await t.client.updateApp('victim', { instances: 2 });
     await waitFor('victim: 2 RUNNING', async () => {
       const list = await t.client.instances('victim');
       return list.length === 2 && list.every((i) => i.state === 'RUNNING') ? true : undefined;
-    }, 20_000);
+    }, { ...e2eWait, timeoutMs: 20_000 });
   });
 });

@@ -7,7 +7,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { httpRequest } from './support/controller';
-import { instanceFolders, liveInstances, pidAlive, sleep, waitFor } from './support/e2e';
+import { instanceFolders, liveInstances, pidAlive } from './support/e2e';
+import { sleep, waitFor } from './support/wait';
 
 const repoRoot = path.resolve(__dirname, '../..');
 const cli = path.join(repoRoot, 'dist/pocket.js');
@@ -60,7 +61,7 @@ describe('e2e: the pocket binary', function () {
     await waitFor('pocket up to be up', () => {
       if (child.exitCode !== null) throw new Error(`pocket up exited: ${upOut}`);
       return upOut.includes('Press Ctrl-C to stop.') || undefined;
-    }, 30_000, 100);
+    }, { timeoutMs: 30_000, everyMs: 100 });
   });
   after(async () => {
     if (up && up.exitCode === null) {

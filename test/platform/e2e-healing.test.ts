@@ -4,9 +4,9 @@
 import { strict as assert } from 'node:assert';
 import type { HttpReply } from './support/controller';
 import {
-  fixture, hostOf, instanceFolders, instanceIndexOf, pidAlive, pushApp, sleep, startE2ePlatform, tuningWith, viaRouter, waitFor,
-  type TestPlatform,
+  e2eWait, fixture, hostOf, instanceFolders, instanceIndexOf, pidAlive, pushApp, startE2ePlatform, tuningWith, viaRouter, type TestPlatform,
 } from './support/e2e';
+import { sleep, waitFor } from './support/wait';
 
 /** Restart budget for a killed instance (issue: RUNNING again within 3 s on this machine). */
 const restartBudgetMs = 3000;
@@ -28,7 +28,7 @@ describe('e2e: crashes, flapping, scaling, stopping', function () {
     const [before] = await waitFor('run.pid of node-hello[0]', () => {
       const f = instanceFolders(t.dataDir, 'node-hello');
       return f.length === 1 && f[0].pid ? f : undefined;
-    });
+    }, e2eWait);
     assert.ok(pidAlive(before.pid as number));
     const t0 = Date.now();
     process.kill(before.pid as number, 'SIGKILL');
@@ -37,13 +37,13 @@ describe('e2e: crashes, flapping, scaling, stopping', function () {
     const after = await waitFor('a new instance of index 0', () => {
       const f = instanceFolders(t.dataDir, 'node-hello').find((i) => i.instanceId !== before.instanceId && i.index === 0 && i.pid !== null);
       return f && pidAlive(f.pid as number) ? f : undefined;
-    }, 20_000, 25);
-    await waitFor('instance 0 RUNNING', async () => (await t.client.instances('node-hello'))[0]?.state === 'RUNNING', 20_000, 25);
+    }, { timeoutMs: 20_000, everyMs: 25 });
+    await waitFor('instance 0 RUNNING', async () => (await t.client.instances('node-hello'))[0]?.state === 'RUNNING', { timeoutMs: 20_000, everyMs: 25 });
     const running = Date.now() - t0;
     const r = await waitFor('the app answering again', async () => {
       const x = await viaRouter(t, hostOf('node-hello'));
       return x.status === 200 ? x : undefined;
-    }, 20_000, 25);
+    }, { timeoutMs: 20_000, everyMs: 25 });
     const serving = Date.now() - t0;
     console.log(`      kill -9 -> RUNNING in ${running} ms, serving in ${serving} ms`);
     assert.equal(r.text, 'Hello from node-hello, instance 0\n');
@@ -60,7 +60,7 @@ describe('e2e: crashes, flapping, scaling, stopping', function () {
     await waitFor('crasher FLAPPING in /instances', async () => {
       const list = await t.client.instances('crasher');
       return list[0]?.state === 'FLAPPING' ? list : undefined;
-    }, 30_000, 100);
+    }, { timeoutMs: 30_000, everyMs: 100 });
     // Given up: the crash count stops growing and nothing of crasher runs any more.
     let last = -1;
     let stableSince = Date.now();
@@ -68,7 +68,7 @@ describe('e2e: crashes, flapping, scaling, stopping', function () {
       const n = (await t.client.crashes('crasher')).length;
       if (n !== last) { last = n; stableSince = Date.now(); }
       return Date.now() - stableSince > 6000 ? true : undefined;
-    }, 60_000, 250);
+    }, { timeoutMs: 60_000, everyMs: 250 });
     const crashes = await t.client.crashes('crasher');
     assert.equal(crashes.length, 5, `4 restarts, then given up after the 5th crash: ${JSON.stringify(crashes)}`);
     assert.equal(new Set(crashes.map((c) => c.instance)).size, crashes.length, 'one record per crashed instance');
@@ -94,7 +94,7 @@ describe('e2e: crashes, flapping, scaling, stopping', function () {
     await waitFor('3 instances RUNNING', async () => {
       const list = await t.client.instances(name);
       return list.length === 3 && list.every((i) => i.state === 'RUNNING') ? list : undefined;
-    }, 30_000);
+    }, e2eWait);
     const seen = await waitFor('requests reaching instances 0, 1 and 2', async () => {
       const idx = new Set<number>();
       for (let i = 0; i < 30; i++) {
@@ -103,7 +103,7 @@ describe('e2e: crashes, flapping, scaling, stopping', function () {
         idx.add(instanceIndexOf(r) ?? -1);
       }
       return idx.size === 3 ? idx : undefined;
-    }, 15_000);
+    }, { ...e2eWait, timeoutMs: 15_000 });
     assert.deepEqual([...seen].sort(), [0, 1, 2]);
     assert.equal((await t.client.app(name))?.runningInstances, 3);
     const stats = await t.client.stats(name);
@@ -121,7 +121,7 @@ describe('e2e: crashes, flapping, scaling, stopping', function () {
     await waitFor('the processes of instances 1 and 2 to end', () => {
       const f = instanceFolders(t.dataDir, name).filter((i) => i.pid !== null && pidAlive(i.pid));
       return f.length === 1 && f[0].index === 0 ? true : undefined;
-    }, 20_000);
+    }, { ...e2eWait, timeoutMs: 20_000 });
     const list = await t.client.instances(name);
     assert.deepEqual(list.map((i) => [i.index, i.state]), [[0, 'RUNNING']]);
     const replies: HttpReply[] = [];
@@ -137,9 +137,9 @@ describe('e2e: crashes, flapping, scaling, stopping', function () {
     const r = await waitFor('the router to drop node-hello', async () => {
       const x = await viaRouter(t, hostOf(name));
       return x.status === 404 ? x : undefined;
-    }, 10_000, 50);
+    }, { timeoutMs: 10_000, everyMs: 50 });
     assert.equal(r.text, 'VCAP ROUTER: 404 - DESTINATION NOT FOUND');
-    await waitFor('the app processes to end', () => pids.every((p) => !pidAlive(p)), 10_000);
+    await waitFor('the app processes to end', () => pids.every((p) => !pidAlive(p)), { ...e2eWait, timeoutMs: 10_000 });
     assert.deepEqual(await t.client.instances(name), []);
     await sleep(1500);
     assert.equal((await viaRouter(t, hostOf(name))).status, 404, 'nothing restarts a stopped app');

@@ -10,9 +10,9 @@ import { PushError } from '../../platform/client';
 import { startDea, type Dea } from '../../platform/dea';
 import { silentLog } from '../../platform/log';
 import {
-  copyFixture, hostOf, instanceFolders, instanceFoldersIn, liveInstances, pushApp, startE2ePlatform, tuningWith, viaRouter, waitFor,
-  type TestPlatform,
+  copyFixture, e2eWait, hostOf, instanceFolders, instanceFoldersIn, liveInstances, pushApp, startE2ePlatform, tuningWith, viaRouter, type TestPlatform,
 } from './support/e2e';
+import { waitFor } from './support/wait';
 
 describe('e2e: two DEAs, placement by memory, a DEA going away', function () {
   this.timeout(90_000);
@@ -95,20 +95,20 @@ describe('e2e: two DEAs, placement by memory, a DEA going away', function () {
     const moved = await waitFor('roomy running on the other DEA', () => {
       const f = liveInstances(instanceFoldersIn(other.dir, 'roomy'));
       return f.length === 1 ? f : undefined;
-    }, 30_000, 50);
+    }, { timeoutMs: 30_000, everyMs: 50 });
     const r = await waitFor('roomy answering again', async () => {
       const x = await viaRouter(t, hostOf('roomy'));
       return x.status === 200 ? x : undefined;
-    }, 30_000, 50);
+    }, { timeoutMs: 30_000, everyMs: 50 });
     console.log(`      DEA stopped -> instance serving elsewhere in ${Date.now() - t0} ms`);
     assert.match(r.text, /^Hello from node-hello, instance 0/);
     assert.notEqual(moved[0].instanceId, before[0].instanceId);
-    await waitFor('instance 0 RUNNING', async () => (await t.client.instances('roomy'))[0]?.state === 'RUNNING', 10_000);
+    await waitFor('instance 0 RUNNING', async () => (await t.client.instances('roomy'))[0]?.state === 'RUNNING', { ...e2eWait, timeoutMs: 10_000 });
     // The small app's instances that were on the stopped DEA came back as well.
     await waitFor('small: 3 RUNNING again', async () => {
       const list = await t.client.instances('small');
       return list.length === 3 && list.every((i) => i.state === 'RUNNING') ? true : undefined;
-    }, 30_000);
+    }, e2eWait);
     const total = liveInstances(instanceFolders(t.dataDir, 'small')).length + liveInstances(instanceFoldersIn(other.dir, 'small')).length;
     assert.equal(total, 3);
   });

@@ -6,7 +6,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import JSZip from 'jszip';
 import { httpRequest, multipartBody, type HttpReply } from './support/controller';
-import { fixture, hostOf, pushApp, startE2ePlatform, viaRouter, waitFor, type TestPlatform } from './support/e2e';
+import { e2eWait, fixture, hostOf, pushApp, startE2ePlatform, viaRouter, type TestPlatform } from './support/e2e';
+import { waitFor } from './support/wait';
 
 describe('e2e: push and run', function () {
   this.timeout(120_000);
@@ -92,7 +93,7 @@ describe('e2e: push and run', function () {
         const list = (i.json as { instances: { state: string }[] }).instances;
         if (list?.[0]?.state === 'FLAPPING') throw new Error(`FLAPPING: ${i.text}`);
         return list?.[0]?.state === 'RUNNING' ? list : undefined;
-      }, 90_000);
+      }, { ...e2eWait, timeoutMs: 90_000 });
       assert.equal(instances.length, 1);
       const [inst] = instances as unknown as Record<string, unknown>[];
       assert.deepEqual(Object.keys(inst).sort(), ['console_ip', 'console_port', 'debug_ip', 'debug_port', 'index', 'since', 'state']);
@@ -106,7 +107,7 @@ describe('e2e: push and run', function () {
       const page = await waitFor('the app through the router', async () => {
         const p = await viaRouter(t, `test.${domain}`);
         return p.status === 200 ? p : undefined;
-      }, 15_000);
+      }, { ...e2eWait, timeoutMs: 15_000 });
       assert.equal(page.text, 'Hello from sinatra-hello, instance 0\n');
       assert.equal(((await api('/apps/test')).json as { runningInstances: number }).runningInstances, 1);
     });

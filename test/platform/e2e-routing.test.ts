@@ -6,9 +6,10 @@ import * as fs from 'node:fs';
 import WebSocket from 'ws';
 import type { HttpReply } from './support/controller';
 import {
-  copyFixture, fixture, hostOf, instanceFolders, instanceIndexOf, liveInstances, pushApp, sleep, startE2ePlatform, viaRouter, waitFor,
+  copyFixture, e2eWait, fixture, hostOf, instanceFolders, instanceIndexOf, liveInstances, pushApp, startE2ePlatform, viaRouter,
   type TestPlatform,
 } from './support/e2e';
+import { sleep, waitFor } from './support/wait';
 
 /** A small app with its own greeting and no SIGTERM handler: it dies the moment it is told to stop. */
 function helloVersion(label: string): string {
@@ -59,7 +60,7 @@ describe('e2e: re-push without a failed request, WebSockets, sticky sessions', f
     const p = await pushApp(t, v2, { name, memory: 64, instances: 2 });
     assert.equal(p.summary.running, 2);
     // Until the old version is gone everywhere, and a moment after.
-    await waitFor('the old instances to end', () => oldPids.every((pid) => !fs.existsSync(`/proc/${pid}`)) ? true : undefined, 30_000);
+    await waitFor('the old instances to end', () => oldPids.every((pid) => !fs.existsSync(`/proc/${pid}`)) ? true : undefined, e2eWait);
     await sleep(500);
     running = false;
     await Promise.all(clients);
@@ -120,7 +121,7 @@ describe('e2e: re-push without a failed request, WebSockets, sticky sessions', f
       const idx = new Set<number | null>();
       for (let i = 0; i < 15; i++) idx.add(instanceIndexOf(await viaRouter(t, host)));
       return idx.size === 3 ? idx : undefined;
-    }, 15_000);
+    }, { ...e2eWait, timeoutMs: 15_000 });
     assert.equal(spread.size, 3);
 
     const first = await viaRouter(t, host);

@@ -5,7 +5,8 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import { CloudControllerError, PushCancelledError } from '../../platform/client';
 import { httpRequest } from './support/controller';
-import { copyFixture, fixture, hostOf, pidAlive, pushApp, startE2ePlatform, tuningWith, viaRouter, waitFor, type TestPlatform } from './support/e2e';
+import { copyFixture, e2eWait, fixture, hostOf, pidAlive, pushApp, startE2ePlatform, tuningWith, viaRouter, type TestPlatform } from './support/e2e';
+import { sleep, waitFor } from './support/wait';
 
 const stagingTimeoutSec = 15;
 
@@ -65,7 +66,7 @@ describe('e2e: staging failures, time limit, cancellation', function () {
     assert.equal(app?.staging_error?.code, 800);
     const pid = Number(/slow-stage: sleeping \d+ s \(pid (\d+)\)/.exec(streamed.join('\n'))?.[1]);
     assert.ok(pid > 1, `the postinstall said its pid:\n${streamed.join('\n')}`);
-    await waitFor('the timed-out staging process to be gone', () => !pidAlive(pid), 10_000);
+    await waitFor('the timed-out staging process to be gone', () => !pidAlive(pid), { ...e2eWait, timeoutMs: 10_000 });
     const log = (await t.client.files('slow-stage', 0, 'logs/staging.log')).toString();
     assert.match(log, /slow-stage: still staging/);
     assert.match(log, /timed out/i);
@@ -100,7 +101,7 @@ describe('e2e: staging failures, time limit, cancellation', function () {
     assert.ok(err instanceof PushCancelledError, `push cancelled: ${String(err)}`);
     assert.equal(servedWhileStaging, 'version A\n', 'version A served while B was staging');
     assert.ok(stagerPid > 1);
-    await waitFor('the cancelled staging process to be gone', () => !pidAlive(stagerPid), 10_000);
+    await waitFor('the cancelled staging process to be gone', () => !pidAlive(stagerPid), { ...e2eWait, timeoutMs: 10_000 });
 
     const app = await t.client.app(name);
     assert.equal(app?.state, 'STARTED');
@@ -114,7 +115,7 @@ describe('e2e: staging failures, time limit, cancellation', function () {
       const r = await viaRouter(t, hostOf(name));
       assert.equal(r.status, 200);
       assert.equal(r.text, 'version A\n');
-      await new Promise((res) => setTimeout(res, 200));
+      await sleep(200);
     }
     const inst = await t.client.instances(name);
     assert.deepEqual(inst.map((i) => [i.index, i.state]), [[0, 'RUNNING']]);
@@ -143,8 +144,8 @@ describe('e2e: staging failures, time limit, cancellation', function () {
     const slowErr = await slow;
     assert.ok(slowErr instanceof Error, `the superseded push did not report success: ${String(slowErr)}`);
     assert.match(slowErr.message, /pushed again/);
-    await waitFor('the superseded staging process to be gone', () => !pidAlive(stagerPid), 10_000);
-    await waitFor('version C serving', async () => (await viaRouter(t, hostOf(name))).text === 'version C\n' || undefined, 15_000);
+    await waitFor('the superseded staging process to be gone', () => !pidAlive(stagerPid), { ...e2eWait, timeoutMs: 10_000 });
+    await waitFor('version C serving', async () => (await viaRouter(t, hostOf(name))).text === 'version C\n' || undefined, { ...e2eWait, timeoutMs: 15_000 });
     const app = await t.client.app(name);
     assert.equal(app?.package_state, 'STAGED');
     assert.equal(app?.package_hash, app?.staged_hash);

@@ -8,9 +8,10 @@ import {
 } from '../../platform/bus';
 import { startHealthManager, restartDelayMs, defaultHealthTimings, type HealthManager, type HealthTimings } from '../../platform/health';
 import { silentLog } from '../../platform/log';
+import { AppBuilder } from './support/builders';
 import { anyReply, requestRaw, startTestNats, type TestNats } from './support/nats';
+import { sleep, waitFor } from './support/wait';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const nowSec = (): number => Date.now() / 1000;
 
 /** Short timings so each behaviour shows within a second or two. */
@@ -19,19 +20,6 @@ const fast: Partial<HealthTimings> = {
   stableStateMs: 0, startupGraceMs: 200, dropletLostMs: 600, restartTimeoutMs: 800,
   flappingTimeoutMs: 5000, flappingDeath: 1, minRestartDelayMs: 150, maxRestartDelayMs: 1000, giveupCrashNumber: 4,
 };
-
-class AppBuilder {
-  private a: BulkApp;
-  constructor(droplet: number) {
-    this.a = { droplet, name: `app${droplet}`, state: 'STARTED', package_state: 'STAGED', instances: 1, version: 'v1', memory: 64, last_updated: nowSec() - 3600 };
-  }
-  instances(n: number): this { this.a.instances = n; return this; }
-  version(v: string): this { this.a.version = v; return this; }
-  stopped(): this { this.a.state = 'STOPPED'; return this; }
-  pending(): this { this.a.package_state = 'PENDING'; return this; }
-  updatedNow(): this { this.a.last_updated = nowSec(); return this; }
-  build(): BulkApp { return { ...this.a }; }
-}
 
 /** A pretend DEA on the bus: holds instances, heartbeats them every 100 ms, reports exits. */
 class FakeDea {
@@ -79,17 +67,9 @@ describe('health manager', function () {
   const setApp = (a: BulkApp): BulkApp => { apps.set(a.droplet, a); return a; };
   const requestsFor = (droplet: number, op?: 'START' | 'STOP'): { at: number; msg: HmRequest }[] =>
     requests.filter((r) => r.msg.droplet === droplet && (!op || r.msg.op === op));
-  const waitFor = async <T>(what: string, probe: () => T | undefined, timeoutMs = 3000): Promise<T> => {
-    const until = Date.now() + timeoutMs;
-    for (;;) {
-      const v = probe();
-      if (v !== undefined) return v;
-      if (Date.now() > until) assert.fail(`timed out waiting for ${what}`);
-      await sleep(10);
-    }
-  };
+
   const nthStart = (droplet: number, n: number, timeoutMs = 3000): Promise<{ at: number; msg: HmRequest }> =>
-    waitFor(`START #${n} for droplet ${droplet}`, () => requestsFor(droplet, 'START')[n - 1], timeoutMs);
+    waitFor(`START #${n} for droplet ${droplet}`, () => requestsFor(droplet, 'START')[n - 1], { timeoutMs });
 
   before(async () => {
     t = await startTestNats();
@@ -120,8 +100,8 @@ describe('health manager', function () {
     await probe.flush();
     const asked = bulkAsked.length;
     await startHm();
-    await waitFor('healthmanager.start', () => (starts === 1 ? true : undefined));
-    await waitFor('bulk.apps', () => (bulkAsked.slice(asked).some((m) => m.droplet === undefined) ? true : undefined));
+    await waitFor('healthmanager.start', () => (starts === 1 ? true : undefined), { timeoutMs: 3000 });
+    await waitFor('bulk.apps', () => (bulkAsked.slice(asked).some((m) => m.droplet === undefined) ? true : undefined), { timeoutMs: 3000 });
   });
 
   it('asks to START a missing index, once per restart_timeout, and stops once it runs', async () => {
@@ -164,11 +144,11 @@ describe('health manager', function () {
     const dup = d.run(111, 'v2', 0, 'STARTING');
     const stray = d.run(112, 'v1', 0);
     await startHm();
-    const stop111 = await waitFor('STOP 111', () => requestsFor(111, 'STOP')[0]);
+    const stop111 = await waitFor('STOP 111', () => requestsFor(111, 'STOP')[0], { timeoutMs: 3000 });
     assert.equal(stop111.msg.last_updated, a.last_updated);
     assert.deepEqual([...(stop111.msg as { instances: string[] }).instances].sort(), [old, high, dup].sort());
     assert.ok(!(stop111.msg as { instances: string[] }).instances.includes(keep0));
-    const stop112 = await waitFor('STOP 112', () => requestsFor(112, 'STOP')[0]);
+    const stop112 = await waitFor('STOP 112', () => requestsFor(112, 'STOP')[0], { timeoutMs: 3000 });
     assert.deepEqual(stop112.msg, { droplet: 112, op: 'STOP', last_updated: s.last_updated, instances: [stray] });
     assert.equal(requestsFor(111, 'START').length, 0);
     await sleep(400);
@@ -325,7 +305,7 @@ describe('health manager', function () {
     // A new version: the old instances become extra.
     setApp(new AppBuilder(171).instances(2).version('v2').build());
     cc.publish(Subjects.dropletUpdated, { droplet: 171 });
-    const stop = await waitFor('STOP of the old version', () => requestsFor(171, 'STOP')[0]);
+    const stop = await waitFor('STOP of the old version', () => requestsFor(171, 'STOP')[0], { timeoutMs: 3000 });
     assert.equal((stop.msg as { instances: string[] }).instances.length, 2);
     assert.ok((stop.msg as { instances: string[] }).instances.includes(first));
     // Deleted: nothing more is asked for it.

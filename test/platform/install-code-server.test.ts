@@ -7,6 +7,7 @@ import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { sleep } from './support/wait';
 
 const script = path.resolve(__dirname, '../../scripts/install-code-server.sh');
 
@@ -106,7 +107,7 @@ describe('scripts/install-code-server.sh', function () {
   it('Ctrl-C during the code-server install leaves nothing behind, and the next run starts it again', async () => {
     const child = spawn('bash', [script], { env: { ...env, FAKE_NPM_MODE: 'hang' }, stdio: 'ignore', detached: true });
     const started = `${log}.started`;
-    for (let i = 0; i < 200 && !fs.existsSync(started); i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 200 && !fs.existsSync(started); i++) await sleep(50);
     assert.ok(fs.existsSync(started), 'the stand-in npm started');
     assert.ok(entries().some((n) => n.startsWith('.partial-code-server.')), 'the install runs in a temporary folder');
     process.kill(-child.pid!, 'SIGINT');

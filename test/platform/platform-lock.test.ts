@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { acquireDirLock, claimComponentDir, loadOrCreateToken, PlatformRunningError, removeEndpoint, writeEndpoint } from '../../platform/endpoint';
+import { acquireDirLock, claimComponentDir, loadOrCreateToken, PlatformRunningError, removeEndpoint, writeEndpoint } from '../../platform/data-dir';
 import { readEndpoint } from '../../platform/client';
 
 describe('platform: data dir lock, token and endpoint.json', () => {

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { readEndpoint } from '../../platform/client';
-import { PlatformRunningError } from '../../platform/endpoint';
+import { PlatformRunningError } from '../../platform/data-dir';
 import { silentLog } from '../../platform/log';
 import { startPlatform } from '../../platform/platform';
 import { startTestPlatform, type TestPlatform } from './support/platform';

@@ -11,15 +11,17 @@ import { silentLog } from '../../platform/log';
 import { startStager, type Stager } from '../../platform/stager';
 import { startTestNats, type TestNats } from './support/nats';
 import {
-  extractDroplet, getWhenUp, groupAlive, killGroupQuietly, runDroplet, stage, stagingRequestFor, startPackageServer, waitFor, zipEntries, zipFixture,
-  type PackageServer, type RunningDroplet,
+  extractDroplet, getWhenUp, groupAlive, killGroupQuietly, runDroplet, stage, stagingRequestFor, zipEntries, zipFixture,
+  type RunningDroplet,
 } from './stager-harness';
+import { startFakeController, type FakeController } from './support/fake-controller';
+import { waitFor } from './support/wait';
 
 describe('stager droplets', function () {
   this.timeout(60_000);
   let t: TestNats;
   let bus: Bus;
-  let server: PackageServer;
+  let server: FakeController;
   let stager: Stager;
   let tmp: string;
   const token = 'droplet-test-token';
@@ -59,7 +61,7 @@ describe('stager droplets', function () {
     // startup passes on the app's status: TERM -> 143 (or 0 for apps that exit cleanly on TERM)
     const exit = await inst.exited;
     assert.ok(exit.code === 0 || exit.code === 143, `${fixture}: startup exit ${JSON.stringify(exit)}`);
-    await waitFor(() => !groupAlive(inst.pid), 5000, `${fixture}: process group gone after stop`);
+    await waitFor(`${fixture}: process group gone after stop`, () => !groupAlive(inst.pid), { timeoutMs: 5000 });
   }
 
   function readLog(dir: string, name: string): string {
@@ -69,7 +71,7 @@ describe('stager droplets', function () {
   before(async () => {
     t = await startTestNats();
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pocket-droplets-'));
-    server = await startPackageServer(token);
+    server = await startFakeController(token);
     bus = await t.connect('cc');
     stager = await startStager({ bus: await t.connect('stager'), workDir: path.join(tmp, 'work'), token, log: silentLog });
   });
@@ -221,10 +223,10 @@ describe('stager droplets', function () {
     const { dir } = await droplet('no-port');
     const inst = await runDroplet(dir);
     running.push(inst);
-    await waitFor(() => /running, not listening/.test(readLog(dir, 'stdout.log')), 5000, 'no-port to start');
+    await waitFor('no-port to start', () => /running, not listening/.test(readLog(dir, 'stdout.log')), { timeoutMs: 5000 });
     await assert.rejects(getWhenUp(inst.port, '/', 500));
     execFileSync('bash', [path.join(dir, 'stop')]);
     await inst.exited;
-    await waitFor(() => !groupAlive(inst.pid), 5000, 'no-port group gone');
+    await waitFor('no-port group gone', () => !groupAlive(inst.pid), { timeoutMs: 5000 });
   });
 });

@@ -1,85 +1,17 @@
-// Test side of the staging wire: an HTTP server in the controller's role (serves packages, takes
-// droplets, checks the token), fixture zips, droplet unpacking, and process inspection helpers.
+// Test side of the staging wire: fixture zips, staging requests for the fake controller
+// (support/fake-controller.ts), droplet unpacking, and process inspection helpers.
 import { spawn, execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import JSZip from 'jszip';
 import { Subjects, type Bus, type StagingLogLine, type StagingReply, type StagingRequest } from '../../platform/bus';
+import { StagingRequestBuilder } from './support/builders';
+import type { FakeController } from './support/fake-controller';
+import { sleep } from './support/wait';
 
 export const fixturesDir = path.resolve(__dirname, '..', 'fixtures');
-
-export interface Upload {
-  key: string;
-  body: Buffer;
-  sha1: string;
-  at: number;
-  contentType: string | undefined;
-}
-
-export interface PackageServer {
-  url: string;
-  /** Droplets received, by key. */
-  uploads: Map<string, Upload>;
-  /** PUTs that started, including ones that broke off. */
-  uploadAttempts: string[];
-  /** When a PUT for the key first arrived (ms). */
-  uploadStarted: Map<string, number>;
-  /** Requests refused for a missing or wrong token. */
-  refused: number;
-  addPackage(key: string, zip: Buffer): void;
-  downloadUri(key: string): string;
-  uploadUri(key: string): string;
-  close(): Promise<void>;
-}
-
-export async function startPackageServer(token: string): Promise<PackageServer> {
-  const packages = new Map<string, Buffer>();
-  const uploads = new Map<string, Upload>();
-  const uploadAttempts: string[] = [];
-  const uploadStarted = new Map<string, number>();
-  const state = { refused: 0 };
-  const server = http.createServer((req, res) => {
-    if (req.headers.authorization !== token) {
-      state.refused++;
-      res.writeHead(403, { 'content-type': 'application/json' }).end(JSON.stringify({ code: 200, description: 'forbidden' }));
-      return;
-    }
-    const m = /^\/(pkg|droplet)\/([\w.-]+)$/.exec(req.url ?? '');
-    if (m && m[1] === 'pkg' && req.method === 'GET') {
-      const zip = packages.get(m[2]);
-      if (!zip) { res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ code: 303, description: 'package not found' })); return; }
-      res.writeHead(200, { 'content-type': 'application/zip', 'content-length': zip.length }).end(zip);
-      return;
-    }
-    if (m && m[1] === 'droplet' && req.method === 'PUT') {
-      const key = m[2];
-      uploadAttempts.push(key);
-      if (!uploadStarted.has(key)) uploadStarted.set(key, Date.now());
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const body = Buffer.concat(chunks);
-        uploads.set(key, { key, body, sha1: createHash('sha1').update(body).digest('hex'), at: Date.now(), contentType: req.headers['content-type'] });
-        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-      });
-      return;
-    }
-    res.writeHead(404).end();
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
-  return {
-    url, uploads, uploadAttempts, uploadStarted,
-    get refused() { return state.refused; },
-    addPackage: (key, zip) => { packages.set(key, zip); },
-    downloadUri: (key) => `${url}/pkg/${key}`,
-    uploadUri: (key) => `${url}/droplet/${key}`,
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
-  };
-}
 
 /** Zips a folder the way a client would (relative names, unix modes), skipping manifest.yml. */
 export async function zipDir(dir: string): Promise<Buffer> {
@@ -112,26 +44,15 @@ export async function zipEntries(entries: Record<string, string | { link: string
 }
 
 let nextApp = 100;
-export function stagingRequestFor(server: PackageServer, key: string, extra: {
+export function stagingRequestFor(server: FakeController, key: string, extra: {
   framework?: string; command?: string; runtime?: string; timeout?: number; app_id?: number; name?: string; download_uri?: string;
 } = {}): StagingRequest {
-  const appId = extra.app_id ?? nextApp++;
-  return {
-    app_id: appId,
-    task_id: `task-${appId}-${key}`,
-    name: extra.name ?? key,
-    properties: {
-      framework: extra.framework ?? null,
-      runtime: extra.runtime ?? null,
-      command: extra.command ?? null,
-      resources: { memory: 64, disk: 2048, fds: 256 },
-      environment: [],
-      meta: {},
-    },
-    download_uri: extra.download_uri ?? server.downloadUri(key),
-    upload_uri: server.uploadUri(key),
-    ...(extra.timeout !== undefined ? { timeout: extra.timeout } : {}),
-  };
+  const b = new StagingRequestBuilder(extra.app_id ?? nextApp++, key)
+    .name(extra.name ?? key)
+    .framework(extra.framework ?? null).runtime(extra.runtime ?? null).command(extra.command ?? null)
+    .uris(extra.download_uri ?? server.downloadUri(key), server.uploadUri(key));
+  if (extra.timeout !== undefined) b.timeout(extra.timeout);
+  return b.build();
 }
 
 export interface StagingRun {
@@ -158,7 +79,7 @@ export async function stage(bus: Bus, req: StagingRequest, timeoutMs = 60_000): 
     const reply = await bus.request(Subjects.staging, req, timeoutMs);
     const repliedAt = Date.now();
     const linesBeforeReply = lines.length;
-    await Promise.race([done, new Promise((r) => setTimeout(r, 2000))]);
+    await Promise.race([done, sleep(2000)]);
     return { reply, lines, linesBeforeReply, repliedAt };
   } finally {
     sub.unsubscribe();
@@ -225,7 +146,7 @@ export async function getWhenUp(port: number, urlPath = '/', timeoutMs = 15_000)
       });
     } catch (e) {
       last = e;
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
   }
   throw new Error(`nothing answered on port ${port}: ${String(last)}`);
@@ -269,12 +190,4 @@ export function processesUnder(dir: string): { pid: number; pgid: number; cmd: s
     if (cwd === dir || cwd.startsWith(dir + path.sep) || cmd.includes(dir)) out.push({ pid: p.pid, pgid: p.pgid, cmd });
   }
   return out;
-}
-
-export async function waitFor(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }

@@ -8,14 +8,16 @@ import { Subjects, type Bus } from '../../platform/bus';
 import { silentLog } from '../../platform/log';
 import { startStager, type Stager } from '../../platform/stager';
 import { startTestNats, type TestNats } from './support/nats';
-import { groupAlive, processesUnder, stage, stagingRequestFor, startPackageServer, waitFor, zipFixture, type PackageServer } from './stager-harness';
+import { groupAlive, processesUnder, stage, stagingRequestFor, zipFixture } from './stager-harness';
+import { startFakeController, type FakeController } from './support/fake-controller';
+import { waitFor } from './support/wait';
 
 describe('stager limits', function () {
   this.timeout(60_000);
   let t: TestNats;
   let bus: Bus;
   let stagerBus: Bus;
-  let server: PackageServer;
+  let server: FakeController;
   let stager: Stager;
   let tmp: string;
   let workDir: string;
@@ -25,7 +27,7 @@ describe('stager limits', function () {
     t = await startTestNats();
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pocket-stager-'));
     workDir = path.join(tmp, 'work');
-    server = await startPackageServer(token);
+    server = await startFakeController(token);
     stagerBus = await t.connect('stager');
     bus = await t.connect('cc');
     stager = await startStager({ bus: stagerBus, workDir, token, timeoutSec: 60, log: silentLog });
@@ -46,7 +48,7 @@ describe('stager limits', function () {
     const seen: { pid: number; pgid: number }[] = [];
     const runP = stage(bus, req);
     // While npm's postinstall sleeps, note the task's processes (their cwd is under the work dir).
-    await waitFor(() => { const now = processesUnder(workDir); seen.push(...now); return now.some((p) => /stage-sleep/.test(p.cmd)); }, 20_000, 'the slow postinstall to run');
+    await waitFor('the slow postinstall to run', () => { const now = processesUnder(workDir); seen.push(...now); return now.some((p) => /stage-sleep/.test(p.cmd)); }, { timeoutMs: 20_000 });
     const run = await runP;
     assert.equal(run.reply.error_code, 800, run.reply.task_log);
     assert.match(run.reply.error ?? '', /timed out after 10 s/);
@@ -61,7 +63,7 @@ describe('stager limits', function () {
   it('cancels a running task on staging.stop: 801, processes killed, nothing uploaded', async () => {
     const req = stagingRequestFor(server, 'slow-stage');
     const runP = stage(bus, req);
-    await waitFor(() => processesUnder(workDir).some((p) => /stage-sleep/.test(p.cmd)), 20_000, 'the slow postinstall to run');
+    await waitFor('the slow postinstall to run', () => processesUnder(workDir).some((p) => /stage-sleep/.test(p.cmd)), { timeoutMs: 20_000 });
     const groups = [...new Set(processesUnder(workDir).map((p) => p.pgid))];
     // A stop for another task of the app is not answered by anyone.
     const none = await bus.requestMany(Subjects.stagingStop, { app_id: req.app_id, task_id: 'other-task' }, { maxWait: 300 });
@@ -90,7 +92,7 @@ describe('stager limits', function () {
     try {
       const slow = stagingRequestFor(server, 'slow-stage');
       const runP = stage(bus, slow);
-      await waitFor(() => processesUnder(workDir).some((p) => /stage-sleep/.test(p.cmd)), 20_000, 'the slow postinstall to run');
+      await waitFor('the slow postinstall to run', () => processesUnder(workDir).some((p) => /stage-sleep/.test(p.cmd)), { timeoutMs: 20_000 });
       const groups = [...new Set(processesUnder(workDir).map((p) => p.pgid))];
       await other.stop();
       const run = await runP;

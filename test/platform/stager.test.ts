@@ -8,10 +8,9 @@ import { Subjects, type Bus } from '../../platform/bus';
 import { silentLog } from '../../platform/log';
 import { startStager, type Stager } from '../../platform/stager';
 import { publishRaw, requestRaw, startTestNats, type TestNats } from './support/nats';
-import {
-  extractDroplet, stage, stagingRequestFor, startPackageServer, waitFor, zipEntries, zipFixture,
-  type PackageServer,
-} from './stager-harness';
+import { extractDroplet, stage, stagingRequestFor, zipEntries, zipFixture } from './stager-harness';
+import { startFakeController, type FakeController } from './support/fake-controller';
+import { waitFor } from './support/wait';
 
 const lineFormat = /^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] /;
 
@@ -20,7 +19,7 @@ describe('stager', function () {
   let t: TestNats;
   let bus: Bus;
   let stagerBus: Bus;
-  let server: PackageServer;
+  let server: FakeController;
   let stager: Stager;
   let tmp: string;
   let workDir: string;
@@ -30,7 +29,7 @@ describe('stager', function () {
     t = await startTestNats();
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pocket-stager-'));
     workDir = path.join(tmp, 'work');
-    server = await startPackageServer(token);
+    server = await startFakeController(token);
     stagerBus = await t.connect('stager');
     bus = await t.connect('cc');
     stager = await startStager({ bus: stagerBus, workDir, token, timeoutSec: 60, log: silentLog });
@@ -124,7 +123,7 @@ describe('stager', function () {
     await assert.rejects(requestRaw(bus, Subjects.staging, { ...r, download_uri: 'not a uri' }, 5000), /download_uri/);
     await assert.rejects(requestRaw(bus, Subjects.staging, { ...r, properties: { ...r.properties, resources: { memory: 'lots' } } }, 5000), /resources\.memory/);
     await bus.flush();
-    await waitFor(() => stagerBus.counters.dropped - before >= 8, 5000, 'the bad messages to be dropped');
+    await waitFor('the bad messages to be dropped', () => stagerBus.counters.dropped - before >= 8, { timeoutMs: 5000 });
     assert.equal(stagerBus.counters.handlerErrors, 0);
     const run = await stage(bus, stagingRequestFor(server, 'node-hello', { name: 'after-bad' }));
     assert.equal(run.reply.error ?? null, null, run.reply.task_log);

@@ -8,13 +8,13 @@ import * as path from 'node:path';
 import { build } from 'esbuild';
 import { ExitCodes } from '../../platform/cli/exit-codes';
 import { CloudControllerClient } from '../../platform/client';
-import type { Endpoint } from '../../extension/platformProcess';
+import type { RunningEndpoint } from '../../extension/platformProcess';
 import {
   backoffDelay, canTransition, defaultTimings, IllegalSupervisorTransition, SupervisorCore, SupervisorLifecycle,
   type PlatformState, type SupervisorClock, type SupervisorCoreOptions, type SupervisorLog,
 } from '../../extension/supervisorCore';
 import { repoRoot } from './support/cli';
-import { waitFor } from './support/e2e';
+import { sleep, waitFor } from './support/wait';
 
 /** A log that keeps its lines, for assertions and failure messages. */
 function memoryLog(): SupervisorLog & { lines: string[] } {
@@ -129,7 +129,7 @@ describe('supervisor core: a fake pocket.js under the real leash', function () {
     const { core: c, states, log } = make({ clock, timings: { restartBaseMs: 1000, restartMaxMs: 30_000, stableAfterMs: 60_000, maxQuickFailures: 2 } });
     const first = await c.ensureRunning();
     assert.equal(c.ownedPid, first.pid);
-    await waitFor('gave up', () => c.state.kind === 'failed', 20_000, 20);
+    await waitFor('gave up', () => c.state.kind === 'failed', { timeoutMs: 20_000, everyMs: 20 });
     assert.match((c.state as { reason: string }).reason, /keeps exiting \(3 times in a row\)/, log.lines.join('\n'));
     assert.deepEqual(clock.delays, [1000, 2000], 'one restart per quick failure, the delay doubling');
     assert.equal(starts(), 3);
@@ -144,8 +144,8 @@ describe('supervisor core: a fake pocket.js under the real leash', function () {
     const clock = recordingClock();
     const { core: c } = make({ clock, timings: { restartBaseMs: 1000, stableAfterMs: 400, maxQuickFailures: 0 } });
     const first = await c.ensureRunning();
-    await waitFor('restarted', () => c.state.kind === 'running' && c.state.endpoint.pid !== first.pid, 10_000, 20);
-    await waitFor('restarted again', () => starts() >= 3 && c.state.kind === 'running', 10_000, 20);
+    await waitFor('restarted', () => c.state.kind === 'running' && c.state.endpoint.pid !== first.pid, { timeoutMs: 10_000, everyMs: 20 });
+    await waitFor('restarted again', () => starts() >= 3 && c.state.kind === 'running', { timeoutMs: 10_000, everyMs: 20 });
     assert.deepEqual(clock.delays.slice(0, 2), [1000, 1000], 'each exit after a stable run is a first failure');
   });
 
@@ -179,7 +179,7 @@ describe('supervisor core: a fake pocket.js under the real leash', function () {
     const pid = Number(fs.readFileSync(path.join(dir, 'data', 'starts'), 'utf8').trim());
     await c.stop();
     assert.equal(c.state.kind, 'stopped');
-    await waitFor('fake gone', () => !fs.existsSync(`/proc/${pid}`), 5000, 20);
+    await waitFor('fake gone', () => !fs.existsSync(`/proc/${pid}`), { timeoutMs: 5000, everyMs: 20 });
   });
 
   it('waits for an endpoint that answers, not merely one that exists', async () => {
@@ -194,7 +194,7 @@ describe('supervisor core: a fake pocket.js under the real leash', function () {
   it('uses a platform already running on the data dir instead of starting one', async () => {
     const data = path.join(dir, 'data');
     fs.mkdirSync(data, { recursive: true });
-    const ep: Endpoint = { api: 'http://127.0.0.1:1', router: '', nats: '', token: 't', pid: process.pid };
+    const ep: RunningEndpoint = { api: 'http://127.0.0.1:1', router: '', nats: '', token: 't', pid: process.pid };
     fs.writeFileSync(path.join(data, 'endpoint.json'), JSON.stringify(ep));
     const { core: c } = make();
     assert.deepEqual(await c.ensureRunning(), ep);
@@ -211,7 +211,7 @@ describe('supervisor core: a fake pocket.js under the real leash', function () {
     fs.mkdirSync(data, { recursive: true });
     // "Elsewhere": the fake started directly, not by this supervisor.
     const other = spawn(process.execPath, [script, 'up', '--data', data], { stdio: 'ignore' });
-    await waitFor('other up', () => fs.existsSync(path.join(data, 'endpoint.json')), 10_000, 20);
+    await waitFor('other up', () => fs.existsSync(path.join(data, 'endpoint.json')), { timeoutMs: 10_000, everyMs: 20 });
     const { core: c, states } = make();
     const found = await c.ensureRunning();
     assert.equal(found.pid, other.pid);
@@ -219,7 +219,7 @@ describe('supervisor core: a fake pocket.js under the real leash', function () {
     await c.checkAlive();
     assert.equal(c.state.kind === 'running' && c.state.owned, false, 'alive: nothing to do');
     other.kill('SIGKILL');
-    await waitFor('other gone', () => !fs.existsSync(`/proc/${other.pid}`), 5000, 20);
+    await waitFor('other gone', () => !fs.existsSync(`/proc/${other.pid}`), { timeoutMs: 5000, everyMs: 20 });
     await c.checkAlive();
     assert.equal(c.state.kind === 'running' && c.state.owned, true, 'its own platform now');
     assert.notEqual(c.ownedPid, other.pid);
@@ -232,10 +232,10 @@ describe('supervisor core: a fake pocket.js under the real leash', function () {
     await c.shutdown(true);
     core = undefined;
     c.dispose();
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
     assert.ok(fs.existsSync(`/proc/${ep.pid}`), 'still running after the supervisor let go');
     process.kill(ep.pid, 'SIGTERM');
-    await waitFor('fake gone', () => !fs.existsSync(`/proc/${ep.pid}`), 5000, 20);
+    await waitFor('fake gone', () => !fs.existsSync(`/proc/${ep.pid}`), { timeoutMs: 5000, everyMs: 20 });
   });
 });
 
@@ -261,7 +261,7 @@ describe('supervisor core: the real dist/pocket.js', function () {
 
   it('starts pocket up, brings it back after SIGKILL, and stops it', async () => {
     const log = memoryLog();
-    const answers = async (ep: Endpoint): Promise<boolean> => {
+    const answers = async (ep: RunningEndpoint): Promise<boolean> => {
       const c = new CloudControllerClient({ api: ep.api, token: ep.token, timeoutMs: 3000 });
       try { await c.apps(); return true; } catch { return false; } finally { c.close(); }
     };
@@ -275,11 +275,11 @@ describe('supervisor core: the real dist/pocket.js', function () {
     assert.equal(c.ownedPid, first.pid);
     assert.ok(await answers(first));
     process.kill(first.pid, 'SIGKILL');
-    await waitFor('left running', () => c.state.kind !== 'running', 10_000, 20);
-    const back = await waitFor('back', () => (c.state.kind === 'running' && c.state.endpoint.pid !== first.pid ? c.state.endpoint : undefined), 60_000, 50);
+    await waitFor('left running', () => c.state.kind !== 'running', { timeoutMs: 10_000, everyMs: 20 });
+    const back = await waitFor('back', () => (c.state.kind === 'running' && c.state.endpoint.pid !== first.pid ? c.state.endpoint : undefined), { timeoutMs: 60_000, everyMs: 50 });
     assert.ok(await answers(back), log.lines.join('\n'));
     await c.stop();
     assert.equal(c.state.kind, 'stopped');
-    await waitFor('platform gone', () => !fs.existsSync(`/proc/${back.pid}`), 10_000, 50);
+    await waitFor('platform gone', () => !fs.existsSync(`/proc/${back.pid}`), { timeoutMs: 10_000, everyMs: 50 });
   });
 });

@@ -4,7 +4,8 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { PushOutcome } from '../../../extension/pushWorkspace';
 import type { PocketFoundryTestApi, TreeItemSnapshot } from '../../../extension/testApi';
-import { activateExtension, findApp, httpGet, note, waitFor, workspaceRoot } from '../helpers';
+import { activateExtension, findApp, httpGet, note, workspaceRoot } from '../helpers';
+import { waitFor } from '../../platform/support/wait';
 
 const app = 'node-hello';
 
@@ -22,7 +23,7 @@ describe('Push Workspace, app explorer, staging log and instance panel', functio
     return waitFor(what, async () => {
       const t = findApp(await api.tree(), app);
       return t && test(t) ? t : undefined;
-    }, timeoutMs);
+    }, { timeoutMs });
   }
 
   it('pushes node-hello from the Explorer menu and reports the fingerprint summary', async () => {
@@ -72,7 +73,7 @@ describe('Push Workspace, app explorer, staging log and instance panel', functio
     const snap = await waitFor('a panel row RUNNING', () => {
       const s = api.panel(app);
       return s && s.rows.length === 1 && s.rows[0]?.state === 'RUNNING' && s.rows[0].port ? s : undefined;
-    });
+    }, { timeoutMs: 20_000 });
     const row = snap.rows[0];
     assert.ok(row);
     assert.equal(row.index, 0);
@@ -90,12 +91,12 @@ describe('Push Workspace, app explorer, staging log and instance panel', functio
     const doc = await waitFor('the logs document', () => {
       const d = vscode.window.activeTextEditor?.document;
       return d?.uri.scheme === 'pocket-foundry' ? d : undefined;
-    });
+    }, { timeoutMs: 20_000 });
     assert.match(doc.getText(), /==> node-hello #0 logs\/stdout\.log <==/);
     assert.match(doc.getText(), /node-hello listening on \d+ \(instance 0\)/);
     await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
     await vscode.commands.executeCommand('pocketFoundry.followLogs', instance.node);
-    const terminal = await waitFor('the follow terminal', () => vscode.window.terminals.find((t) => t.name === 'Logs: node-hello #0'));
+    const terminal = await waitFor('the follow terminal', () => vscode.window.terminals.find((t) => t.name === 'Logs: node-hello #0'), { timeoutMs: 20_000 });
     terminal.dispose();
   });
 
@@ -105,7 +106,7 @@ describe('Push Workspace, app explorer, staging log and instance panel', functio
     const stopped = await appItem((t) => t.contextValue === 'app.stopped', 'app.stopped');
     assert.equal(stopped.children.length, 0);
     const ep = await api.ensurePlatform();
-    await waitFor('router 404', async () => (await httpGet(ep.router, 'node-hello.localhost')).status === 404, 10_000);
+    await waitFor('router 404', async () => (await httpGet(ep.router, 'node-hello.localhost')).status === 404);
   });
 
   it('starts from the tree again', async () => {
@@ -118,7 +119,7 @@ describe('Push Workspace, app explorer, staging log and instance panel', functio
     const item = await appItem((t) => t.contextValue === 'app.started', 'started');
     await vscode.commands.executeCommand('pocketFoundry.scale', item.node, { instances: 2 });
     await appItem((t) => t.children.filter((c) => c.contextValue === 'instance.running').length === 2 && /2\/2/.test(t.description), 'two running instances', 40_000);
-    await waitFor('two panel rows', () => api.panel(app)?.rows.filter((r) => r.state === 'RUNNING').length === 2);
+    await waitFor('two panel rows', () => api.panel(app)?.rows.filter((r) => r.state === 'RUNNING').length === 2, { timeoutMs: 20_000 });
     assert.match(api.statusBarText(), /1 app\b/);
   });
 
@@ -139,6 +140,6 @@ describe('Push Workspace, app explorer, staging log and instance panel', functio
   it('deletes after confirmation and the tree drops the app', async () => {
     const item = await appItem(() => true, 'the app');
     await vscode.commands.executeCommand('pocketFoundry.delete', item.node, { skipConfirmation: true });
-    await waitFor('app gone', async () => !findApp(await api.tree(), app));
+    await waitFor('app gone', async () => !findApp(await api.tree(), app), { timeoutMs: 20_000 });
   });
 });

@@ -4,7 +4,8 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { PushOutcome } from '../../../extension/pushWorkspace';
 import type { PocketFoundryTestApi } from '../../../extension/testApi';
-import { activateExtension, findApp, waitFor, workspaceRoot } from '../helpers';
+import { activateExtension, findApp, workspaceRoot } from '../helpers';
+import { waitFor } from '../../platform/support/wait';
 
 const app = 'staging-fail';
 
@@ -26,7 +27,7 @@ describe('A failing staging', function () {
     const diags = await waitFor('a diagnostic on package.json', () => {
       const d = vscode.languages.getDiagnostics(pkg);
       return d.length > 0 ? d : undefined;
-    });
+    }, { timeoutMs: 20_000 });
     const d = diags[0];
     assert.ok(d);
     assert.match(d.message, /pocket-foundry-no-such-package-7f3a/);
@@ -36,7 +37,7 @@ describe('A failing staging', function () {
     const tree = await waitFor('failed app in the tree', async () => {
       const t = findApp(await api.tree(), app);
       return t?.contextValue === 'app.failed' ? t : undefined;
-    });
+    }, { timeoutMs: 20_000 });
     assert.match(tree.description, /STAGING FAILED/);
     assert.ok(api.stagingLines(app).some((l) => /Staging failed/.test(l)), 'the channel says staging failed');
   });

@@ -1,7 +1,8 @@
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
 import type { PocketFoundryTestApi } from '../../../extension/testApi';
-import { activateExtension, waitFor } from '../helpers';
+import { activateExtension } from '../helpers';
+import { waitFor } from '../../platform/support/wait';
 
 describe('Platform supervisor', function () {
   this.timeout(120_000);
@@ -22,7 +23,7 @@ describe('Platform supervisor', function () {
     assert.equal(back.kind, 'running');
     assert.notEqual(api.ownedPlatformPid(), pid);
     // The new platform answers: the tree reads it.
-    await waitFor('tree readable', async () => Array.isArray(await api.tree()));
+    await waitFor('tree readable', async () => Array.isArray(await api.tree()), { timeoutMs: 20_000 });
   });
 
   it('stops and starts from the platform commands, and says so in the status bar', async () => {
@@ -35,6 +36,6 @@ describe('Platform supervisor', function () {
     await vscode.commands.executeCommand('pocketFoundry.platform.start');
     const s = api.platformState();
     assert.equal(s.kind, 'running');
-    await waitFor('status bar counts apps', () => /Pocket Foundry: (\d+ apps?|running)/.test(api.statusBarText()));
+    await waitFor('status bar counts apps', () => /Pocket Foundry: (\d+ apps?|running)/.test(api.statusBarText()), { timeoutMs: 20_000 });
   });
 });

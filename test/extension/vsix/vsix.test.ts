@@ -3,7 +3,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { PushOutcome } from '../../../extension/pushWorkspace';
-import { activateExtension, extensionId, findApp, note, waitFor, workspaceRoot } from '../helpers';
+import { activateExtension, extensionId, findApp, note, workspaceRoot } from '../helpers';
+import { waitFor } from '../../platform/support/wait';
 
 describe('The packaged .vsix, installed into code-server', function () {
   this.timeout(180_000);
@@ -29,7 +30,7 @@ describe('The packaged .vsix, installed into code-server', function () {
     await waitFor('node-hello running in the tree', async () => {
       const t = findApp(await api.tree(), 'node-hello');
       return t?.contextValue === 'app.started' && t.children.some((c) => c.contextValue === 'instance.running');
-    });
+    }, { timeoutMs: 20_000 });
     await vscode.commands.executeCommand('pocketFoundry.delete', 'node-hello', { skipConfirmation: true });
   });
 });

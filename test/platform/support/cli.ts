@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { build } from 'esbuild';
+import { sleep } from './wait';
 
 export const repoRoot = path.resolve(__dirname, '../../..');
 
@@ -29,8 +30,6 @@ export interface CliHarness {
   up(dataDir: string): Promise<RunningUp>;
   cleanup(): void;
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export async function buildCli(): Promise<CliHarness> {
   const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pocket-cli-'));

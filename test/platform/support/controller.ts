@@ -1,12 +1,15 @@
 // Test support: a real controller (real NATS, SQLite, HTTP on 127.0.0.1) in a temp data dir.
+import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
 import type { Bus } from '../../../platform/bus';
 import { startController, type Controller, type ControllerOptions } from '../../../platform/controller';
 import { createLog, silentLog } from '../../../platform/log';
 import { startTestNats, type TestNats } from './nats';
+import { sleep } from './wait';
 
 export interface TestControllerOptions extends Partial<Omit<ControllerOptions, 'bus' | 'token' | 'dataDir'>> {
   /** Reuse a data dir (a restart); it is then left in place by stop(). */
@@ -101,6 +104,51 @@ export function httpRequest(url: string, opts: HttpRequestOptions = {}): Promise
     req.on('error', reject);
     req.end(body);
   });
+}
+
+/** A raw REST call to the test controller as its owner (the platform token unless `token` says otherwise); `json` is sent as is when a string. */
+export function restRequest(t: TestController, method: string, urlPath: string, opts: HttpRequestOptions & { json?: unknown } = {}): Promise<HttpReply> {
+  const headers = { ...opts.headers };
+  let body = opts.body;
+  if (opts.json !== undefined) { body = typeof opts.json === 'string' ? opts.json : JSON.stringify(opts.json); headers['content-type'] = 'application/json'; }
+  return httpRequest(t.controller.url + urlPath, { ...opts, method, headers, body, token: opts.token === undefined ? t.token : opts.token });
+}
+
+/** Every file under the data dir except the database, with sizes: "nothing written" compares these. */
+function filesUnder(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (!e.name.startsWith('controller.db')) out.push(`${path.relative(dir, p)}:${fs.statSync(p).size}`);
+    }
+  };
+  walk(dir);
+  return out.sort();
+}
+
+function dbRows(dataDir: string): string {
+  const db = new BetterSqlite3(path.join(dataDir, 'controller.db'), { readonly: true });
+  try {
+    return JSON.stringify({
+      apps: db.prepare('SELECT * FROM apps ORDER BY id').all(),
+      uris: db.prepare('SELECT * FROM uris ORDER BY uri').all(),
+      packages: db.prepare('SELECT hash FROM packages ORDER BY hash').all(),
+    });
+  } finally {
+    db.close();
+  }
+}
+
+/** Runs `fn` and checks that neither the database nor any file of the data dir changed. */
+export async function nothingWritten(t: TestController, fn: () => Promise<void>): Promise<void> {
+  const files = filesUnder(t.dataDir);
+  const rows = dbRows(t.dataDir);
+  await fn();
+  await sleep(50);
+  assert.deepEqual(filesUnder(t.dataDir), files, 'no file added, changed or left behind');
+  assert.equal(dbRows(t.dataDir), rows, 'no database change');
 }
 
 export interface MultipartPart {

@@ -9,11 +9,13 @@ import { push, readManifest, type PushSummary } from '../../../platform/client';
 import { createLog, type LogLevel } from '../../../platform/log';
 import type { PlatformTuning } from '../../../platform/platform';
 import { httpRequest, type HttpReply } from './controller';
+import { waitFor, type WaitOptions } from './wait';
 import { startTestPlatform, type TestPlatform, type TestPlatformOptions } from './platform';
 
 export const fixturesDir = path.resolve(__dirname, '../../fixtures');
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** Waiting on a whole platform: long, and polled gently (each poll is often a request through the router). */
+export const e2eWait: WaitOptions = { timeoutMs: 30_000, everyMs: 200 };
 
 /** Local timings for a loaded machine: quick heartbeats and restarts, generous limits. */
 export const e2eTuning: PlatformTuning = {
@@ -38,23 +40,6 @@ export function startE2ePlatform(opts: TestPlatformOptions = {}): Promise<TestPl
   return startTestPlatform({ ...(level ? { log: createLog('pocket', { level }) } : {}), ...opts, tuning: opts.tuning ?? e2eTuning });
 }
 
-/** Polls `probe` until it returns something other than undefined/false; the last error or value explains a timeout. */
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 30_000, everyMs = 200): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined && v !== false) return v;
-      last = v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
-    await sleep(everyMs);
-  }
-}
-
 /** GET (or any method) through the router with `Host: <host>`. */
 export function viaRouter(t: TestPlatform, host: string, urlPath = '/', headers: Record<string, string> = {}, method = 'GET'): Promise<HttpReply> {
   return httpRequest(`${t.router}${urlPath}`, { host, headers, method });
@@ -68,7 +53,7 @@ export async function waitServing(t: TestPlatform, name: string, body: RegExp, t
   return waitFor(`${name} to answer ${body}`, async () => {
     const r = await viaRouter(t, hostOf(name));
     return r.status === 200 && body.test(r.text) ? r : undefined;
-  }, timeoutMs);
+  }, { ...e2eWait, timeoutMs });
 }
 
 export interface FixturePush {

@@ -2,7 +2,8 @@
 // survives restarts, and endpoint.json that tells clients where the running platform is.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { endpointFileName, readEndpoint, writeFileAtomic, type Endpoint } from './client';
+import { writeFileAtomic } from './atomic-file';
+import { endpointFileName, readEndpoint, type Endpoint } from './client';
 import { newToken } from './bus';
 import { UserFacingError } from './log';
 
