@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import type { Bus } from '../../../platform/bus';
+import { answerSchemaOf, decode, restRouteOf } from '../../../platform/contract';
 import { startController, type Controller, type ControllerOptions } from '../../../platform/controller';
 import { createLog, silentLog } from '../../../platform/log';
 import { startTestNats, type TestNats } from './nats';
@@ -80,6 +81,18 @@ export interface HttpRequestOptions {
   host?: string;
 }
 
+/**
+ * Every JSON answer of a controller route is decoded by the shared contract (platform/contract), as
+ * the client does: a test's raw request cannot pass on an answer the contract does not describe.
+ */
+function checkAnswer(method: string, pathname: string, status: number, headers: http.IncomingHttpHeaders, json: unknown): void {
+  if (json === undefined || !String(headers['content-type'] ?? '').startsWith('application/json')) return;
+  const schema = answerSchemaOf(method, pathname, status);
+  if (!schema) return;
+  const route = restRouteOf(method, pathname)?.name ?? `${method} ${pathname}`;
+  decode(schema, json, `${route} (${status})`);
+}
+
 /** One HTTP request with full control over Host and Authorization (fetch cannot set Host). */
 export function httpRequest(url: string, opts: HttpRequestOptions = {}): Promise<HttpReply> {
   return new Promise((resolve, reject) => {
@@ -97,7 +110,11 @@ export function httpRequest(url: string, opts: HttpRequestOptions = {}): Promise
         const text = buf.toString('utf8');
         let json: unknown;
         try { json = JSON.parse(text); } catch { json = undefined; }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: buf, text, json });
+        const status = res.statusCode ?? 0;
+        try {
+          checkAnswer(opts.method ?? 'GET', u.pathname, status, res.headers, json);
+        } catch (e) { reject(e); return; }
+        resolve({ status, headers: res.headers, body: buf, text, json });
       });
       res.on('error', reject);
     });
