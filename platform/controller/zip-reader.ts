@@ -63,7 +63,7 @@ class WindowedReader extends yauzl.RandomAccessReader {
   private window = Buffer.alloc(0);
   private windowStart = 0;
 
-  constructor(readonly fd: number) { super(); }
+  constructor(readonly fd: number, readonly file: string) { super(); }
 
   override read(buffer: Buffer, offset: number, length: number, position: number, callback: (err: Error | null, bytesRead?: number) => void): void {
     if (position >= this.windowStart && position + length <= this.windowStart + this.window.length) {
@@ -87,28 +87,12 @@ class WindowedReader extends yauzl.RandomAccessReader {
   }
 
   override _readStreamForRange(start: number, end: number): Readable {
-    return new RangeStream(this.fd, start, end);
+    // Its own descriptor: destroying an fs stream closes its fd, and the archive's must stay open.
+    return fs.createReadStream(this.file, { start, end: end - 1 });
   }
 
   override close(callback: (err: Error | null) => void): void {
     fs.close(this.fd, callback);
-  }
-}
-
-/** Bytes `start` to `end` (exclusive) of a file, read at their positions; never closes the shared fd. */
-class RangeStream extends Readable {
-  constructor(private readonly fd: number, private pos: number, private readonly end: number) { super({ highWaterMark: 64 * 1024 }); }
-
-  override _read(size: number): void {
-    const len = Math.min(size, this.end - this.pos);
-    if (len <= 0) { this.push(null); return; }
-    const buf = Buffer.allocUnsafe(len);
-    fs.read(this.fd, buf, 0, len, this.pos, (err, n) => {
-      if (err) { this.destroy(err); return; }
-      if (n === 0) { this.destroy(new ZipFormatError('unexpected end of file')); return; }
-      this.pos += n;
-      this.push(n === len ? buf : buf.subarray(0, n));
-    });
   }
 }
 
@@ -135,7 +119,7 @@ function formatError(err: unknown, entryName?: string): Error {
 function toEntry(e: yauzl.Entry): ZipEntry {
   const flags = e.generalPurposeBitFlag;
   const name = decodeName(e.fileNameRaw, (flags & 0x800) !== 0);
-  // yauzl's strict name check (backslashes refused, not rewritten); the packager checks the rest.
+  // yauzl's strict name check: backslashes, absolute paths and `..` segments (even `a/../b`) refused.
   const bad = yauzl.validateFileName(name);
   if (bad !== null) throw new ZipFormatError(bad);
   const host = e.versionMadeBy >> 8;
@@ -182,18 +166,6 @@ function openFd(file: string): Promise<number> {
   return new Promise((resolve, reject) => fs.open(file, 'r', (err, fd) => (err ? reject(err) : resolve(fd))));
 }
 
-export interface ZipDirectory {
-  entries: ZipEntry[];
-  size: number;
-}
-
-/** The entries of an archive, without keeping it open. */
-export async function readZipDirectory(file: string, opts: ZipOpenOptions = {}): Promise<ZipDirectory> {
-  const archive = await ZipArchive.open(file, opts);
-  archive.close();
-  return { entries: archive.entries, size: archive.size };
-}
-
 /** Checks what the reader can stream; the caller still verifies size and CRC of what comes out. */
 export function checkReadable(e: ZipEntry, archiveSize: number): void {
   if (e.flags & 0x1) throw new ZipFormatError(`${e.name}: encrypted entries are not supported`);
@@ -219,7 +191,7 @@ export class ZipArchive {
     let size: number;
     try {
       size = (await fs.promises.stat(file)).size;
-      zip = await yauzl.fromRandomAccessReaderPromise(new WindowedReader(fd), size, {
+      zip = await yauzl.fromRandomAccessReaderPromise(new WindowedReader(fd, file), size, {
         lazyEntries: true, autoClose: false, decodeStrings: false, validateEntrySizes: true, strictFileNames: true,
       });
     } catch (e) {
