@@ -1,12 +1,24 @@
-// A small, strict zip reader: reads the central directory (zip64 included) so names, declared sizes,
-// modes and link flags can be checked BEFORE anything is inflated, then streams single entries
-// straight from the file (stored or deflated), never holding the archive in memory.
+// Reading archives with yauzl: the end records and the central directory (zip64 included) are
+// parsed by yauzl, lazily, one entry at a time, so the entry count is refused before any entry is
+// read and names, declared sizes, modes and link flags are known BEFORE anything is inflated.
+// Large entries stream from the file through yauzl, which checks the inflated size. Small entries
+// are read synchronously by the short local-header part below: yauzl only streams, and the packager
+// reads thousands of small files (a stream each is several times slower) from synchronous code.
 import * as fs from 'node:fs';
-import { PassThrough, Readable, pipeline } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import * as zlib from 'node:zlib';
+import * as yauzl from 'yauzl';
 
 export class ZipFormatError extends Error {
   override name = 'ZipFormatError';
+}
+
+/** An archive with more entries than the reader was allowed to take; nothing was read past the count. */
+export class ZipEntryLimitError extends ZipFormatError {
+  override name = 'ZipEntryLimitError';
+  constructor(readonly entryCount: number, readonly limit: number) {
+    super(`the archive has ${entryCount} entries, more than the limit of ${limit}`);
+  }
 }
 
 export interface ZipEntry {
@@ -24,30 +36,64 @@ export interface ZipEntry {
   localHeaderOffset: number;
 }
 
-const SIG_EOCD = 0x06054b50;
-const SIG_ZIP64_LOCATOR = 0x07064b50;
-const SIG_ZIP64_EOCD = 0x06064b50;
-const SIG_CENTRAL = 0x02014b50;
+export interface ZipOpenOptions {
+  /** Archives declaring more entries are refused with ZipEntryLimitError; default DEFAULT_MAX_ZIP_ENTRIES. */
+  maxEntries?: number;
+}
+
+/** The default entry limit: far above real apps, low enough to keep the entry list small. */
+export const DEFAULT_MAX_ZIP_ENTRIES = 100_000;
+
 const SIG_LOCAL = 0x04034b50;
+/** Bytes of central directory records (headers, names, extras, comments) read at most. */
 const MAX_CENTRAL_DIRECTORY = 64 * 1024 * 1024;
+/** yauzl's metadata reads are served from a read-ahead window of this size. */
+const WINDOW = 1024 * 1024;
+/** Entries listed between two turns of the event loop. */
+const ENTRIES_PER_TURN = 1024;
 const S_IFMT = 0o170000;
 const S_IFDIR = 0o040000;
 const S_IFLNK = 0o120000;
 
-async function readAt(fh: fs.promises.FileHandle, position: number, length: number): Promise<Buffer> {
-  const buf = Buffer.alloc(length);
-  let off = 0;
-  while (off < length) {
-    const { bytesRead } = await fh.read(buf, off, length - off, position + off);
-    if (bytesRead === 0) throw new ZipFormatError('unexpected end of file');
-    off += bytesRead;
-  }
-  return buf;
-}
+/**
+ * yauzl's reader over one open file. Its metadata reads (two small ones per entry) come from a
+ * window read ahead, so the central directory costs one read per MiB instead of two per entry.
+ */
+class WindowedReader extends yauzl.RandomAccessReader {
+  private window = Buffer.alloc(0);
+  private windowStart = 0;
 
-function safeNumber(v: bigint, what: string): number {
-  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new ZipFormatError(`${what} too large`);
-  return Number(v);
+  constructor(readonly fd: number, readonly file: string) { super(); }
+
+  override read(buffer: Buffer, offset: number, length: number, position: number, callback: (err: Error | null, bytesRead?: number) => void): void {
+    if (position >= this.windowStart && position + length <= this.windowStart + this.window.length) {
+      this.window.copy(buffer, offset, position - this.windowStart, position - this.windowStart + length);
+      process.nextTick(callback, null, length);
+      return;
+    }
+    if (length > WINDOW) {
+      fs.read(this.fd, buffer, offset, length, position, (err, n) => callback(err, n));
+      return;
+    }
+    const next = Buffer.allocUnsafe(WINDOW);
+    fs.read(this.fd, next, 0, WINDOW, position, (err, n) => {
+      if (err) { callback(err); return; }
+      this.window = next.subarray(0, n);
+      this.windowStart = position;
+      const got = Math.min(n, length);
+      this.window.copy(buffer, offset, 0, got);
+      callback(null, got);
+    });
+  }
+
+  override _readStreamForRange(start: number, end: number): Readable {
+    // Its own descriptor: destroying an fs stream closes its fd, and the archive's must stay open.
+    return fs.createReadStream(this.file, { start, end: end - 1 });
+  }
+
+  override close(callback: (err: Error | null) => void): void {
+    fs.close(this.fd, callback);
+  }
 }
 
 const utf8Strict = new TextDecoder('utf-8', { fatal: true });
@@ -60,89 +106,64 @@ function decodeName(raw: Buffer, utf8Flag: boolean): string {
   try { return utf8Strict.decode(raw); } catch { return raw.toString('latin1'); }
 }
 
-export interface ZipDirectory {
-  entries: ZipEntry[];
-  size: number;
+/** yauzl's and zlib's errors about the archive become ZipFormatError; disk errors stay what they are. */
+function formatError(err: unknown, entryName?: string): Error {
+  if (err instanceof ZipFormatError) return err;
+  const e = err instanceof Error ? err : new Error(String(err));
+  const code = 'code' in e ? String(e.code) : '';
+  if (code !== '' && !code.startsWith('Z_')) return e;
+  const what = code.startsWith('Z_') ? `damaged compressed data (${e.message})` : e.message;
+  return new ZipFormatError(entryName === undefined ? what : `${entryName}: ${what}`, { cause: e });
 }
 
-export async function readZipDirectory(file: string): Promise<ZipDirectory> {
-  const fh = await fs.promises.open(file, 'r');
-  try {
-    const size = (await fh.stat()).size;
-    if (size < 22) throw new ZipFormatError('not a zip file (too short)');
-    const tailLen = Math.min(size, 22 + 0xffff + 20);
-    const tail = await readAt(fh, size - tailLen, tailLen);
-    let eocd = -1;
-    for (let i = tail.length - 22; i >= 0; i--) {
-      if (tail.readUInt32LE(i) === SIG_EOCD && i + 22 + tail.readUInt16LE(i + 20) === tail.length) { eocd = i; break; }
-    }
-    if (eocd < 0) throw new ZipFormatError('not a zip file (no end of central directory)');
-    let count = tail.readUInt16LE(eocd + 10);
-    let cdSize = tail.readUInt32LE(eocd + 12);
-    let cdOffset = tail.readUInt32LE(eocd + 16);
-    if (count === 0xffff || cdSize === 0xffffffff || cdOffset === 0xffffffff) {
-      const loc = eocd - 20;
-      if (loc < 0 || tail.readUInt32LE(loc) !== SIG_ZIP64_LOCATOR) throw new ZipFormatError('zip64 locator missing');
-      const z64Offset = safeNumber(tail.readBigUInt64LE(loc + 8), 'zip64 offset');
-      if (z64Offset + 56 > size) throw new ZipFormatError('zip64 record outside the file');
-      const z64 = await readAt(fh, z64Offset, 56);
-      if (z64.readUInt32LE(0) !== SIG_ZIP64_EOCD) throw new ZipFormatError('zip64 record missing');
-      count = safeNumber(z64.readBigUInt64LE(32), 'entry count');
-      cdSize = safeNumber(z64.readBigUInt64LE(40), 'central directory size');
-      cdOffset = safeNumber(z64.readBigUInt64LE(48), 'central directory offset');
-    }
-    if (cdOffset + cdSize > size) throw new ZipFormatError('central directory outside the file');
-    if (cdSize > MAX_CENTRAL_DIRECTORY) throw new ZipFormatError('central directory too large');
-    const cd = cdSize > 0 ? await readAt(fh, cdOffset, cdSize) : Buffer.alloc(0);
-    const entries: ZipEntry[] = [];
-    let p = 0;
-    for (let i = 0; i < count; i++) {
-      if (p + 46 > cd.length || cd.readUInt32LE(p) !== SIG_CENTRAL) throw new ZipFormatError(`central directory entry ${i} is damaged`);
-      const madeBy = cd.readUInt16LE(p + 4);
-      const flags = cd.readUInt16LE(p + 8);
-      const method = cd.readUInt16LE(p + 10);
-      const crc32 = cd.readUInt32LE(p + 16);
-      let compressedSize = cd.readUInt32LE(p + 20);
-      let uncompressedSize = cd.readUInt32LE(p + 24);
-      const nameLen = cd.readUInt16LE(p + 28);
-      const extraLen = cd.readUInt16LE(p + 30);
-      const commentLen = cd.readUInt16LE(p + 32);
-      const extAttr = cd.readUInt32LE(p + 38);
-      let localHeaderOffset = cd.readUInt32LE(p + 42);
-      const end = p + 46 + nameLen + extraLen + commentLen;
-      if (end > cd.length) throw new ZipFormatError(`central directory entry ${i} is damaged`);
-      const name = decodeName(cd.subarray(p + 46, p + 46 + nameLen), (flags & 0x800) !== 0);
-      // zip64 extended information: only the fields whose 32-bit value is saturated, in this order.
-      let x = p + 46 + nameLen;
-      const xEnd = x + extraLen;
-      while (x + 4 <= xEnd) {
-        const id = cd.readUInt16LE(x);
-        const len = cd.readUInt16LE(x + 2);
-        if (x + 4 + len > xEnd) break;
-        if (id === 0x0001) {
-          let q = x + 4;
-          const next = (what: string): number => {
-            if (q + 8 > x + 4 + len) throw new ZipFormatError('zip64 extra field too short');
-            const v = safeNumber(cd.readBigUInt64LE(q), what); q += 8; return v;
-          };
-          if (uncompressedSize === 0xffffffff) uncompressedSize = next('size');
-          if (compressedSize === 0xffffffff) compressedSize = next('compressed size');
-          if (localHeaderOffset === 0xffffffff) localHeaderOffset = next('offset');
-        }
-        x += 4 + len;
+function toEntry(e: yauzl.Entry): ZipEntry {
+  const flags = e.generalPurposeBitFlag;
+  const name = decodeName(e.fileNameRaw, (flags & 0x800) !== 0);
+  // yauzl's strict name check: backslashes, absolute paths and `..` segments (even `a/../b`) refused.
+  const bad = yauzl.validateFileName(name);
+  if (bad !== null) throw new ZipFormatError(bad);
+  const host = e.versionMadeBy >> 8;
+  const extAttr = e.externalFileAttributes >>> 0;
+  const unixMode = host === 3 || host === 19 ? extAttr >>> 16 : 0;
+  const mode = unixMode !== 0 ? unixMode : null;
+  const isSymlink = mode !== null && (mode & S_IFMT) === S_IFLNK;
+  const isDirectory = name.endsWith('/') || (mode !== null && (mode & S_IFMT) === S_IFDIR) || (!isSymlink && (extAttr & 0x10) !== 0);
+  return {
+    name, isDirectory, isSymlink, mode, method: e.compressionMethod, flags, crc32: e.crc32,
+    compressedSize: e.compressedSize, uncompressedSize: e.uncompressedSize, localHeaderOffset: e.relativeOffsetOfLocalHeader,
+  };
+}
+
+/** Lists the central directory one entry at a time, yielding to the event loop now and then. */
+function readEntries(zip: yauzl.ZipFile): Promise<ZipEntry[]> {
+  return new Promise((resolve, reject) => {
+    const out: ZipEntry[] = [];
+    let cdBytes = 0;
+    const done = (err?: unknown): void => {
+      zip.removeAllListeners('entry');
+      zip.removeAllListeners('end');
+      if (err === undefined) resolve(out); else reject(formatError(err));
+    };
+    zip.on('entry', (e: yauzl.Entry) => {
+      try {
+        cdBytes += 46 + e.fileNameLength + e.extraFieldLength + e.fileCommentLength;
+        if (cdBytes > MAX_CENTRAL_DIRECTORY) throw new ZipFormatError('central directory too large');
+        out.push(toEntry(e));
+      } catch (err) {
+        done(err);
+        return;
       }
-      const host = madeBy >> 8;
-      const unixMode = host === 3 || host === 19 ? extAttr >>> 16 : 0;
-      const mode = unixMode !== 0 ? unixMode : null;
-      const isSymlink = mode !== null && (mode & S_IFMT) === S_IFLNK;
-      const isDirectory = name.endsWith('/') || (mode !== null && (mode & S_IFMT) === S_IFDIR) || (!isSymlink && (extAttr & 0x10) !== 0);
-      entries.push({ name, isDirectory, isSymlink, mode, method, flags, crc32, compressedSize, uncompressedSize, localHeaderOffset });
-      p = end;
-    }
-    return { entries, size };
-  } finally {
-    await fh.close();
-  }
+      if (out.length % ENTRIES_PER_TURN === 0) setImmediate(() => zip.readEntry());
+      else zip.readEntry();
+    });
+    zip.once('end', () => done());
+    zip.once('error', (err: Error) => done(err));
+    zip.readEntry();
+  });
+}
+
+function openFd(file: string): Promise<number> {
+  return new Promise((resolve, reject) => fs.open(file, 'r', (err, fd) => (err ? reject(err) : resolve(fd))));
 }
 
 /** Checks what the reader can stream; the caller still verifies size and CRC of what comes out. */
@@ -158,19 +179,44 @@ export function checkReadable(e: ZipEntry, archiveSize: number): void {
  * faster than a stream per file for apps with thousands of files); large ones are streamed.
  */
 export class ZipArchive {
-  private constructor(readonly file: string, private readonly fd: number, readonly size: number, readonly entries: ZipEntry[]) {}
+  private closed = false;
 
-  static async open(file: string): Promise<ZipArchive> {
-    const dir = await readZipDirectory(file);
-    const fd = fs.openSync(file, 'r');
-    return new ZipArchive(file, fd, dir.size, dir.entries);
+  private constructor(readonly file: string, private readonly zip: yauzl.ZipFile, private readonly fd: number, readonly size: number, readonly entries: ZipEntry[]) {}
+
+  /** Opens and lists an archive; ZipEntryLimitError before any entry is read when it declares too many. */
+  static async open(file: string, opts: ZipOpenOptions = {}): Promise<ZipArchive> {
+    const maxEntries = opts.maxEntries ?? DEFAULT_MAX_ZIP_ENTRIES;
+    const fd = await openFd(file);
+    let zip: yauzl.ZipFile;
+    let size: number;
+    try {
+      size = (await fs.promises.stat(file)).size;
+      zip = await yauzl.fromRandomAccessReaderPromise(new WindowedReader(fd, file), size, {
+        lazyEntries: true, autoClose: false, decodeStrings: false, validateEntrySizes: true, strictFileNames: true,
+      });
+    } catch (e) {
+      fs.close(fd, () => undefined);
+      throw formatError(e);
+    }
+    // Errors after listing (closing the file) must not crash the process; reads report their own.
+    zip.on('error', () => undefined);
+    try {
+      if (zip.entryCount > maxEntries) throw new ZipEntryLimitError(zip.entryCount, maxEntries);
+      return new ZipArchive(file, zip, fd, size, await readEntries(zip));
+    } catch (e) {
+      zip.close();
+      throw e;
+    }
   }
 
   close(): void {
-    try { fs.closeSync(this.fd); } catch { /* already closed */ }
+    if (this.closed) return;
+    this.closed = true;
+    this.zip.close();
   }
 
   private readSync(position: number, length: number): Buffer {
+    if (this.closed) throw new Error(`${this.file}: archive already closed`);
     const buf = Buffer.alloc(length);
     let off = 0;
     while (off < length) {
@@ -210,13 +256,18 @@ export class ZipArchive {
     return data;
   }
 
-  /** The inflated content as a stream; the consumer checks size and CRC-32 (see DigestStream). */
+  /** The inflated content as a stream, cut off by yauzl past the declared size; the consumer checks the CRC-32. */
   stream(e: ZipEntry): Readable {
     const start = this.dataStart(e);
     if (e.compressedSize === 0) return Readable.from([]);
-    const raw = fs.createReadStream(this.file, { start, end: start + e.compressedSize - 1 });
-    const out = e.method === 8 ? zlib.createInflateRaw() : new PassThrough();
-    return pipeline(raw, out, () => undefined);
+    const out = new PassThrough();
+    this.zip.openReadStreamLowLevel(start, e.compressedSize, 0, e.compressedSize, e.method === 8, e.uncompressedSize, (err, s) => {
+      if (err) { out.destroy(formatError(err, e.name)); return; }
+      s.on('error', (serr: Error) => out.destroy(formatError(serr, e.name)));
+      out.once('close', () => { if (!s.readableEnded) s.destroy(); });
+      s.pipe(out);
+    });
+    return out;
   }
 }
 

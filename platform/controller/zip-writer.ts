@@ -2,7 +2,9 @@
 // timestamp, unix modes in the external attributes, UTF-8 names, entries stored. Same entries in,
 // same bytes out, so an unchanged app keeps its package hash. Packages never leave the machine's
 // controller<->stager path, so storing beats compressing: jszip needed ~5 s for a 34 MB app here,
-// this writer ~0.1 s. The archives are cross-checked with jszip and unzip in the tests.
+// this writer ~0.1 s. yazl 3.3 is not used: it rescans its entry list for every entry, so 30,000 /
+// 100,000 empty files took 3.5 s / 40 s there against 0.26 s / 0.55 s here, and it writes data
+// descriptors for streamed files. The archives are read back with jszip and the yauzl reader in the tests.
 import * as fs from 'node:fs';
 import { Readable } from 'node:stream';
 import * as zlib from 'node:zlib';
