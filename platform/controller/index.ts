@@ -44,6 +44,8 @@ export interface ControllerOptions {
   port?: number;
   /** Largest unzipped package (upload plus pooled files); default 512 MiB. */
   maxPackageBytes?: number;
+  /** Entries an uploaded zip may hold before it is refused with 402 (default 100,000). */
+  maxZipEntries?: number;
   /** Account memory limit (memory x instances of STARTED apps); default 8192 MB. */
   memoryLimitMb?: number;
   /** Default uri domain: an app gets `<name>.<domain>`; default `localhost`. */
@@ -124,7 +126,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   staging.onDone((task, outcome) => desired.onStagingDone(task, outcome));
   const hm = new HealthRequests({ store, dea, scheduler, locks, notify, log });
   const views = new InstanceViews(dea, bus, store, events, log, timings);
-  const packager = new Packager({ pool, packages, store, tmpDir, maxPackageBytes, log: log.child('packager') });
+  const packager = new Packager({ pool, packages, store, tmpDir, maxPackageBytes, maxZipEntries: opts.maxZipEntries, log: log.child('packager') });
   const extraHosts = /^[\d.]+$/.test(host) && host !== '0.0.0.0' && !host.startsWith('127.') ? [host] : [];
   const api = new Api({
     token: opts.token, extraHosts, store, apps: desired, restarts: scheduler, views, staging, packager, pool, packages, droplets, runtimes,

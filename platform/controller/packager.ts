@@ -45,6 +45,8 @@ export interface PackagerOptions {
   store: Store;
   tmpDir: string;
   maxPackageBytes: number;
+  /** Entries an uploaded zip may hold (default DEFAULT_MAX_ZIP_ENTRIES); stored packages have no limit. */
+  maxZipEntries?: number;
   log: Log;
 }
 
@@ -64,7 +66,7 @@ export class Packager {
     const workDir = path.join(this.opts.tmpDir, `upload-${randomBytes(8).toString('hex')}`);
     try {
       if (uploadZip) {
-        try { archive = await ZipArchive.open(uploadZip); } catch (e) { throw badZip(e); }
+        try { archive = await ZipArchive.open(uploadZip, { maxEntries: this.opts.maxZipEntries }); } catch (e) { throw badZip(e); }
       }
       if (delta) base = await this.openBase(delta.basePackage);
       const plan = this.plan(archive, resources, base, delta?.deleted ?? []);
@@ -88,7 +90,8 @@ export class Packager {
     if (!this.opts.packages.has(hash)) throw staleBase(hash, 'is not held by the controller');
     let archive: ZipArchive;
     try {
-      archive = await ZipArchive.open(this.opts.packages.pathOf(hash));
+      // A package this controller assembled itself: its size was checked when it was built.
+      archive = await ZipArchive.open(this.opts.packages.pathOf(hash), { maxEntries: Infinity });
     } catch (e) {
       if (e instanceof ZipFormatError || (e as NodeJS.ErrnoException).code === 'ENOENT') throw staleBase(hash, 'cannot be read');
       throw e;
