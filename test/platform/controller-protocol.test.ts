@@ -12,7 +12,7 @@ import {
   type HealthmanagerStatusReply, type InstanceState, type StagingReply, type StagingRequest, type StagingStop,
 } from '../../platform/bus';
 import { publishRaw } from './support/nats';
-import { httpRequest, multipartBody, restRequest, startTestController, type HttpReply, type HttpRequestOptions, type TestController } from './support/controller';
+import { decodeSseEvents, httpRequest, multipartBody, restRequest, startTestController, type HttpReply, type HttpRequestOptions, type TestController } from './support/controller';
 import { sleep, waitFor } from './support/wait';
 
 const sha1 = (b: Buffer | string): string => createHash('sha1').update(b).digest('hex');
@@ -390,7 +390,7 @@ describe('controller protocol: staging, placement, instances, health manager', f
     assert.deepEqual((await c.instances('web')).map((i) => [i.index, i.state]), [[0, 'RUNNING'], [1, 'RUNNING']]);
     ac.abort();
     await reading;
-    const data = events.join('').split('\n').filter((l) => l.startsWith('data: ')).map((l) => JSON.parse(l.slice(6)) as { type: string; line?: string; done?: boolean; ok?: boolean; event?: string });
+    const data = decodeSseEvents(events.join(''));
     assert.ok(data.some((d) => d.type === 'staging' && d.line === '[2024-01-01 00:00:01] second line'), 'log lines on /events');
     assert.ok(data.some((d) => d.type === 'staging' && d.done === true && d.ok === true), 'done on /events');
     assert.ok(data.some((d) => d.type === 'app' && d.event === 'staged'));
@@ -612,7 +612,8 @@ describe('controller protocol: staging, placement, instances, health manager', f
     let text = '';
     while (!/"done":true/.test(text)) text += Buffer.from((await reader.read()).value ?? []).toString();
     ac.abort();
-    const done = text.split('\n').filter((l) => l.includes('"done":true')).map((l) => JSON.parse(l.slice(6)) as { ok: boolean; code: number; error: string })[0];
+    const done = decodeSseEvents(text).find((e) => e.type === 'staging' && e.done === true);
+    assert.ok(done && done.type === 'staging');
     assert.deepEqual([done.ok, done.code, done.error], [false, 310, 'npm install failed']);
     const app = await waitFor('FAILED', async () => { const a = await c.app('broken'); return a.package_state === 'FAILED' ? a : undefined; }, { timeoutMs: 8000 });
     assert.equal(app.state, 'STOPPED');

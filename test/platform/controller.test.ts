@@ -10,7 +10,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import JSZip from 'jszip';
 import { Subjects, type CcAppChanged } from '../../platform/bus';
 import {
-  multipartBody, nothingWritten, restRequest, startTestController,
+  decodeSseEvents, multipartBody, nothingWritten, restRequest, startTestController,
   type HttpReply, type HttpRequestOptions, type TestController, type TestControllerOptions,
 } from './support/controller';
 import { sleep } from './support/wait';
@@ -306,7 +306,7 @@ describe('controller: REST API, store and packages', function () {
         text += Buffer.from(value).toString('utf8');
       }
       ac.abort();
-      const datas = text.split('\n').filter((l) => l.startsWith('data: ')).map((l) => JSON.parse(l.slice(6)) as { type: string; name: string; event: string; droplet: number });
+      const datas = decodeSseEvents(text);
       assert.deepEqual(datas.filter((d) => d.type === 'app').map((d) => d.event), ['updated', 'deleted']);
       assert.ok(datas.every((d) => d.name === 'evented' && typeof d.droplet === 'number'));
       await bus.flush();

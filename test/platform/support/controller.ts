@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import type { Bus } from '../../../platform/bus';
-import { answerSchemaOf, decode, restRouteOf } from '../../../platform/contract';
+import { answerSchemaOf, decode, platformEvent, restRouteOf, type PlatformEvent } from '../../../platform/contract';
 import { startController, type Controller, type ControllerOptions } from '../../../platform/controller';
 import { createLog, silentLog } from '../../../platform/log';
 import { startTestNats, type TestNats } from './nats';
@@ -186,4 +186,9 @@ export function multipartBody(parts: readonly MultipartPart[]): { body: Buffer; 
   }
   chunks.push(Buffer.from(`--${boundary}--\r\n`));
   return { body: Buffer.concat(chunks), contentType: `multipart/form-data; boundary=${boundary}` };
+}
+
+/** The `data:` lines of an event-stream text, each decoded by the contract's event schema. */
+export function decodeSseEvents(text: string): PlatformEvent[] {
+  return text.split('\n').filter((l) => l.startsWith('data: ')).map((l) => decode(platformEvent, JSON.parse(l.slice(6)), 'GET /events'));
 }
