@@ -52,6 +52,11 @@ SYSTEM_PACKAGES=(
   "libkrb5-dev::headers needed to build code-server (editor tests)"
   "ruby-sinatra::runtime for the sinatra sample app"
   "python3-flask::runtime for the flask sample app"
+  "postgresql::PostgreSQL service instances (the platform runs its own server in its data dir)"
+  "redis-server::Redis service instances (one redis-server per instance, in the data dir)"
+  "mariadb-server::MySQL service instances (MariaDB; the platform runs its own server in its data dir)"
+  "python3-redis::the Redis sample app's client library"
+  "python3-psycopg2::PostgreSQL client library for Python apps"
   "rsync:rsync:reference tool in the push benchmark"
   "nginx:nginx:reference reverse proxy in the router benchmark"
   "wrk:wrk:HTTP load generator for the router benchmark"
@@ -116,8 +121,15 @@ can_install_debian() {
 }
 
 install_debian_packages() {
-  local pkgs=("$@") installed_nginx=0 added_policy=0 p
-  for p in "${pkgs[@]}"; do [ "$p" = nginx ] && installed_nginx=1; done
+  local pkgs=("$@") installed_nginx=0 added_policy=0 p services=()
+  for p in "${pkgs[@]}"; do
+    case "$p" in
+      nginx) installed_nginx=1; services+=(nginx) ;;
+      postgresql) services+=(postgresql) ;;
+      redis-server) services+=(redis-server) ;;
+      mariadb-server) services+=(mariadb) ;;
+    esac
+  done
   say "installing Debian packages: ${pkgs[*]}"
   say "running: ${SUDO:+$SUDO }apt-get update"
   $SUDO apt-get update -qq || warn "apt-get update failed; trying the install with the package lists already present"
@@ -126,8 +138,9 @@ install_debian_packages() {
       && apt-cache show chromium-browser >/dev/null 2>&1; then
     pkgs=("${pkgs[@]/#chromium/chromium-browser}")
   fi
-  # nginx is only a benchmark reference: do not let its install start a system service on port 80.
-  if [ "$installed_nginx" -eq 1 ] && [ ! -e /usr/sbin/policy-rc.d ]; then
+  # nginx is only a benchmark reference, and the database servers run as the platform's own processes
+  # in its data dir: do not let their install start system services.
+  if [ "${#services[@]}" -gt 0 ] && [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
     $SUDO chmod 755 /usr/sbin/policy-rc.d
     added_policy=1
@@ -136,15 +149,16 @@ install_debian_packages() {
   local rc=0
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${pkgs[@]}" || rc=$?
   [ "$added_policy" -eq 1 ] && $SUDO rm -f /usr/sbin/policy-rc.d
-  if [ "$installed_nginx" -eq 1 ] && dpkg_installed nginx; then
-    # The benchmark starts its own nginx with its own config; keep the system service off.
+  for p in "${services[@]}"; do
+    # The benchmark and the platform start their own servers with their own config; keep the system services off.
     if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
-      $SUDO systemctl disable --now nginx >/dev/null 2>&1 || true
+      $SUDO systemctl disable --now "$p" >/dev/null 2>&1 || true
     elif command -v update-rc.d >/dev/null 2>&1; then
-      $SUDO update-rc.d nginx disable >/dev/null 2>&1 || true
+      $SUDO update-rc.d "$p" disable >/dev/null 2>&1 || true
     fi
-    say "nginx installed for benchmarks only; its system service is left disabled"
-  fi
+  done
+  [ "$installed_nginx" -eq 1 ] && say "nginx installed for benchmarks only; its system service is left disabled"
+  [ "${#services[@]}" -gt 0 ] && say "system services of ${services[*]} left disabled (the platform runs its own servers)"
   [ "$rc" -eq 0 ] || warn "apt-get install exited with $rc"
 }
 
