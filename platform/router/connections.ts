@@ -117,7 +117,10 @@ export class ConnectionGuard {
       this.open.delete(s);
       this.counters.evicted++;
       this.refused.add(s);
-      if (c.used) s.destroy(); else replyAndClose(s, plainReply(503, OVERLOADED_BODY));
+      // It sent nothing, so nothing unread can turn the close into a reset that loses the reply:
+      // closed at once, it frees its descriptor for the newcomer now, not after a linger.
+      if (!c.used) s.write(plainReply(503, OVERLOADED_BODY));
+      s.destroy();
       return true;
     }
     return false;
