@@ -6,13 +6,17 @@ import * as http from 'node:http';
 import type { Socket } from 'node:net';
 import { pipeline, type Duplex } from 'node:stream';
 import { describeError, type Log } from '../log';
+import { destroyAfterLinger, plainReply, replyAndClose } from './connections';
+import { addStickyCookie, forwardedHeaders, rawHeaderLines, responseHeaders, statusLine, stickyId } from './headers';
 import { normalizeHost, type Backend, type RouteTable } from './route-table';
 
 export const NOT_FOUND_BODY = 'VCAP ROUTER: 404 - DESTINATION NOT FOUND';
 const BAD_REQUEST_BODY = 'VCAP ROUTER: 400 - BAD REQUEST (missing or empty Host header)';
 const BAD_GATEWAY_BODY = 'VCAP ROUTER: 502 - BAD GATEWAY (no backend answered)';
-
-export const STICKY_COOKIE = '__VCAP_ID__';
+const GATEWAY_TIMEOUT_BODY = 'VCAP ROUTER: 504 - GATEWAY TIMEOUT (the backend stopped answering)';
+const CLIENT_TIMEOUT_BODY = 'VCAP ROUTER: 408 - REQUEST TIMEOUT (the request body stopped arriving)';
+/** The error code an upstream request is destroyed with when its backend goes quiet. */
+const BACKEND_IDLE = 'ERR_ROUTER_BACKEND_IDLE';
 
 export interface ProxyOptions {
   table: RouteTable;
@@ -26,12 +30,12 @@ export interface ProxyOptions {
    * on to further backends up to this bound; a reset is retried once, for idempotent requests only.
    */
   maxAttempts: number;
+  /** A client that stops sending its body, or stops reading the response, this long is cut (408). */
+  clientIdleMs: number;
+  /** A backend (or a tunnel) with no byte either way this long is cut (504 if nothing was answered). */
+  backendIdleMs: number;
 }
 
-/** Hop-by-hop request headers (RFC 9110 7.6.1) plus `expect`, which this hop has already answered. */
-const requestHopHeaders = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'expect']);
-/** Response hop-by-hop headers; transfer-encoding goes too since the body is re-framed on this hop. */
-const responseHopHeaders = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'transfer-encoding']);
 const idempotentMethods = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 type ErrnoError = Error & { code?: string };
@@ -41,7 +45,7 @@ export class ReverseProxy {
   readonly agent = new http.Agent({ keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo', noDelay: true });
   /** Upgraded (WebSocket) connection pairs, closed on stop. */
   private readonly tunnels = new Set<Duplex>();
-  readonly counters = { requests: 0, notFound: 0, badGateway: 0, retries: 0, dropped: 0, upgrades: 0 };
+  readonly counters = { requests: 0, notFound: 0, badGateway: 0, retries: 0, dropped: 0, upgrades: 0, clientStalls: 0, backendStalls: 0 };
 
   constructor(private readonly o: ProxyOptions) {}
 
@@ -76,6 +80,8 @@ export class ReverseProxy {
     this.tunnels.add(a); this.tunnels.add(b);
     const close = (): void => { this.tunnels.delete(a); this.tunnels.delete(b); a.destroy(); b.destroy(); };
     a.once('close', close); b.once('close', close);
+    // A tunnel silent both ways holds a connection slot; gorouter ends idle WebSockets the same way.
+    for (const s of [a, b] as Socket[]) { s.setTimeout?.(this.o.backendIdleMs); s.once('timeout', close); }
   }
 
   plain(res: http.ServerResponse, status: number, body: string, close = false): void {
@@ -123,6 +129,7 @@ class HttpExchange {
       this.clientGone = true;
       this.upstream?.destroy();
     });
+    this.watchClient();
   }
 
   attempt(): void {
@@ -136,6 +143,7 @@ class HttpExchange {
       headers: forwardedHeaders(req, false), agent: this.proxy.agent, setHost: false,
     });
     this.upstream = up;
+    up.setTimeout(this.o.backendIdleMs, () => up.destroy(Object.assign(new Error('backend idle'), { code: BACKEND_IDLE })));
     let connected = false;
     let responded = false;
     up.on('socket', (s: Socket) => {
@@ -150,7 +158,15 @@ class HttpExchange {
       const headers = responseHeaders(ures);
       addStickyCookie(headers, ures, backend);
       if (this.trace) { headers['x-vcap-backend'] = backend.key; headers['x-vcap-router'] = this.o.routerAddress(); }
-      res.writeHead(ures.statusCode ?? 502, ures.statusMessage, headers);
+      try {
+        res.writeHead(ures.statusCode ?? 502, ures.statusMessage, headers);
+      } catch (e) {
+        // A head this side of Node refuses to write (a status or header the client parser let through).
+        this.o.log.warn(`${req.method} ${this.uri}${this.path} -> ${backend.key}: unusable response head: ${describeError(e)}`);
+        up.destroy();
+        this.proxy.plain(res, 502, BAD_GATEWAY_BODY, true);
+        return;
+      }
       // pipe, not pipeline: same back-pressure, without an AbortController per request. A client
       // that leaves is handled by res 'close' (destroys upstream); a backend that cuts the body
       // mid-way must cut the client's response too, or it would look complete.
@@ -161,6 +177,7 @@ class HttpExchange {
       ures.pipe(res);
     });
     up.on('error', (err: ErrnoError) => {
+      if (err.code === BACKEND_IDLE) { this.backendStalled(backend, responded); return; }
       if (responded || this.clientGone) return; // the response side already ends both
       req.unpipe(up);
       const refused = !connected;
@@ -187,6 +204,45 @@ class HttpExchange {
     if (!this.hasBody || this.bodyStarted || up.destroyed) return;
     this.bodyStarted = true;
     this.req.pipe(up);
+  }
+
+  /**
+   * Every clientIdleMs: if no byte moved on the client's socket and the exchange waits on the client
+   * (its body, with the backend ready for more; or its reading of the response), cut it. A body that
+   * keeps flowing is never cut, however long it takes.
+   */
+  private watchClient(): void {
+    const socket = this.req.socket;
+    let read = socket.bytesRead;
+    let written = socket.bytesWritten;
+    const timer = setInterval(() => {
+      const moved = socket.bytesRead !== read || socket.bytesWritten !== written;
+      read = socket.bytesRead; written = socket.bytesWritten;
+      const sending = this.bodyStarted && !this.req.complete && !(this.upstream?.writableNeedDrain ?? false);
+      if (moved || !(sending || this.res.writableNeedDrain)) return;
+      clearInterval(timer);
+      this.clientStalled();
+    }, this.o.clientIdleMs);
+    timer.unref();
+    this.res.once('close', () => clearInterval(timer));
+  }
+
+  private clientStalled(): void {
+    this.proxy.counters.clientStalls++;
+    this.o.log.debug(`${this.req.method} ${this.uri}${this.path}: client idle for ${this.o.clientIdleMs} ms; cut`);
+    this.clientGone = true;
+    this.upstream?.destroy();
+    if (this.res.headersSent) { this.res.destroy(); return; }
+    this.proxy.plain(this.res, 408, CLIENT_TIMEOUT_BODY, true);
+    destroyAfterLinger(this.req.socket);
+  }
+
+  private backendStalled(backend: Backend, responded: boolean): void {
+    this.proxy.counters.backendStalls++;
+    this.o.log.warn(`${this.req.method} ${this.uri}${this.path} -> ${backend.key}: no byte for ${this.o.backendIdleMs} ms; cut`);
+    if (this.clientGone) return;
+    if (responded) { this.res.destroy(); return; }
+    this.proxy.plain(this.res, 504, GATEWAY_TIMEOUT_BODY, this.bodyStarted);
   }
 }
 
@@ -223,6 +279,7 @@ class UpgradeExchange {
       headers: forwardedHeaders(req, true), setHost: false, agent: false,
     });
     this.upstream = up;
+    up.setTimeout(this.o.backendIdleMs, () => up.destroy(Object.assign(new Error('backend idle'), { code: BACKEND_IDLE })));
     let connected = false;
     let answered = false;
     up.on('socket', (s: Socket) => {
@@ -259,6 +316,7 @@ class UpgradeExchange {
     });
     up.on('error', (err: ErrnoError) => {
       if (answered || this.clientGone) return;
+      if (err.code === BACKEND_IDLE) { this.proxy.counters.backendStalls++; rawReply(socket, 504, GATEWAY_TIMEOUT_BODY); return; }
       const refused = !connected;
       if (refused || (err.code === 'ECONNRESET' && !up.reusedSocket)) { this.tried.add(backend.key); this.proxy.dropBackend(backend, err); }
       if ((refused || err.code === 'ECONNRESET') && this.attempts < this.o.maxAttempts) {
@@ -298,77 +356,6 @@ function requestHasBody(req: http.IncomingMessage): boolean {
   return len !== undefined && len !== '0';
 }
 
-function connectionListed(value: string | undefined): string[] {
-  return value ? value.toLowerCase().split(',').map((s) => s.trim()).filter(Boolean) : [];
-}
-
-function forwardedHeaders(req: http.IncomingMessage, upgrade: boolean): http.OutgoingHttpHeaders {
-  const out: http.OutgoingHttpHeaders = {};
-  const listed = connectionListed(req.headers.connection);
-  for (const k in req.headers) {
-    const v = req.headers[k];
-    if (v === undefined || requestHopHeaders.has(k) || listed.includes(k)) continue;
-    out[k] = v;
-  }
-  if (upgrade && req.headers.upgrade) { out.connection = 'Upgrade'; out.upgrade = req.headers.upgrade; }
-  const remote = clientAddress(req.socket.remoteAddress);
-  const prior = req.headers['x-forwarded-for'];
-  out['x-forwarded-for'] = prior ? `${prior}, ${remote}` : remote;
-  if (!req.headers['x-forwarded-proto']) out['x-forwarded-proto'] = 'http';
-  if (!req.headers['x-forwarded-host'] && req.headers.host) out['x-forwarded-host'] = req.headers.host;
-  return out;
-}
-
-function clientAddress(a: string | undefined): string {
-  if (!a) return 'unknown';
-  return a.startsWith('::ffff:') ? a.slice(7) : a;
-}
-
-function responseHeaders(ures: http.IncomingMessage): http.OutgoingHttpHeaders {
-  const out: http.OutgoingHttpHeaders = {};
-  const listed = connectionListed(typeof ures.headers.connection === 'string' ? ures.headers.connection : undefined);
-  for (const k in ures.headers) {
-    const v = ures.headers[k];
-    if (v === undefined || responseHopHeaders.has(k) || listed.includes(k)) continue;
-    out[k] = v;
-  }
-  return out;
-}
-
-/** `__VCAP_ID__` from a Cookie header. */
-function stickyId(cookie: string | undefined): string | undefined {
-  if (!cookie || !cookie.includes(STICKY_COOKIE)) return undefined;
-  for (const part of cookie.split(';')) {
-    const p = part.trim();
-    if (p.startsWith(STICKY_COOKIE + '=')) return decodeURIComponent(p.slice(STICKY_COOKIE.length + 1)) || undefined;
-  }
-  return undefined;
-}
-
-/** A backend that starts a JSESSIONID session gets its instance pinned by `__VCAP_ID__`. */
-function addStickyCookie(headers: http.OutgoingHttpHeaders, ures: http.IncomingMessage, b: Backend): void {
-  const set = ures.headers['set-cookie'];
-  if (!set || !b.private_instance_id) return;
-  if (!set.some((c) => c.slice(0, Math.max(0, c.indexOf('='))).includes('JSESSIONID'))) return;
-  headers['set-cookie'] = [...set, `${STICKY_COOKIE}=${encodeURIComponent(b.private_instance_id)}; Path=/; HttpOnly`];
-}
-
-function statusLine(ures: http.IncomingMessage): string {
-  const code = ures.statusCode ?? 502;
-  return `HTTP/1.1 ${code} ${ures.statusMessage || http.STATUS_CODES[code] || ''}\r\n`;
-}
-
-function rawHeaderLines(raw: string[], extra: [string, string][]): string {
-  let s = '';
-  for (let i = 0; i + 1 < raw.length; i += 2) s += `${raw[i]}: ${raw[i + 1]}\r\n`;
-  for (const [k, v] of extra) s += `${k}: ${v}\r\n`;
-  return s;
-}
-
 function rawReply(socket: Duplex, status: number, body: string): void {
-  if (socket.destroyed) return;
-  socket.end(
-    `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}\r\nContent-Type: text/plain; charset=utf-8\r\n` +
-    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
+  replyAndClose(socket, plainReply(status, body));
 }

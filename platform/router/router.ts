@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import type { Subscription } from '@nats-io/transport-node';
 import { Subjects, type Bus, type RouterStatusReply } from '../bus';
 import type { Log } from '../log';
+import { ConnectionGuard, defaultMaxConnections, plainReply, replyAndClose } from './connections';
 import { ReverseProxy } from './proxy';
 import { RouteTable, type Balancing } from './route-table';
 
@@ -20,14 +21,44 @@ export interface RouterTimings {
   startIntervalMs: number;
   /** A backend that has not accepted the connection by then counts as refused (v1: none). */
   connectTimeoutMs: number;
+  /**
+   * A client must send its whole request head within this, from its first byte (or its connection):
+   * silent and slow-loris sockets get 408 and are closed (nginx client_header_timeout: 60 s).
+   */
+  headerTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this (nginx keepalive_timeout: 75 s). */
+  keepAliveIdleMs: number;
+  /**
+   * A request body that stops arriving, or a response the client stops reading, for this long is
+   * cut (408); a body that keeps flowing may take as long as it takes (nginx client_body_timeout
+   * and send_timeout: 60 s).
+   */
+  clientIdleMs: number;
+  /**
+   * A backend that sends nothing for this long, before or during its response, is cut (504 when
+   * nothing was answered); an idle WebSocket tunnel too (gorouter endpoint_timeout: 900 s).
+   */
+  backendIdleMs: number;
 }
 
+// Limits after nginx and gorouter: nginx's client-side timeouts (tightened where every client is
+// local), gorouter's 900 s on the backend side since apps written for CF long-poll against it.
 export const defaultRouterTimings: RouterTimings = {
   leaseMs: 120_000,
   sweepIntervalMs: 10_000,
   startIntervalMs: 30_000,
   connectTimeoutMs: 5_000,
+  headerTimeoutMs: 10_000,
+  keepAliveIdleMs: 5_000,
+  clientIdleMs: 60_000,
+  backendIdleMs: 900_000,
 };
+
+/** The default cap on a request head (nginx: 4 buffers of 8 KiB; gorouter: 1 MiB; Node: 16 KiB). */
+export const defaultMaxHeaderBytes = 32 * 1024;
+
+const HEADER_TIMEOUT_BODY = 'VCAP ROUTER: 408 - REQUEST TIMEOUT (the request head did not arrive in time)';
+const HEADER_TOO_LARGE_BODY = 'VCAP ROUTER: 431 - REQUEST HEADER FIELDS TOO LARGE';
 
 export interface RouterOptions {
   bus: Bus;
@@ -43,6 +74,13 @@ export interface RouterOptions {
   balancing?: Balancing;
   /** Attempts per request when backends refuse connections, the first included (default 3). */
   maxAttempts?: number;
+  /**
+   * Concurrent client connections; beyond it the oldest idle one is closed, or, when all are busy,
+   * the newcomer gets 503. Default: a quarter of the open-file limit (nginx worker_connections: 512).
+   */
+  maxConnections?: number;
+  /** The largest request head accepted, in bytes; a larger one gets 431 (default 32 KiB). */
+  maxHeaderBytes?: number;
 }
 
 export interface Router {
@@ -70,19 +108,35 @@ export async function startRouter(opts: RouterOptions): Promise<Router> {
     routerAddress: () => address,
     connectTimeoutMs: timings.connectTimeoutMs,
     maxAttempts: Math.max(1, opts.maxAttempts ?? 3),
+    clientIdleMs: timings.clientIdleMs,
+    backendIdleMs: timings.backendIdleMs,
   });
+  const guard = new ConnectionGuard(Math.max(1, opts.maxConnections ?? defaultMaxConnections()));
 
-  // Host checks are ours (400 with a router body); uploads may take as long as they take.
-  const server = http.createServer({ requireHostHeader: false, requestTimeout: 0, keepAliveTimeout: 5_000 });
+  // Host checks are ours (400 with a router body); no whole-request timeout, so uploads may take as
+  // long as they take; the head has headerTimeoutMs, checked often enough to be that precise.
+  const server = http.createServer({
+    requireHostHeader: false, requestTimeout: 0, headersTimeout: timings.headerTimeoutMs,
+    connectionsCheckingInterval: Math.max(50, Math.min(1_000, timings.headerTimeoutMs / 4)),
+    keepAliveTimeout: timings.keepAliveIdleMs, maxHeaderSize: opts.maxHeaderBytes ?? defaultMaxHeaderBytes,
+  });
+  guard.attach(server);
   server.on('request', (req, res) => {
-    try { proxy.handleRequest(req, res); } catch (e) { log.error('request handling failed', e); res.destroy(); }
+    if (guard.isRefused(req.socket)) return; // its 503 is on the way
+    guard.requestStarted(req.socket, res);
+    try { proxy.handleRequest(req, res); } catch (e) { log.error('request handling failed', e); proxy.plain(res, 500, 'VCAP ROUTER: 500 - INTERNAL ERROR', true); }
   });
   server.on('upgrade', (req: http.IncomingMessage, socket, head: Buffer) => {
+    if (guard.isRefused(socket)) return;
+    guard.upgraded(socket);
     try { proxy.handleUpgrade(req, socket, head); } catch (e) { log.error('upgrade handling failed', e); socket.destroy(); }
   });
   server.on('clientError', (err: Error & { code?: string }, socket) => {
+    if (guard.isRefused(socket) || socket.writableEnded) return;
     if (err.code === 'ECONNRESET' || !socket.writable) { socket.destroy(); return; }
-    socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') { replyAndClose(socket, plainReply(408, HEADER_TIMEOUT_BODY)); return; }
+    if (err.code === 'HPE_HEADER_OVERFLOW') { replyAndClose(socket, plainReply(431, HEADER_TOO_LARGE_BODY)); return; }
+    replyAndClose(socket, 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
   });
 
   await new Promise<void>((resolve, reject) => {
