@@ -5,11 +5,11 @@ import { strict as assert } from 'node:assert';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { Subjects, routerStatusReply, type Bus } from '../../platform/bus';
+import { Subjects, type Bus } from '../../platform/bus';
 import { silentLog } from '../../platform/log';
 import { OVERLOADED_BODY, startRouter, type Router, type RouterOptions, type RouterTimings } from '../../platform/router';
 import { httpRequest } from './support/controller';
-import { sleep, waitFor } from './support/e2e';
+import { sleep, waitFor } from './support/wait';
 import { startTestNats, type TestNats } from './support/nats';
 
 /** A raw client socket and everything it received. */
@@ -81,9 +81,9 @@ describe('router limits', function () {
     router = await startRouter({ bus: await t.connect('limits-router'), log: silentLog, timings, ...opts });
     bus.publish(Subjects.routerRegister, { dea: 'test-dea', app: 'app', host: '127.0.0.1', port: backend.port, uris: [HOST], tags: {} });
     await waitFor('the route', async () => {
-      const replies = await bus.requestMany(Subjects.routerStatus, {}, routerStatusReply, { maxWait: 500, maxMessages: 1 });
+      const replies = await bus.requestMany(Subjects.routerStatus, {}, { maxWait: 500, maxMessages: 1 });
       return replies.find((x) => x.id === router.id)?.routes[HOST] !== undefined;
-    }, 5000, 20);
+    }, { timeoutMs: 5000, everyMs: 20 });
   }
   const connect = async (): Promise<RawConn> => { const c = await rawConnect(router.port); conns.push(c); return c; };
   const get = (path = '/', headers: Record<string, string> = {}): Promise<{ status: number; text: string }> =>
@@ -106,7 +106,7 @@ describe('router limits', function () {
     await routerWith({ headerTimeoutMs: 500 });
     const opened = Date.now();
     const silent = await Promise.all(Array.from({ length: 5 }, connect));
-    await waitFor('every silent socket closed', () => silent.every((c) => c.closed), 3000, 20);
+    await waitFor('every silent socket closed', () => silent.every((c) => c.closed), { timeoutMs: 3000, everyMs: 20 });
     assert.ok(Date.now() - opened >= 400, 'not before the timeout');
     for (const c of silent) assert.match(c.text, /^HTTP\/1\.1 408 .*VCAP ROUTER: 408/s);
     assert.equal((await get()).status, 200);
@@ -131,7 +131,7 @@ describe('router limits', function () {
     await routerWith({ headerTimeoutMs: 20_000 }, { maxConnections: 50 });
     const silent: RawConn[] = [];
     for (let i = 0; i < 200; i++) silent.push(await connect());
-    await waitFor('150 sockets refused', () => silent.filter((c) => c.closed).length >= 150, 5000, 20);
+    await waitFor('150 sockets refused', () => silent.filter((c) => c.closed).length >= 150, { timeoutMs: 5000, everyMs: 20 });
     await sleep(200);
     const shut = silent.filter((c) => c.closed);
     assert.equal(shut.length, 150, 'exactly the sockets beyond the cap are closed');
@@ -153,7 +153,7 @@ describe('router limits', function () {
     assert.ok(busy.every((c) => !c.closed), 'requests in flight are not evicted');
     // One of them finishes its request: answered, then idle, and room for the next client.
     busy[0].socket.write('\r\n');
-    await waitFor('the busy request answered', () => completeReply(busy[0].text), 3000, 20);
+    await waitFor('the busy request answered', () => completeReply(busy[0].text), { timeoutMs: 3000, everyMs: 20 });
     assert.equal((await get()).status, 200);
   });
 
@@ -161,9 +161,9 @@ describe('router limits', function () {
     await routerWith({ clientIdleMs: 300 });
     const c = await connect();
     c.socket.write(`POST /upload HTTP/1.1\r\nHost: ${HOST}\r\nContent-Length: 1000\r\n\r\n${'a'.repeat(100)}`);
-    await waitFor('the stalled upload cut', () => c.closed, 3000, 20);
+    await waitFor('the stalled upload cut', () => c.closed, { timeoutMs: 3000, everyMs: 20 });
     assert.match(c.text, /^HTTP\/1\.1 408 .*VCAP ROUTER: 408/s);
-    await waitFor('the backend side closed', () => backend.socketsClosed >= 1, 3000, 20);
+    await waitFor('the backend side closed', () => backend.socketsClosed >= 1, { timeoutMs: 3000, everyMs: 20 });
     assert.equal(backend.seen[0].complete, false);
 
     const flowing = await new Promise<string>((resolve, reject) => {
@@ -183,11 +183,11 @@ describe('router limits', function () {
     const head = await rawExchange(router.port, `GET /stall-head HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
     assert.match(head.text, /^HTTP\/1\.1 504 .*VCAP ROUTER: 504/s);
     const body = await rawExchange(router.port, `GET /stall-body HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
-    await waitFor('the stalled response cut', () => body.closed, 3000, 20);
+    await waitFor('the stalled response cut', () => body.closed, { timeoutMs: 3000, everyMs: 20 });
     conns.push(head, body);
     assert.match(body.text, /^HTTP\/1\.1 200 /);
     assert.ok(body.text.endsWith('part'), 'the client got the part sent, and a cut connection, not a complete response');
-    await waitFor('both backend sockets closed', () => backend.socketsClosed >= 2, 3000, 20);
+    await waitFor('both backend sockets closed', () => backend.socketsClosed >= 2, { timeoutMs: 3000, everyMs: 20 });
   });
 
   for (const [listed, framing] of [
