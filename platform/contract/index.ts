@@ -5,3 +5,4 @@ export * from './events';
 export * from './rest';
 export { ContractError, decode } from './decode';
 export { decodeEndpoint, type Endpoint } from './endpoint';
+export { decodeFilePath, encodeFilePath, type FilePath } from './file-path';
