@@ -73,9 +73,20 @@ describe('dea units', () => {
       assert.equal(env.HOME, '/var/dea/apps/blog-2-abc123');
     });
 
-    it('applies user env last and skips entries that are not K=V', () => {
-      const env = buildInstanceEnv({ ...input, userEnv: ['PORT=8080', 'DATABASE_URL=postgres://u:p@h/db?a=b', 'novalue', '=x', '1BAD=y', 'NUL=a\u0000b', 'EMPTY='] });
-      assert.equal(env.PORT, '8080');
+    it('applies user env last, but never over the platform\'s names; skips entries that are not K=V; a PATH extends the DEA\'s', () => {
+      const env = buildInstanceEnv({ ...input, userEnv: [
+        'PORT=8080', 'HOME=/tmp', 'VCAP_APP_PORT=1', 'vcap_application={}', 'VMC_APP_ID=x', 'A-B=1',
+        'DATABASE_URL=postgres://u:p@h/db?a=b', 'novalue', '=x', '1BAD=y', 'NUL=a\u0000b', 'EMPTY=', 'PATH=/opt/tool/bin',
+      ] });
+      assert.equal(env.PORT, '61001');
+      assert.equal(env.HOME, input.home);
+      assert.equal(env.VCAP_APP_PORT, '61001');
+      assert.equal(env.VMC_APP_ID, 'abc123');
+      assert.equal(JSON.parse(env.VCAP_APPLICATION).port, 61001);
+      assert.equal(env.vcap_application, undefined);
+      assert.equal(env['A-B'], undefined);
+      assert.equal(env.PATH, '/opt/tool/bin:/usr/bin:/bin');
+      assert.equal(buildInstanceEnv({ ...input, userEnv: ['PATH=/a:$PATH:/b'] }).PATH, '/a:/usr/bin:/bin:/b');
       assert.equal(env.DATABASE_URL, 'postgres://u:p@h/db?a=b');
       assert.equal(env.EMPTY, '');
       assert.equal(env.novalue, undefined);
