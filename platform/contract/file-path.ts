@@ -40,3 +40,25 @@ export function decodeFilePath(raw: string): FilePath {
 export function encodeFilePath(p: { segments: readonly string[]; dir: boolean }): string {
   return p.segments.map(encodeURIComponent).join('/') + (p.dir && p.segments.length ? '/' : '');
 }
+
+/** Characters that would break a listing line or reach the reader's terminal: C0, DEL, C1, line separators, `\`. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const unsafeInName = /[\\\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+const shortEscapes: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+const shortUnescapes: Record<string, string> = Object.fromEntries(Object.entries(shortEscapes).map(([c, e]) => [e.slice(1), c]));
+
+/**
+ * A file name for a listing line (`name  size`): as it is when it has none of those characters (v1's
+ * format), else with C-style escapes, so a name with a newline cannot fake an entry.
+ */
+export function escapeListingName(name: string): string {
+  return name.replace(unsafeInName, (c) => shortEscapes[c]
+    ?? (c.charCodeAt(0) <= 0xff ? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}` : `\\u${c.charCodeAt(0).toString(16)}`));
+}
+
+/** The name `escapeListingName` was given. */
+export function unescapeListingName(shown: string): string {
+  return shown.replace(/\\(\\|n|r|t|x[0-9a-f]{2}|u[0-9a-f]{4})/g, (_m, e: string) => {
+    return e.length === 1 ? shortUnescapes[e] ?? e : String.fromCharCode(parseInt(e.slice(1), 16));
+  });
+}

@@ -5,5 +5,5 @@ export * from './events';
 export * from './rest';
 export { ContractError, decode } from './decode';
 export { decodeEndpoint, type Endpoint } from './endpoint';
-export { decodeFilePath, encodeFilePath, type FilePath } from './file-path';
+export { decodeFilePath, encodeFilePath, escapeListingName, unescapeListingName, type FilePath } from './file-path';
 export { extendPath, platformEnvNames, splitUserEnv, userEnvProblem } from './user-env';

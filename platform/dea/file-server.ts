@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
-import { decodeFilePath } from '../contract';
+import { decodeFilePath, escapeListingName } from '../contract';
 import { describeError, type Log } from '../log';
 
 export interface FileServerOptions {
@@ -27,12 +27,12 @@ export function formatSize(bytes: number): string {
   return `${bytes}B`;
 }
 
-/** v1's listing: one line per entry, `%-35s %10s`, directories with a trailing `/` and size `-`. */
+/** v1's listing: one line per entry, `%-35s %10s`, directories with a trailing `/` and size `-`; odd names escaped. */
 export function formatListing(entries: Array<{ name: string; dir: boolean; size: number }>): string {
   return entries
     .slice()
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-    .map((e) => `${(e.dir ? `${e.name}/` : e.name).padEnd(35)} ${(e.dir ? '-' : formatSize(e.size)).padStart(10)}\n`)
+    .map((e) => `${(e.dir ? `${escapeListingName(e.name)}/` : escapeListingName(e.name)).padEnd(35)} ${(e.dir ? '-' : formatSize(e.size)).padStart(10)}\n`)
     .join('');
 }
 

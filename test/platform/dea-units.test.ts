@@ -115,6 +115,20 @@ describe('dea units', () => {
         'startup                                   310B\n');
       assert.equal(formatListing([]), '');
     });
+
+    it('escapes a name that would break its line (newline, other controls, backslash); others stay as v1 wrote them', () => {
+      const text = formatListing([
+        { name: 'evil\nfake.txt                             12B\nx', dir: false, size: 1 },
+        { name: 'tab\there\u001b[2J\\', dir: true, size: 0 },
+        { name: 'plain name.txt', dir: false, size: 2 },
+      ]);
+      assert.deepEqual(text.split('\n'), [
+        `${'evil\\nfake.txt                             12B\\nx'.padEnd(35)}         1B`,
+        `${'plain name.txt'.padEnd(35)}         2B`,
+        `${'tab\\there\\x1b[2J\\\\/'.padEnd(35)}          -`,
+        '',
+      ]);
+    });
   });
 
   describe('runtimes', () => {

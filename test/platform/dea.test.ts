@@ -593,6 +593,14 @@ describe('dea', function () {
       assert.equal(res.status, 403, `${p} -> ${res.status}`);
     }
     assert.equal((await httpGet(`${r.file_uri}%E0%A4%A`, auth)).status, 400);
+    // A name with a newline is one escaped line of the listing, and stays readable by its real name
+    const odd = 'evil\nfake.txt                             12B';
+    fs.writeFileSync(path.join(dir, 'app', odd), 'odd\n');
+    const oddListing = (await httpGet(`${r.file_uri}app/`, auth)).body;
+    assert.match(oddListing, /^evil\\nfake\.txt {29}12B +4B$/m);
+    assert.ok(!/^fake\.txt/m.test(oddListing), 'no faked entry');
+    assert.equal((await httpGet(`${r.file_uri}app/${encodeURIComponent(odd)}`, auth)).body, 'odd\n');
+    fs.rmSync(path.join(dir, 'app', odd));
     fs.symlinkSync('/etc', path.join(dir, 'app', 'etc-link'));
     fs.symlinkSync('../logs', path.join(dir, 'app', 'logs-link'));
     assert.equal((await httpGet(`${r.file_uri}app/etc-link/passwd`, auth)).status, 403);
