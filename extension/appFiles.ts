@@ -2,6 +2,10 @@
 // read-only documents, a folder browser, and a terminal that follows stdout/stderr.
 import * as vscode from 'vscode';
 import type { CloudControllerClient } from '../platform/client';
+import { parseListing } from './fileListing';
+import { TerminalText } from './terminalText';
+
+export { parseListing };
 
 export const filesScheme = 'pocket-foundry';
 /** A document path that stands for an instance's stdout and stderr together. */
@@ -79,7 +83,7 @@ export async function browseFiles(app: string, index: number, client: CloudContr
     if (dir) items.push({ label: '$(arrow-up) ..', path: dir.replace(/[^/]+\/$/, ''), dir: true });
     for (const e of entries) {
       items.push({
-        label: `${e.dir ? '$(folder)' : '$(file)'} ${e.name}`,
+        label: `${e.dir ? '$(folder)' : '$(file)'} ${e.shown}`,
         description: e.dir ? undefined : e.size,
         path: dir + e.name + (e.dir ? '/' : ''),
         dir: e.dir,
@@ -92,21 +96,6 @@ export async function browseFiles(app: string, index: number, client: CloudContr
     await vscode.window.showTextDocument(doc, { preview: true });
     return;
   }
-}
-
-/** v1 listing lines: `name   size`, folders with a trailing `/`. */
-export function parseListing(text: string): { name: string; dir: boolean; size: string | undefined }[] {
-  const out: { name: string; dir: boolean; size: string | undefined }[] = [];
-  for (const line of text.split('\n')) {
-    const t = line.trimEnd();
-    if (!t) continue;
-    const m = /^(.*?)\s{2,}(\S+)$/.exec(t);
-    const name = (m ? m[1] : t)?.trim() ?? '';
-    if (!name) continue;
-    const dir = name.endsWith('/');
-    out.push({ name: dir ? name.slice(0, -1) : name, dir, size: m && !dir ? m[2] : undefined });
-  }
-  return out;
 }
 
 /** A terminal that streams an instance's stdout and stderr as they are written (`?tail=1`). */
@@ -124,7 +113,9 @@ export function followLogs(app: string, index: number, client: CloudControllerCl
       for (const [file, color] of [['logs/stdout.log', ''], ['logs/stderr.log', '\x1b[31m']] as const) {
         client.streamFile(app, index, file, { tail: true, signal: abort.signal }).then((stream) => {
           stream.setEncoding('utf8');
-          stream.on('data', (chunk: string) => write.fire(color + chunk.replace(/\r?\n/g, '\r\n') + (color ? '\x1b[0m' : '')));
+          // The app's bytes are not trusted with the terminal: colours pass, other sequences do not
+          const text = new TerminalText();
+          stream.on('data', (chunk: string) => write.fire(color + text.push(chunk) + (color ? '\x1b[0m' : '')));
           stream.on('end', done);
           stream.on('error', done);
         }).catch((e: unknown) => {

@@ -6,3 +6,5 @@ export * from './rest';
 export { ContractError, decode } from './decode';
 export { decodeEndpoint, type Endpoint } from './endpoint';
 export { answerSchemaOf, restRouteOf, restRoutes, type RestRoute } from './routes';
+export { decodeFilePath, encodeFilePath, escapeListingName, unescapeListingName, type FilePath } from './file-path';
+export { extendPath, platformEnvNames, splitUserEnv, userEnvProblem } from './user-env';

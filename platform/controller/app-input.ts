@@ -1,7 +1,7 @@
 // Decoding `POST /apps` and `PUT /apps/:name` bodies: wrong types are 100, bad values 300 (or the
 // closer v1 code: 307 runtime, 308 framework, 700 uri). Unknown keys (vmc echoes the whole app,
 // `runningInstances`, `version`, ...) are ignored.
-import { appInput, type AppState } from '../contract';
+import { appInput, userEnvProblem, type AppState } from '../contract';
 import { CcError, ErrorCodes } from './errors';
 import type { RuntimeCatalog } from './runtimes';
 
@@ -58,11 +58,8 @@ export function normalizeUri(raw: unknown): string {
 
 function checkEnv(entries: readonly string[]): string[] {
   return entries.map((e) => {
-    const eq = e.indexOf('=');
-    if (eq <= 0) throw invalid(`env entry ${JSON.stringify(e)} is not KEY=value`);
-    const key = e.slice(0, eq);
-    if (e.includes('\0') || /\s/.test(key)) throw invalid(`env entry ${JSON.stringify(e)} has an invalid name`);
-    if (/^(vcap_|vmc_)/i.test(key)) throw invalid(`env ${key}: names starting with VCAP_ or VMC_ are reserved for the platform`);
+    const problem = userEnvProblem(e);
+    if (problem) throw invalid(problem);
     return e;
   });
 }

@@ -97,7 +97,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
 
   let url = '';
   // Built in dependency order: each part gets only what is already built.
-  const events = new EventHub();
+  const events = new EventHub({ log: log.child('events') });
   const notify = new AppNotifier(bus, events);
   const actual = new ActualState({
     expiry: 'dea', lostAfterMs: timings.instanceLostMs,

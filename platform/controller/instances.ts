@@ -7,7 +7,7 @@ import {
   Subjects,
   type Bus, type DeaFindDropletReply,
 } from '../bus';
-import type { AppStats, CrashInfo, CrashList, InstanceInfo, InstanceList } from '../contract';
+import { decodeFilePath, encodeFilePath, type AppStats, type CrashInfo, type CrashList, type InstanceInfo, type InstanceList } from '../contract';
 import { describeError, type Log } from '../log';
 import type { DeaClient } from './dea-client';
 import { CcError, ErrorCodes } from './errors';
@@ -98,30 +98,37 @@ export class InstanceViews {
     return { crashes: [...byId.values()].sort((a, b) => a.since - b.since) };
   }
 
-  /** `GET /apps/:name/instances/:idx/files/*path`. */
+  /**
+   * `GET /apps/:name/instances/:idx/files/*path`. `idx` is an index, or an instance's id (what
+   * `vmc crashlogs --instance` sends): a crashed one stays readable while its DEA keeps its folder.
+   */
   async files(req: IncomingMessage, res: ServerResponse, app: AppRecord, idxText: string, rawPath: string, tail: boolean, offset?: number): Promise<void> {
-    if (!/^\d+$/.test(idxText)) throw new CcError(ErrorCodes.instanceNotFound, `instance ${idxText} not found`);
-    const index = Number(idxText);
-    const segs: string[] = [];
-    for (const s of rawPath.split('/')) {
-      let d: string;
-      try { d = decodeURIComponent(s); } catch { throw new CcError(ErrorCodes.fileNotFound, `file ${rawPath} not found`); }
-      if (d === '' || d === '.') continue;
-      if (d === '..' || d.includes('/') || d.includes('\0')) throw new CcError(ErrorCodes.fileNotFound, `file ${rawPath} not found`);
-      segs.push(d);
-    }
-    const filePath = segs.join('/');
+    const byId = !/^\d{1,9}$/.test(idxText);
+    if (byId && !/^[\w-]{1,128}$/.test(idxText)) throw new CcError(ErrorCodes.instanceNotFound, `instance ${idxText} not found`);
+    const p = decodeFilePath(rawPath);
+    if (!p.ok) throw new CcError(ErrorCodes.fileNotFound, `file ${rawPath} not found`);
+    const filePath = p.segments.join('/');
     if (filePath === 'logs/staging.log') { this.stagingLog(req, res, app, tail); return; }
-    if (app.state !== 'STARTED') throw new CcError(ErrorCodes.appStopped, `app ${app.name} is stopped`);
-    const version = versionOf(app);
-    const replies = await this.dea.find({ droplet: app.id, indices: [index] });
-    const inst = byIndex(replies, version).get(index);
-    if (!inst) throw new CcError(ErrorCodes.instanceNotFound, `instance ${index} of ${app.name} not found`);
-    const isDir = rawPath === '' || rawPath.endsWith('/');
-    const target = new URL(segs.map(encodeURIComponent).join('/') + (isDir && segs.length ? '/' : ''), inst.file_uri.endsWith('/') ? inst.file_uri : `${inst.file_uri}/`);
+    const inst = byId ? await this.instanceById(app, idxText) : await this.instanceByIndex(app, Number(idxText));
+    const target = new URL(encodeFilePath(p), inst.file_uri.endsWith('/') ? inst.file_uri : `${inst.file_uri}/`);
     if (tail) target.searchParams.set('tail', '1');
     if (tail && offset !== undefined) target.searchParams.set('offset', String(offset));
     await this.proxy(req, res, target, inst.credentials, filePath || '/');
+  }
+
+  private async instanceByIndex(app: AppRecord, index: number): Promise<DeaFindDropletReply> {
+    if (app.state !== 'STARTED') throw new CcError(ErrorCodes.appStopped, `app ${app.name} is stopped`);
+    const replies = await this.dea.find({ droplet: app.id, indices: [index] });
+    const inst = byIndex(replies, versionOf(app)).get(index);
+    if (!inst) throw new CcError(ErrorCodes.instanceNotFound, `instance ${index} of ${app.name} not found`);
+    return inst;
+  }
+
+  /** Any state and version, the app stopped or not: crash logs are read after the fact. */
+  private async instanceById(app: AppRecord, id: string): Promise<DeaFindDropletReply> {
+    const inst = (await this.dea.find({ droplet: app.id, instances: [id] }, 1)).find((r) => r.instance === id);
+    if (!inst) throw new CcError(ErrorCodes.instanceNotFound, `instance ${id} of ${app.name} not found (a crashed instance's files are kept for a while only)`);
+    return inst;
   }
 
   private proxy(req: IncomingMessage, res: ServerResponse, target: URL, credentials: [string, string], label: string): Promise<void> {

@@ -1,6 +1,7 @@
 // The environment an instance starts with: clean (nothing of the DEA's own environment leaks in but
 // PATH, which apps need to find node, ruby or python3), in the v1 shape (PROTOCOL.md section 5).
 import type { Limits } from '../bus';
+import { extendPath, splitUserEnv } from '../contract';
 
 export interface InstanceEnvInput {
   instanceId: string;
@@ -30,17 +31,9 @@ export function v1Time(ms: number): string {
   return `${iso.slice(0, 10)} ${iso.slice(11, 19)} +0000`;
 }
 
-/** Splits `K=V` user entries; entries without `=` or with an unusable name are skipped. */
+/** Splits `K=V` user entries by the rule the controller checks them with (entries stored before it are skipped). */
 export function parseUserEnv(entries: string[]): Array<[string, string]> {
-  const out: Array<[string, string]> = [];
-  for (const e of entries) {
-    const i = e.indexOf('=');
-    if (i <= 0) continue;
-    const key = e.slice(0, i);
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key) || e.includes('\0')) continue;
-    out.push([key, e.slice(i + 1)]);
-  }
-  return out;
+  return splitUserEnv(entries);
 }
 
 export function buildInstanceEnv(i: InstanceEnvInput): Record<string, string> {
@@ -75,6 +68,7 @@ export function buildInstanceEnv(i: InstanceEnvInput): Record<string, string> {
     const port = String(i.port);
     Object.assign(env, { VCAP_APP_PORT: port, VMC_APP_PORT: port, PORT: port });
   }
-  for (const [k, v] of parseUserEnv(i.userEnv)) env[k] = v;
+  // Last, but never over the platform's names (the rule leaves them out); a PATH extends the DEA's
+  for (const [k, v] of parseUserEnv(i.userEnv)) env[k] = k === 'PATH' ? extendPath(v, i.path) : v;
   return env;
 }

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
+import { decodeFilePath, escapeListingName } from '../contract';
 import { describeError, type Log } from '../log';
 
 export interface FileServerOptions {
@@ -26,12 +27,12 @@ export function formatSize(bytes: number): string {
   return `${bytes}B`;
 }
 
-/** v1's listing: one line per entry, `%-35s %10s`, directories with a trailing `/` and size `-`. */
+/** v1's listing: one line per entry, `%-35s %10s`, directories with a trailing `/` and size `-`; odd names escaped. */
 export function formatListing(entries: Array<{ name: string; dir: boolean; size: number }>): string {
   return entries
     .slice()
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-    .map((e) => `${(e.dir ? `${e.name}/` : e.name).padEnd(35)} ${(e.dir ? '-' : formatSize(e.size)).padStart(10)}\n`)
+    .map((e) => `${(e.dir ? `${escapeListingName(e.name)}/` : escapeListingName(e.name)).padEnd(35)} ${(e.dir ? '-' : formatSize(e.size)).padStart(10)}\n`)
     .join('');
 }
 
@@ -109,14 +110,10 @@ export class InstanceFileServer {
     const root = this.opts.instanceDir(m[1]);
     if (!root) { this.reply(res, 404, 'instance not found\n'); return; }
 
-    const segments: string[] = [];
-    for (const raw of (m[2] ?? '').split('/')) {
-      let seg: string;
-      try { seg = decodeURIComponent(raw); } catch { this.reply(res, 400, 'bad path\n'); return; }
-      if (seg === '' || seg === '.') continue;
-      if (seg === '..' || seg.includes('/') || seg.includes('\\') || seg.includes('\0')) { this.reply(res, 403, 'path outside the instance folder\n'); return; }
-      segments.push(seg);
-    }
+    // v1 clients send the path as one encoded segment (`logs%2Fstdout.log`): the controller's rule
+    const p = decodeFilePath(m[2] ?? '');
+    if (!p.ok) { this.reply(res, p.reason === 'encoding' ? 400 : 403, p.reason === 'encoding' ? 'bad path\n' : 'path outside the instance folder\n'); return; }
+    const { segments } = p;
     let realRoot: string;
     let target: string;
     try {

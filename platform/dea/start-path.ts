@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { userEnvProblem } from '../contract';
 import { describeError } from '../log';
 import type { DeaContext } from './context';
 import { extractDroplet } from './droplet-cache';
@@ -34,6 +35,8 @@ export class StartPath {
       const port = await ports.allocate();
       inst.assignPort(port);
       stillIn(inst, 'launching');
+      // Entries stored before the controller checked them by the same rule: say what is left out
+      for (const e of inst.start.env) { const problem = userEnvProblem(e); if (problem) this.dea.log.warn(`${inst.label}: left out of the environment: ${problem}`); }
       const exited = inst.spawnStartup(buildInstanceEnv({
         instanceId: inst.id, index: inst.index, name: inst.start.name, uris: [...inst.uris], version: inst.version,
         runtime: inst.start.runtime, host, port, limits: inst.start.limits, home: inst.dir,

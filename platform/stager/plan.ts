@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { runtimeFamily } from '../bus';
 import { readPackageJson, type DetectedFramework, type Detection } from './detect';
+import { shellQuote } from './droplet';
 import { StagingError } from './errors';
 import { findNode, findPython, findRuby, rubyLibrary, RuntimeMissing, which, type Interpreter, type StagedRuntime } from './runtimes';
 import { staticServerJs, wsgiRunnerPy } from './support-scripts';
@@ -37,6 +38,12 @@ export interface PlanInput {
 
 /** `node x.js [args]` with nothing a shell would interpret: run it directly instead of via npm. */
 const plainNodeStart = /^node\s+([\w./@+-]+)((?:\s+[\w./@+=:,-]+)*)\s*$/;
+
+/** A file name of the app as one bash word that no interpreter takes for an option (`-e...rb`). */
+function fileArgument(name: string): string {
+  const word = name.startsWith('-') ? `./${name}` : name;
+  return /^[\w./@+-]+$/.test(word) ? word : shellQuote(word);
+}
 
 /** The staged runtime a requested runtime name stands for (`ruby19` -> ruby, `python2` -> python3). */
 export function stagedRuntime(name: string | null | undefined): StagedRuntime | null {
@@ -104,7 +111,7 @@ export async function planStart(input: PlanInput): Promise<StartPlan> {
       const version = await rubyLibrary(rt, 'require "sinatra/base"; print Sinatra::VERSION', env);
       if (!version && !explicit) throw refused(`Sinatra application (${d.evidence})`, 'the sinatra gem is not installed', 'Install it (`apt-get install ruby-sinatra` or `gem install sinatra`)');
       if (version) notes.push(`Sinatra ${version}`);
-      return plan('ruby', rt, `ruby ${d.entry ?? 'app.rb'} -p $PORT -o $VCAP_APP_HOST`, { env: ruby });
+      return plan('ruby', rt, `ruby ${fileArgument(d.entry ?? 'app.rb')} -p $PORT -o $VCAP_APP_HOST`, { env: ruby });
     }
     case 'django': {
       let rt: Interpreter;

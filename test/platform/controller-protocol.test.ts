@@ -117,6 +117,7 @@ class FakeDea {
         if (i.droplet !== m.droplet) continue;
         if (m.version && i.version !== m.version) continue;
         if (m.indices && !m.indices.includes(i.index)) continue;
+        if (m.instances && !m.instances.includes(i.instance)) continue;
         if (m.states && !m.states.includes(i.state)) continue;
         ctx.respond(this.findReply(i, m.include_stats === true));
       }
@@ -207,7 +208,8 @@ class FakeDea {
     const m = /^\/instances\/([^/]+)\/(.*)$/.exec(u.pathname);
     if (!m || !this.instances.has(m[1])) { res.writeHead(404); res.end('no such instance'); return; }
     const p = decodeURIComponent(m[2]);
-    if (p === '' || p === 'logs/') {
+    this.filePaths.push(p);
+    if (p === '' || p === 'logs/' || p === 'logs') {
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.end(p === '' ? 'app/                                     -\nlogs/                                    -\n' : 'stdout.log                               12\n');
       return;
@@ -222,6 +224,8 @@ class FakeDea {
   }
 
   tailClosed = 0;
+  /** Every decoded path the file server was asked for. */
+  filePaths: string[] = [];
 }
 
 /** A router that answers router.status; registration lag is adjustable. */
@@ -443,6 +447,35 @@ describe('controller protocol: staging, placement, instances, health manager', f
     assert.equal((await c.app('web')).runningInstances, 1);
     hm.unsubscribe();
     assert.deepEqual((await c.instances('web')).map((i) => i.state), ['RUNNING', 'DOWN']);
+  });
+
+  it('files: a v1 path in one encoded segment, the same containment; a crashed instance by its id', async () => {
+    assert.equal((await c.req('GET', '/apps/web/instances/0/files/logs%2Fstdout.log')).text, 'hello world\n');
+    assert.equal((await c.req('GET', '/apps/web/instances/0/files/%2Flogs%2Fstdout.log')).text, 'hello world\n');
+    assert.match((await c.req('GET', '/apps/web/instances/0/files/%2F')).text, /^app\/\s+-\nlogs\/\s+-\n$/);
+    assert.match((await c.req('GET', '/apps/web/instances/0/files/%2Flogs')).text, /stdout\.log/);
+    assert.match((await c.req('GET', '/apps/web/instances/0/files/%2Flogs%2F')).text, /stdout\.log/);
+    assert.match((await c.req('GET', '/apps/web/instances/0/files/%2Flogs%2Fstaging.log')).text, /third line/);
+    assert.deepEqual(dea.filePaths.slice(-5), ['logs/stdout.log', 'logs/stdout.log', '', 'logs', 'logs/']);
+    const asked = dea.filePaths.length;
+    for (const p of ['..%2F..%2Fsecret', '%2F..%2F..%2Fsecret', '%2e%2e%2Fsecret', 'logs%2F%2E%2E%2F%2e%2e%2Fsecret', '%252e%252e%252fsecret',
+      'logs%252F..%252F..%252Fsecret', '%25252e%25252e%25252fsecret', 'logs%2F..%5C..%5Csecret', 'logs%5Csecret', 'logs%2Fstdout.log%00', '%E0%A4%A']) {
+      expectError(await c.req('GET', `/apps/web/instances/0/files/${p}`), 404, 303);
+    }
+    assert.equal(dea.filePaths.length, asked, 'no refused path reached the DEA');
+    // `vmc crashlogs --instance <id>`: a crashed instance's folder, any version, while its DEA keeps it
+    const live = [...dea.instances.values()].find((i) => i.index === 0) as FakeInstance;
+    const crashed: FakeInstance = { ...live, instance: randomBytes(8).toString('hex'), version: 'older-version', state: 'CRASHED', index: 1 };
+    dea.instances.set(crashed.instance, crashed);
+    try {
+      assert.equal((await c.req('GET', `/apps/web/instances/${crashed.instance}/files/logs%2Fstdout.log`)).text, 'hello world\n');
+      assert.equal((await c.req('GET', `/apps/web/instances/${live.instance}/files/%2Flogs%2Fstdout.log`)).text, 'hello world\n');
+      expectError(await c.req('GET', `/apps/web/instances/${crashed.instance}/files/..%2Fsecret`), 404, 303);
+    } finally {
+      dea.instances.delete(crashed.instance);
+    }
+    expectError(await c.req('GET', `/apps/web/instances/${crashed.instance}/files/logs%2Fstdout.log`), 400, 304);
+    expectError(await c.req('GET', '/apps/web/instances/a%2Fb/files/logs%2Fstdout.log'), 400, 304);
   });
 
   it('answers cloudcontrollers.bulk.apps and honours health manager requests only with the v1 guards', async () => {

@@ -189,6 +189,7 @@ describe('controller: REST API, store and packages', function () {
       assert.deepEqual((await c.app('routed')).uris, ['routed.localhost', 'alias.localhost']);
       assert.deepEqual((await c.app('routed')).env, ['A=1', 'B=x=y']);
       assert.equal((await c.create({ name: 'worker', uris: [] })).status, 302);
+      assert.equal((await c.create({ name: 'tooled', uris: [], env: ['PATH=/opt/tool/bin:$PATH', 'port=1', 'Home=x'] })).status, 302, 'PATH extends the platform\'s; other cases are other names');
       assert.deepEqual((await c.app('worker')).uris, []);
     });
 
@@ -212,6 +213,12 @@ describe('controller: REST API, store and packages', function () {
         expectError(await c.create({ name: 'typed', instances: -1 }), 400, 300);
         expectError(await c.create({ name: 'typed', env: ['NOEQUALS'] }), 400, 300);
         for (const e of ['VCAP_SERVICES={}', 'vcap_app_port=1', 'Vmc_App_Name=x', 'VMC_X=1']) expectError(await c.create({ name: 'typed', env: [e] }), 400, 300);
+        // Names the instance's shell cannot read, and the platform's own, are refused, not dropped later by the DEA
+        for (const [e, why] of [['A-B=1', /"A-B": a name is letters, digits and _/], ['1X=1', /"1X"/], ['SP ACE=1', /"SP ACE"/], ['PORT=8080', /PORT: set by the platform/], ['HOME=/tmp', /HOME: set by the platform/], ['NUL=a\u0000b', /NUL byte/]] as const) {
+          const r = await c.create({ name: 'typed', env: [e] });
+          expectError(r, 400, 300);
+          assert.match((r.json as { description: string }).description, why);
+        }
         expectError(await c.create({ name: 'typed', services: ['mysql'] }), 400, 300);
       });
     });

@@ -73,9 +73,20 @@ describe('dea units', () => {
       assert.equal(env.HOME, '/var/dea/apps/blog-2-abc123');
     });
 
-    it('applies user env last and skips entries that are not K=V', () => {
-      const env = buildInstanceEnv({ ...input, userEnv: ['PORT=8080', 'DATABASE_URL=postgres://u:p@h/db?a=b', 'novalue', '=x', '1BAD=y', 'NUL=a\u0000b', 'EMPTY='] });
-      assert.equal(env.PORT, '8080');
+    it('applies user env last, but never over the platform\'s names; skips entries that are not K=V; a PATH extends the DEA\'s', () => {
+      const env = buildInstanceEnv({ ...input, userEnv: [
+        'PORT=8080', 'HOME=/tmp', 'VCAP_APP_PORT=1', 'vcap_application={}', 'VMC_APP_ID=x', 'A-B=1',
+        'DATABASE_URL=postgres://u:p@h/db?a=b', 'novalue', '=x', '1BAD=y', 'NUL=a\u0000b', 'EMPTY=', 'PATH=/opt/tool/bin',
+      ] });
+      assert.equal(env.PORT, '61001');
+      assert.equal(env.HOME, input.home);
+      assert.equal(env.VCAP_APP_PORT, '61001');
+      assert.equal(env.VMC_APP_ID, 'abc123');
+      assert.equal(JSON.parse(env.VCAP_APPLICATION).port, 61001);
+      assert.equal(env.vcap_application, undefined);
+      assert.equal(env['A-B'], undefined);
+      assert.equal(env.PATH, '/opt/tool/bin:/usr/bin:/bin');
+      assert.equal(buildInstanceEnv({ ...input, userEnv: ['PATH=/a:$PATH:/b'] }).PATH, '/a:/usr/bin:/bin:/b');
       assert.equal(env.DATABASE_URL, 'postgres://u:p@h/db?a=b');
       assert.equal(env.EMPTY, '');
       assert.equal(env.novalue, undefined);
@@ -103,6 +114,20 @@ describe('dea units', () => {
         'app/                                         -\n' +
         'startup                                   310B\n');
       assert.equal(formatListing([]), '');
+    });
+
+    it('escapes a name that would break its line (newline, other controls, backslash); others stay as v1 wrote them', () => {
+      const text = formatListing([
+        { name: 'evil\nfake.txt                             12B\nx', dir: false, size: 1 },
+        { name: 'tab\there\u001b[2J\\', dir: true, size: 0 },
+        { name: 'plain name.txt', dir: false, size: 2 },
+      ]);
+      assert.deepEqual(text.split('\n'), [
+        `${'evil\\nfake.txt                             12B\\nx'.padEnd(35)}         1B`,
+        `${'plain name.txt'.padEnd(35)}         2B`,
+        `${'tab\\there\\x1b[2J\\\\/'.padEnd(35)}          -`,
+        '',
+      ]);
     });
   });
 

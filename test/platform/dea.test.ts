@@ -535,6 +535,24 @@ describe('dea', function () {
       const res = await httpGet(`${r.file_uri}${p}`, auth);
       assert.equal(res.status, 403, `${p} -> ${res.status}`);
     }
+    // v1 clients send the path as one encoded segment; the same containment holds for it
+    assert.equal((await httpGet(`${r.file_uri}logs%2Fstaging.log`, auth)).body, staging.body);
+    assert.equal((await httpGet(`${r.file_uri}%2Flogs%2Fstaging.log`, auth)).body, staging.body);
+    assert.equal((await httpGet(`${r.file_uri}%2F`, auth)).body, top.body);
+    assert.equal((await httpGet(`${r.file_uri}%2Flogs`, auth)).body, logs.body);
+    for (const p of ['%2F..%2F..%2Fdea.lock', '%252e%252e%252f%252e%252e%252fdea.lock', 'logs%252F..%252F..%252F..%252Fdea.lock', 'logs%2F..%5C..%5Cdea.lock', 'logs%2Fstaging.log%00']) {
+      const res = await httpGet(`${r.file_uri}${p}`, auth);
+      assert.equal(res.status, 403, `${p} -> ${res.status}`);
+    }
+    assert.equal((await httpGet(`${r.file_uri}%E0%A4%A`, auth)).status, 400);
+    // A name with a newline is one escaped line of the listing, and stays readable by its real name
+    const odd = 'evil\nfake.txt                             12B';
+    fs.writeFileSync(path.join(dir, 'app', odd), 'odd\n');
+    const oddListing = (await httpGet(`${r.file_uri}app/`, auth)).body;
+    assert.match(oddListing, /^evil\\nfake\.txt {29}12B +4B$/m);
+    assert.ok(!/^fake\.txt/m.test(oddListing), 'no faked entry');
+    assert.equal((await httpGet(`${r.file_uri}app/${encodeURIComponent(odd)}`, auth)).body, 'odd\n');
+    fs.rmSync(path.join(dir, 'app', odd));
     fs.symlinkSync('/etc', path.join(dir, 'app', 'etc-link'));
     fs.symlinkSync('../logs', path.join(dir, 'app', 'logs-link'));
     assert.equal((await httpGet(`${r.file_uri}app/etc-link/passwd`, auth)).status, 403);

@@ -149,6 +149,19 @@ describe('stager droplets', function () {
     await runAndStop('sinatra-hello', /^Hello from sinatra-hello, instance 3\n$/);
   });
 
+  it('a sinatra file name is one quoted word: a name with a space runs, a `;` in a name does not execute', async () => {
+    const app = fs.readFileSync(path.join(__dirname, '../fixtures/sinatra-hello/app.rb'), 'utf8');
+    for (const [fixture, file, quoted] of [
+      ['sinatra-spaced', "a b's.rb", `'a b'\\''s.rb'`],
+      ['sinatra-injected', 'x;touch pwned.rb', `'x;touch pwned.rb'`],
+    ] as const) {
+      const { reply, dir } = await droplet(fixture, await zipEntries({ [file]: app.replace('sinatra-hello', fixture) }));
+      assert.equal(reply.detected?.command, `ruby ${quoted} -p $PORT -o $VCAP_APP_HOST`);
+      await runAndStop(fixture, new RegExp(`^Hello from ${fixture}, instance 3\\n$`));
+      assert.ok(!fs.existsSync(path.join(dir, 'app', 'pwned.rb')), `${fixture}: nothing ran but ruby`);
+    }
+  });
+
   it('flask-hello: startup runs flask on $PORT', async () => {
     await runAndStop('flask-hello', /^Hello from flask-hello, instance 3\n$/);
   });

@@ -99,9 +99,9 @@ describe('Instance panel rows and messages', () => {
 
   it('parses v1 file listings', () => {
     assert.deepEqual(parseListing('app/                -\nlogs/               -\nstartup             1.2K\n\n'), [
-      { name: 'app', dir: true, size: undefined },
-      { name: 'logs', dir: true, size: undefined },
-      { name: 'startup', dir: false, size: '1.2K' },
+      { name: 'app', shown: 'app', dir: true, size: undefined },
+      { name: 'logs', shown: 'logs', dir: true, size: undefined },
+      { name: 'startup', shown: 'startup', dir: false, size: '1.2K' },
     ]);
   });
 });
