@@ -138,7 +138,7 @@ describe('platform supervisor: pocket up restarts nats-server and every componen
     await waitFor('routed 200', async () => (await httpRequest(`${ep.router as string}/`, { host: `${app}.localhost` })).status === 200, 20_000, 50);
     const failed = traffic.failed.length;
     const gap = traffic.gapMs();
-    const ms = await push();
+    const ms = await push(); // the manifest's 1 instance from here on
     note(`dea kill -9: process back in ${backMs} ms; instances RUNNING again after ${appMs} ms; routed requests failed ${failed} over ${gap} ms; push after ${ms} ms`);
   });
 
@@ -146,7 +146,7 @@ describe('platform supervisor: pocket up restarts nats-server and every componen
     const { t0 } = await kill('controller');
     await waitFor('GET /info', async () => (await client.info()).name !== undefined, 20_000, 25);
     const backMs = Date.now() - t0;
-    await waitFor('instances RUNNING', () => running(2), 10_000, 50);
+    await waitFor('instances RUNNING', () => running(1), 10_000, 50);
     note(`controller kill -9: API back in ${backMs} ms; routed requests failed ${traffic.failed.length}`);
     assert.equal(traffic.failed.length, 0);
   });
@@ -164,7 +164,7 @@ describe('platform supervisor: pocket up restarts nats-server and every componen
     const victim = liveInstances(instanceFolders(dataDir, app))[0];
     assert.ok(victim?.pid);
     process.kill(victim.pid, 'SIGKILL');
-    await waitFor('instance restarted', async () => liveInstances(instanceFolders(dataDir, app)).some((f) => f.pid !== victim.pid) && running(2), 30_000, 100);
+    await waitFor('instance restarted', async () => liveInstances(instanceFolders(dataDir, app)).some((f) => f.pid !== victim.pid) && running(1), 30_000, 100);
     note(`health manager kill -9: process back in ${backMs} ms; a crashed instance running again ${Date.now() - t0} ms after the kill; routed requests failed ${traffic.failed.length}`);
   });
 
