@@ -2,7 +2,7 @@
 // that order, each on its own bus connection (as if each were its own process); stopped in reverse.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Bus, startEmbeddedNats } from './bus';
+import { Bus, startEmbeddedNats, Subjects } from './bus';
 import { startController, type ControllerTimings } from './controller';
 import { startDea, type DeaTimings } from './dea';
 import { acquireDirLock, claimComponentDir, loadOrCreateToken, removeEndpoint, writeEndpoint } from './data-dir';
@@ -28,6 +28,8 @@ export interface PlatformOptions {
   only?: readonly PlatformComponent[];
   /** Finer settings, mostly for tests. */
   tuning?: PlatformTuning;
+  /** Run as a child of `pocket up`'s supervisor, which holds the data dir lock and writes endpoint.json. */
+  underSupervisor?: boolean;
 }
 
 export interface PlatformTuning {
@@ -83,7 +85,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   try {
     fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     // The controller owns the data dir's state: one per data dir.
-    if (only.has('controller')) {
+    if (only.has('controller') && !opts.underSupervisor) {
       const lock = acquireDirLock(dataDir);
       started.push({ name: 'data dir lock', stop: () => lock.release() });
     }
@@ -94,7 +96,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     if (only.has('dea')) await setupDea(a);
     if (only.has('health')) await setupHealthManager(a);
     const router = only.has('router') ? await setupRouter(a) : null;
-    if (api) setupEndpoint(a, api, router);
+    if (api && !opts.underSupervisor) setupEndpoint(a, api, router);
 
     let stopping: Promise<void> | null = null;
     return {
@@ -122,8 +124,11 @@ async function connect(a: Assembly, component: string): Promise<Bus> {
 }
 
 async function setupController(a: Assembly): Promise<string> {
+  const bus = await connect(a, 'cc');
+  // Back from a NATS outage: find the DEAs again rather than wait for their next advertisement.
+  bus.onReconnect(() => { bus.publish(Subjects.deaLocate, {}); });
   const controller = await startController({
-    bus: await connect(a, 'cc'), dataDir: path.join(a.dataDir, 'controller'), token: a.token, port: a.opts.apiPort ?? 0,
+    bus, dataDir: path.join(a.dataDir, 'controller'), token: a.token, port: a.opts.apiPort ?? 0,
     maxPackageBytes: a.tuning.maxPackageBytes, memoryLimitMb: a.tuning.memoryLimitMb, stagingTimeoutSec: a.tuning.stagingTimeoutSec,
     timings: a.tuning.controller, log: a.log.child('cc'),
   });
@@ -141,19 +146,28 @@ async function setupStager(a: Assembly): Promise<void> {
 async function setupDea(a: Assembly): Promise<void> {
   const dir = claimComponentDir(path.join(a.dataDir, 'dea'));
   a.started.push({ name: 'dea folder', stop: () => dir.release() });
+  const bus = await connect(a, 'dea');
+  // Back from a NATS outage: advertise and heartbeat at once (the DEA answers its own dea.locate and healthmanager.start).
+  bus.onReconnect(() => { bus.publish(Subjects.deaLocate, {}); bus.publish(Subjects.healthmanagerStart, {}); });
   const dea = await startDea({
-    bus: await connect(a, 'dea'), baseDir: dir.dir, token: a.token, maxMemoryMb: a.tuning.deaMaxMemoryMb, timings: a.tuning.dea, log: a.log.child('dea'),
+    bus, baseDir: dir.dir, token: a.token, maxMemoryMb: a.tuning.deaMaxMemoryMb, timings: a.tuning.dea, log: a.log.child('dea'),
   });
   a.started.push({ name: 'dea', stop: () => dea.stop() });
 }
 
 async function setupHealthManager(a: Assembly): Promise<void> {
-  const hm = await startHealthManager({ bus: await connect(a, 'hm'), timings: a.tuning.health, log: a.log.child('hm') });
+  const bus = await connect(a, 'hm');
+  // Back from a NATS outage: ask every DEA for a heartbeat at once.
+  bus.onReconnect(() => { bus.publish(Subjects.healthmanagerStart, {}); });
+  const hm = await startHealthManager({ bus, timings: a.tuning.health, log: a.log.child('hm') });
   a.started.push({ name: 'health manager', stop: () => hm.stop() });
 }
 
 async function setupRouter(a: Assembly): Promise<string> {
-  const router = await startRouter({ bus: await connect(a, 'router'), port: a.opts.routerPort ?? 0, timings: a.tuning.router, log: a.log.child('router') });
+  const bus = await connect(a, 'router');
+  const router = await startRouter({ bus, port: a.opts.routerPort ?? 0, timings: a.tuning.router, log: a.log.child('router') });
+  // Back from a NATS outage: ask the DEAs to register their routes again (the table kept them meanwhile).
+  bus.onReconnect(() => { bus.publish(Subjects.routerStart, { id: router.id, hosts: ['127.0.0.1'] }); });
   a.started.push({ name: 'router', stop: () => router.stop() });
   return router.url;
 }

@@ -55,6 +55,7 @@ export class Bus {
   /** Messages dropped because they did not decode; handler failures. Exposed for tests and status. */
   readonly counters = { dropped: 0, handlerErrors: 0 };
   private closed = false;
+  private readonly reconnectListeners: (() => void)[] = [];
 
   private constructor(readonly nc: NatsConnection, private readonly log: Log, readonly url: string, private readonly checkPayloads: boolean) {}
 
@@ -63,16 +64,30 @@ export class Bus {
       servers: opts.url,
       token: opts.token,
       name: opts.name,
+      // A restarted nats-server is back within a few hundred ms: retry often, forever.
       maxReconnectAttempts: -1,
-      reconnectTimeWait: 250,
+      reconnectTimeWait: 100,
+      reconnectJitter: 50,
     });
     const bus = new Bus(nc, opts.log, opts.url, opts.checkPayloads ?? process.env.POCKET_BUS_CHECK === '1');
     void (async () => {
       for await (const s of nc.status()) {
         if (s.type === 'disconnect' || s.type === 'reconnect') opts.log.info(`nats ${s.type}`);
+        if (s.type === 'reconnect') bus.reconnected();
       }
     })().catch(() => undefined);
     return bus;
+  }
+
+  /** Runs `fn` each time the connection is back after a loss (subscriptions are already restored). */
+  onReconnect(fn: () => void): void {
+    this.reconnectListeners.push(fn);
+  }
+
+  private reconnected(): void {
+    for (const fn of this.reconnectListeners) {
+      try { fn(); } catch (e) { this.log.error('reconnect listener failed', e); }
+    }
   }
 
   publish<D extends Subject>(d: D, payload: Payload<D>): void {

@@ -1,15 +1,21 @@
-// The embedded NATS server: nats-server started through nats-memory-server, bound to loopback on a
-// free port, with a token kept in a 0600 config file (not on the command line, where `ps` shows it).
+// The embedded NATS server: a nats-server child bound to loopback on a free port, with a token kept
+// in a 0600 config file (not on the command line, where `ps` shows it), restarted when it dies.
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { NatsServerBuilder } from 'nats-memory-server';
-import { UserFacingError, type Log } from '../log';
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as net from 'node:net';
+import { describeError, UserFacingError, type Log } from '../log';
+import { Backoff, type BackoffOptions } from '../backoff';
 
 export interface EmbeddedNats {
   url: string;
   token: string;
+  /** The running nats-server's pid (undefined while it is being restarted). */
+  pid(): number | undefined;
+  /** How many times it was started again after ending unasked. */
+  restarts(): number;
   stop(): Promise<void>;
 }
 
@@ -19,6 +25,8 @@ export interface EmbeddedNatsOptions {
   token?: string;
   port?: number;
   log: Log;
+  /** Restart delays after an unexpected exit. */
+  backoff?: BackoffOptions;
 }
 
 export function newToken(): string {
@@ -52,6 +60,11 @@ export function findNatsServerBinary(env: NodeJS.ProcessEnv = process.env): stri
   );
 }
 
+/**
+ * Starts nats-server and keeps it running: when it exits without being asked to, it is started again
+ * on the same port with the same config (token), after a backoff (100 ms doubling to 5 s, reset once
+ * a run lasted a minute). Clients reconnect to the same URL.
+ */
 export async function startEmbeddedNats(opts: EmbeddedNatsOptions): Promise<EmbeddedNats> {
   const token = opts.token ?? newToken();
   const dir = opts.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'pocket-nats-'));
@@ -60,25 +73,98 @@ export async function startEmbeddedNats(opts: EmbeddedNatsOptions): Promise<Embe
   const tmp = `${conf}.${process.pid}.tmp`;
   fs.writeFileSync(tmp, `authorization {\n  token: "${token}"\n}\nmax_payload: 8MB\n`, { mode: 0o600 });
   fs.renameSync(tmp, conf);
-  const log = opts.log;
-  const builder = NatsServerBuilder.create()
-    .setBinPath(findNatsServerBinary())
-    .setIp('127.0.0.1')
-    .setVerbose(false)
-    .setArgs(['-c', conf])
-    .setLogger({
-      log: (...a: unknown[]) => log.debug(a.join(' ')),
-      debug: (...a: unknown[]) => log.debug(a.join(' ')),
-      warn: (...a: unknown[]) => log.warn(a.join(' ')),
-      error: (...a: unknown[]) => log.error(a.join(' ')),
-    });
-  if (opts.port) builder.setPort(opts.port);
-  const server = await builder.build().start();
-  const url = `nats://127.0.0.1:${server.getPort()}`;
-  log.info(`nats-server listening on ${url}`);
+  const bin = findNatsServerBinary();
+  const port = opts.port || await freePort();
+  const server = new SupervisedNats(bin, ['--addr', '127.0.0.1', '--port', String(port), '-c', conf], opts.log, opts.backoff);
+  await server.start();
+  const url = `nats://127.0.0.1:${port}`;
+  opts.log.info(`nats-server listening on ${url}`);
   return {
     url,
     token,
-    stop: async () => { await server.stop(); },
+    pid: () => server.pid,
+    restarts: () => server.restarts,
+    stop: () => server.stop(),
   };
+}
+
+/** One nats-server child, started again whenever it ends unasked. */
+class SupervisedNats {
+  private child: ChildProcess | undefined;
+  private stopping = false;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly backoff: Backoff;
+  restarts = 0;
+
+  constructor(private readonly bin: string, private readonly args: string[], private readonly log: Log, backoff?: BackoffOptions) {
+    this.backoff = new Backoff(backoff);
+  }
+
+  get pid(): number | undefined { return this.child?.pid; }
+
+  /** Resolves once the server says it is ready; rejects if it ends before. */
+  start(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(this.bin, this.args, { stdio: ['ignore', 'ignore', 'pipe'] });
+      this.child = child;
+      let ready = false;
+      let tail = '';
+      child.once('error', (e) => { if (!ready) reject(e); });
+      child.stderr?.on('data', (d: Buffer) => {
+        const text = d.toString();
+        for (const line of text.split('\n')) if (line.trim()) this.log.debug(line.trim());
+        if (ready) return;
+        tail = (tail + text).slice(-2000);
+        if (tail.includes('Server is ready')) {
+          ready = true;
+          this.backoff.started();
+          // The platform's own handles keep it alive; a stuck stop must not wait on this one.
+          child.unref();
+          (child.stderr as unknown as { unref?: () => void } | null)?.unref?.();
+          resolve();
+        }
+      });
+      child.once('exit', (code, signal) => {
+        if (this.child === child) this.child = undefined;
+        if (!ready) { reject(new Error(`nats-server exited before becoming ready (${signal ?? `exit code ${code}`}): ${tail.trim().split('\n').pop() ?? ''}`)); return; }
+        if (!this.stopping) this.restartLater(`nats-server ended unexpectedly (${signal ?? `exit code ${code}`})`);
+      });
+    });
+  }
+
+  private restartLater(why: string): void {
+    const delay = this.backoff.next();
+    this.log.warn(`${why}; starting it again in ${delay} ms`);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (this.stopping) return;
+      this.restarts++;
+      this.start().then(
+        () => { this.log.info(`nats-server is back (restart ${this.restarts})`); },
+        (e: unknown) => { if (!this.stopping) this.restartLater(describeError(e)); },
+      );
+    }, delay);
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.timer) clearTimeout(this.timer);
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    });
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
 }

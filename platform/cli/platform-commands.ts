@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { defaultDataDir, readEndpoint } from '../client';
 import { createLog, describeError, UserFacingError } from '../log';
 import type { PlatformComponent } from '../platform';
+import { isStopMessage, runningUnderSupervisor, type ReadyMessage } from '../supervisor/protocol';
 import { ExitCodes } from './exit-codes';
 import { CliFailure } from './errors';
 import { out } from './output';
@@ -24,8 +25,14 @@ export async function runPlatform(cmd: Command, opts: { nats?: string; natsToken
   // A component alone must present the platform's token (NATS, droplet downloads); `up` keeps its own in the data dir.
   if (only && !natsToken) throw new UserFacingError('A component alone needs the platform token: pass --token TOKEN (or set POCKET_TOKEN).');
   const log = createLog('pocket');
-  const [{ startPlatform }, { NatsServerNotFound }] = await Promise.all([import('../platform.js'), import('../bus/index.js')]);
-  const p = await startPlatform({ dataDir, natsUrl, natsToken, apiPort: opts.apiPort, routerPort: opts.routerPort, log, only }).catch((e: unknown) => {
+  const supervised = Boolean(only) && runningUnderSupervisor();
+  const [{ startPlatform }, { startSupervisedPlatform }, { NatsServerNotFound }] = await Promise.all([
+    import('../platform.js'), import('../supervisor/index.js'), import('../bus/index.js'),
+  ]);
+  const starting = only
+    ? startPlatform({ dataDir, natsUrl, natsToken, apiPort: opts.apiPort, routerPort: opts.routerPort, log, only, underSupervisor: supervised })
+    : startSupervisedPlatform({ dataDir, natsUrl, natsToken, apiPort: opts.apiPort, routerPort: opts.routerPort, log });
+  const p = await starting.catch((e: unknown) => {
     // Whoever started `pocket up` (the editor) learns a missing prerequisite from the exit code, not from the text.
     throw e instanceof NatsServerNotFound ? new CliFailure(e.message, ExitCodes.natsServerNotFound, { cause: e }) : e;
   });
@@ -36,13 +43,23 @@ export async function runPlatform(cmd: Command, opts: { nats?: string; natsToken
   const stop = (sig: string): void => {
     if (stopping) { process.stderr.write(`${sig} again: exiting without waiting\n`); process.exit(1); }
     stopping = true;
-    process.stderr.write(`\n${sig}: stopping...\n`);
+    if (!supervised) process.stderr.write(`\n${sig}: stopping...\n`);
     const force = setTimeout(() => { process.stderr.write('stop took too long; exiting\n'); process.exit(1); }, 30_000);
     force.unref();
-    p.stop().then(() => { clearInterval(keepAlive); process.stderr.write('stopped\n'); process.exit(0); }, (e: unknown) => { process.stderr.write(`stop failed: ${describeError(e)}\n`); process.exit(1); });
+    p.stop().then(() => { clearInterval(keepAlive); if (!supervised) process.stderr.write('stopped\n'); process.exit(0); }, (e: unknown) => { process.stderr.write(`stop failed: ${describeError(e)}\n`); process.exit(1); });
   };
-  process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  if (supervised) {
+    // The supervisor orders the stop (a terminal's Ctrl-C reaches the whole process group), and its end is ours.
+    process.on('SIGINT', () => undefined);
+    process.on('SIGHUP', () => undefined);
+    process.on('message', (m: unknown) => { if (isStopMessage(m) && !stopping) stop('stop'); });
+    process.on('disconnect', () => { if (!stopping) stop('supervisor gone'); });
+    const ready: ReadyMessage = { type: 'ready', component: (only ?? [])[0] ?? 'controller', api: p.api, router: p.router };
+    process.send?.(ready);
+    await new Promise<never>(() => undefined);
+  }
+  process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGHUP', () => stop('SIGHUP'));
 
   if (only) {

@@ -41,6 +41,9 @@ export function buildProgram(): Command {
     .option('--port <n>', 'router port (default: a free port)', portArg)
     .action((opts: { nats?: string; port?: number }, cmd: Command) => runPlatform(cmd, { nats: opts.nats, routerPort: opts.port }, ['router']));
   component('health', 'health', 'run the health manager alone; joins a platform through NATS');
+  component('controller', 'controller', 'run the cloud controller alone on the data folder; joins a platform through NATS')
+    .option('--api-port <n>', 'controller port (default: a free port)', portArg)
+    .action((opts: { nats?: string; apiPort?: number }, cmd: Command) => runPlatform(cmd, { nats: opts.nats, apiPort: opts.apiPort }, ['controller']));
 
   program.command('target')
     .description('show which platform the commands talk to, or save another one (pocket target URL --token T)')
