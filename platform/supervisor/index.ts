@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { BackoffOptions } from '../backoff';
 import { startEmbeddedNats } from '../bus';
-import { acquireDirLock, loadOrCreateToken, removeEndpoint, writeEndpoint } from '../endpoint';
+import { acquireDirLock, loadOrCreateToken, removeEndpoint, writeEndpoint } from '../data-dir';
 import type { Log } from '../log';
 import { platformComponents, type Platform, type PlatformComponent } from '../platform';
 import { ComponentProcess } from './component-process';

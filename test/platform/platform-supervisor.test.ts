@@ -7,7 +7,8 @@ import * as path from 'node:path';
 import { CloudControllerClient, readEndpoint, type Endpoint } from '../../platform/client';
 import { buildCli, repoRoot, type CliHarness, type RunningUp } from './support/cli';
 import { httpRequest } from './support/controller';
-import { instanceFolders, liveInstances, sleep, waitFor } from './support/e2e';
+import { instanceFolders, liveInstances } from './support/e2e';
+import { sleep, waitFor } from './support/wait';
 
 const app = 'node-hello';
 const fixture = path.join(repoRoot, 'test/fixtures/node-hello');
@@ -81,7 +82,7 @@ describe('platform supervisor: pocket up restarts nats-server and every componen
     traffic.reset();
     const t0 = Date.now();
     process.kill(pid, 'SIGKILL');
-    const next = await waitFor(`a new ${name} process`, () => { const p = childPid(upPid(), name); return p !== undefined && p !== pid ? p : undefined; }, 15_000, 20);
+    const next = await waitFor(`a new ${name} process`, () => { const p = childPid(upPid(), name); return p !== undefined && p !== pid ? p : undefined; }, { timeoutMs: 15_000, everyMs: 20 });
     return { t0, pid: next };
   };
   const push = async (dir = fixture): Promise<number> => {
@@ -119,11 +120,11 @@ describe('platform supervisor: pocket up restarts nats-server and every componen
 
   it('nats-server: back on the same port, control plane within 2 s, no routed request fails', async () => {
     const { t0 } = await kill('nats');
-    await waitFor('instances RUNNING', () => running(1), 10_000, 25);
+    await waitFor('instances RUNNING', () => running(1), { timeoutMs: 10_000, everyMs: 25 });
     const controlMs = Date.now() - t0;
     const scaled = Date.now();
     await client.updateApp(app, { instances: 2 });
-    await waitFor('2 instances RUNNING', () => running(2), 30_000, 50);
+    await waitFor('2 instances RUNNING', () => running(2), { timeoutMs: 30_000, everyMs: 50 });
     note(`nats-server kill -9: control plane back in ${controlMs} ms; scale to 2 then took ${Date.now() - scaled} ms; routed requests failed ${traffic.failed.length} of ${traffic.ok + traffic.failed.length}`);
     assert.ok(controlMs < 2000, `control plane took ${controlMs} ms`);
     assert.equal(traffic.failed.length, 0);
@@ -133,9 +134,9 @@ describe('platform supervisor: pocket up restarts nats-server and every componen
   it('dea: back; its instances run again (restarted by the health manager); pushes work after', async () => {
     const { t0 } = await kill('dea');
     const backMs = Date.now() - t0;
-    await waitFor('instances RUNNING again', () => running(2), 45_000, 100);
+    await waitFor('instances RUNNING again', () => running(2), { timeoutMs: 45_000, everyMs: 100 });
     const appMs = Date.now() - t0;
-    await waitFor('routed 200', async () => (await httpRequest(`${ep.router as string}/`, { host: `${app}.localhost` })).status === 200, 20_000, 50);
+    await waitFor('routed 200', async () => (await httpRequest(`${ep.router as string}/`, { host: `${app}.localhost` })).status === 200, { timeoutMs: 20_000, everyMs: 50 });
     const failed = traffic.failed.length;
     const gap = traffic.gapMs();
     const ms = await push(); // the manifest's 1 instance from here on
@@ -144,16 +145,16 @@ describe('platform supervisor: pocket up restarts nats-server and every componen
 
   it('controller: back on the same port; the app keeps answering', async () => {
     const { t0 } = await kill('controller');
-    await waitFor('GET /info', async () => (await client.info()).name !== undefined, 20_000, 25);
+    await waitFor('GET /info', async () => (await client.info()).name !== undefined, { timeoutMs: 20_000, everyMs: 25 });
     const backMs = Date.now() - t0;
-    await waitFor('instances RUNNING', () => running(1), 10_000, 50);
+    await waitFor('instances RUNNING', () => running(1), { timeoutMs: 10_000, everyMs: 50 });
     note(`controller kill -9: API back in ${backMs} ms; routed requests failed ${traffic.failed.length}`);
     assert.equal(traffic.failed.length, 0);
   });
 
   it('router: back on the same port; measures the gap in routed requests', async () => {
     const { t0 } = await kill('router');
-    await waitFor('routed 200', async () => (await httpRequest(`${ep.router as string}/`, { host: `${app}.localhost` })).status === 200, 20_000, 20);
+    await waitFor('routed 200', async () => (await httpRequest(`${ep.router as string}/`, { host: `${app}.localhost` })).status === 200, { timeoutMs: 20_000, everyMs: 20 });
     note(`router kill -9: routing back in ${Date.now() - t0} ms; failed requests ${traffic.failed.length} over ${traffic.gapMs()} ms`);
   });
 
@@ -164,7 +165,7 @@ describe('platform supervisor: pocket up restarts nats-server and every componen
     const victim = liveInstances(instanceFolders(dataDir, app))[0];
     assert.ok(victim?.pid);
     process.kill(victim.pid, 'SIGKILL');
-    await waitFor('instance restarted', async () => liveInstances(instanceFolders(dataDir, app)).some((f) => f.pid !== victim.pid) && running(1), 30_000, 100);
+    await waitFor('instance restarted', async () => liveInstances(instanceFolders(dataDir, app)).some((f) => f.pid !== victim.pid) && running(1), { timeoutMs: 30_000, everyMs: 100 });
     note(`health manager kill -9: process back in ${backMs} ms; a crashed instance running again ${Date.now() - t0} ms after the kill; routed requests failed ${traffic.failed.length}`);
   });
 
