@@ -154,9 +154,10 @@ describe('e2e: staging failures, time limit, cancellation', function () {
     const good = copyFixture('node-hello', {
       'server.js': "require('http').createServer((q, s) => s.end('good version\\n')).listen(Number(process.env.PORT));\n",
     });
-    // Fails locally, no registry needed: the postinstall exits non-zero.
+    // Fails locally, no registry needed: a local dependency whose install script exits non-zero.
     const broken = copyFixture('node-hello', {
-      'package.json': JSON.stringify({ name, version: '1.0.0', private: true, scripts: { start: 'node server.js', postinstall: 'echo build broken >&2; exit 3' } }),
+      'package.json': JSON.stringify({ name, version: '1.0.0', private: true, scripts: { start: 'node server.js' }, dependencies: { 'broken-dep': 'file:./vendor/broken-dep' } }),
+      'vendor/broken-dep/package.json': JSON.stringify({ name: 'broken-dep', version: '1.0.0', scripts: { install: 'echo build broken >&2; exit 3' } }),
     });
     temps.push(good, broken);
     assert.equal((await pushApp(t, good, { name, memory: 64 })).summary.running, 1);
