@@ -28,7 +28,8 @@ export interface ExplorerSource {
 export type AppPhase = 'started' | 'staging' | 'stopped' | 'failed';
 
 export function appPhase(app: App): AppPhase {
-  if (app.package_state === 'FAILED') return 'failed';
+  // A failed re-push leaves the last good version running: still a started app (menus), its failure shown beside.
+  if (app.package_state === 'FAILED' && app.state !== 'STARTED') return 'failed';
   if (app.state === 'STARTED') return app.package_state === 'PENDING' ? 'staging' : 'started';
   return 'stopped';
 }
@@ -176,7 +177,8 @@ export class AppExplorer implements vscode.TreeDataProvider<ExplorerNode>, vscod
     item.id = `app:${app.name}`;
     item.contextValue = `app.${phase}`;
     const counts = `${app.runningInstances}/${app.instances}`;
-    const stateWord = phase === 'staging' ? 'STAGING' : phase === 'failed' ? 'STAGING FAILED' : app.state;
+    const pushFailed = phase === 'started' && app.package_state === 'FAILED';
+    const stateWord = phase === 'staging' ? 'STAGING' : phase === 'failed' ? 'STAGING FAILED' : pushFailed ? 'STARTED · STAGING FAILED' : app.state;
     item.description = [stateWord, app.state === 'STARTED' ? counts : undefined, app.uris[0]].filter(Boolean).join(' · ');
     item.iconPath = appIcon(phase, app);
     const url = this.appUrl(app);
@@ -186,6 +188,7 @@ export class AppExplorer implements vscode.TreeDataProvider<ExplorerNode>, vscod
     const fw = app.staging.model;
     if (fw) md.appendMarkdown(`Framework: ${fw}${app.staging.stack ? ` (${app.staging.stack})` : ''}\n\n`);
     if (url) md.appendMarkdown(`URL: [${url}](${url})\n\n`);
+    if (pushFailed && app.staging_error) md.appendMarkdown(`Last push failed (${app.staging_error.code}): ${app.staging_error.description}; this version keeps running.\n\n`);
     md.appendMarkdown(`Version: \`${app.version}\``);
     item.tooltip = md;
     item.command = { command: 'pocketFoundry.showInstances', title: 'Show Instances', arguments: [{ kind: 'app', app }] };

@@ -26,8 +26,9 @@ export interface ActualInstance {
 
 export interface ActualStateOptions {
   /**
-   * 'dea': a heartbeat is its DEA's complete list, and a DEA silent for three heartbeat intervals
-   * (or `lostAfterMs` before an interval is known) loses all its instances at the next sweep.
+   * 'dea': a heartbeat is its DEA's complete list, and a DEA silent for 2.5 of the heartbeat periods
+   * it declares (`interval_ms`; else three observed intervals, else `lostAfterMs`) is lost: its
+   * instances are no longer reported at once, and go at the next sweep.
    * 'instance': heartbeats add to what is known, and an instance not named for `lostAfterMs` is DOWN.
    */
   expiry: 'dea' | 'instance';
@@ -38,13 +39,22 @@ export interface ActualStateOptions {
   exitMemoryMs?: number;
   /** Called for each droplet whose instances appeared, changed state or went. */
   onChange?: (droplet: number) => void;
+  /** Called when a sweep finds a DEA silent past its limit, with the droplets it had instances of. */
+  onDeaLost?: (dea: string, droplets: ReadonlySet<number>) => void;
   now?: () => number;
 }
+
+/** Missed heartbeat periods after which a DEA that declares its period is lost (a bound, not a guess). */
+export const missedBeatsLost = 2.5;
+/** Floor of that limit, so a very short period does not turn a brief stall into a loss. */
+const minLostMs = 1000;
 
 interface DeaEntry {
   lastSeen: number;
   /** Observed time between heartbeats. */
   intervalMs: number;
+  /** The period the DEA declares, when it does. */
+  declaredMs?: number;
   instances: Map<string, ActualInstance>;
 }
 
@@ -76,7 +86,10 @@ export class ActualState {
     }
     for (const [id, old] of prev?.instances ?? []) if (!next.has(id)) changed.add(old.droplet);
     const interval = prev ? Math.min(Math.max(t - prev.lastSeen, 250), 60_000) : 0;
-    this.deas.set(hb.dea, { lastSeen: t, intervalMs: prev?.intervalMs && interval ? Math.max(prev.intervalMs * 0.5 + interval * 0.5, 250) : interval, instances: next });
+    this.deas.set(hb.dea, {
+      lastSeen: t, intervalMs: prev?.intervalMs && interval ? Math.max(prev.intervalMs * 0.5 + interval * 0.5, 250) : interval,
+      ...(hb.interval_ms ? { declaredMs: hb.interval_ms } : {}), instances: next,
+    });
     for (const d of changed) this.onChange(d);
   }
 
@@ -94,8 +107,7 @@ export class ActualState {
     const t = this.now();
     for (const [id, e] of this.deas) {
       if (this.o.expiry === 'dea') {
-        const limit = e.intervalMs ? Math.max(3 * e.intervalMs, 3000) : this.o.lostAfterMs;
-        if (t - e.lastSeen > limit) this.drop(id, e);
+        if (this.silent(e, t)) this.lose(id, e);
         continue;
       }
       for (const [i, r] of e.instances) if (!this.fresh(r, t)) e.instances.delete(i);
@@ -110,12 +122,30 @@ export class ActualState {
     if (e) this.drop(id, e);
   }
 
-  /** What is known of a droplet's instances (not yet expired). */
+  /** What is known of a droplet's instances (not yet expired; a silent DEA's count as gone before the sweep). */
   instancesOf(droplet: number): ActualInstance[] {
     const t = this.now();
     const out: ActualInstance[] = [];
-    for (const e of this.deas.values()) for (const i of e.instances.values()) if (i.droplet === droplet && this.fresh(i, t)) out.push(i);
+    for (const e of this.deas.values()) {
+      if (this.o.expiry === 'dea' && this.silent(e, t)) continue;
+      for (const i of e.instances.values()) if (i.droplet === droplet && this.fresh(i, t)) out.push(i);
+    }
     return out;
+  }
+
+  private limitOf(e: DeaEntry): number {
+    if (e.declaredMs) return Math.max(missedBeatsLost * e.declaredMs, minLostMs);
+    return e.intervalMs ? Math.max(3 * e.intervalMs, Math.min(3000, this.o.lostAfterMs)) : this.o.lostAfterMs;
+  }
+
+  private silent(e: DeaEntry, t: number): boolean {
+    return t - e.lastSeen > this.limitOf(e);
+  }
+
+  private lose(id: string, e: DeaEntry): void {
+    const droplets = new Set([...e.instances.values()].map((i) => i.droplet));
+    this.drop(id, e);
+    this.o.onDeaLost?.(id, droplets);
   }
 
   /** STARTING or RUNNING instances of a droplet. */

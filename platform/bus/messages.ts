@@ -177,7 +177,12 @@ export const heartbeatDroplet = z.object({
   state_timestamp: timestamp,
 });
 export type HeartbeatDroplet = z.infer<typeof heartbeatDroplet>;
-export const deaHeartbeat = z.object({ dea: id, droplets: z.array(heartbeatDroplet) });
+export const deaHeartbeat = z.object({
+  dea: id,
+  droplets: z.array(heartbeatDroplet),
+  /** The DEA's heartbeat period (ms), so receivers expire it after missed beats, not a guess; absent from older DEAs. */
+  interval_ms: z.number().int().positive().optional(),
+});
 export type DeaHeartbeat = z.infer<typeof deaHeartbeat>;
 
 export const ExitReasons = ['STOPPED', 'CRASHED', 'DEA_SHUTDOWN', 'DEA_EVACUATION'] as const;

@@ -129,7 +129,8 @@ async function waitForStaged(
     if (state === 'FAILED') {
       const r = doneSeen ? await watch.stagingDone : null;
       const why = app.staging_error?.description ?? r?.error;
-      throw new CloudControllerError(app.staging_error?.code ?? ErrorCodes.stagingFailed, 500, `Staging failed${why ? `: ${why}` : ''}. See \`pocket logs ${name} --staging\`.`);
+      const kept = app.state === 'STARTED' && app.staged_hash ? ` The previous version (${app.version}) keeps running.` : '';
+      throw new CloudControllerError(app.staging_error?.code ?? ErrorCodes.stagingFailed, 500, `Staging failed${why ? `: ${why}` : ''}.${kept} See \`pocket logs ${name} --staging\`.`);
     }
     if (state === 'STAGED' || state === undefined) {
       // Let the last log lines arrive before reporting: the done event closes the log.

@@ -300,15 +300,23 @@ export class DesiredState {
         else await this.o.scheduler.startAll(after);
       } else {
         const wasStarted = app.state === 'STARTED';
+        // A failed deploy leaves the last good version serving: the droplet that runs stays, the app STARTED.
+        const serving = wasStarted && app.stagedHash !== null && app.dropletSha1 !== null && this.o.droplets.has(app.dropletSha1);
         const after = store.tx(() => {
           const a = store.updateApp(app.id, {
-            packageState: 'FAILED', state: 'STOPPED', stagingError: outcome.error, stagingErrorCode: outcome.code, updatedAt: store.stamp(),
+            packageState: 'FAILED', ...(serving ? {} : { state: 'STOPPED' as const }), stagingError: outcome.error, stagingErrorCode: outcome.code, updatedAt: store.stamp(),
           });
-          store.recordEvent(app.id, app.name, 'staging_failed', { task_id: task.taskId, code: outcome.code, error: outcome.error });
+          store.recordEvent(app.id, app.name, 'staging_failed', {
+            task_id: task.taskId, code: outcome.code, error: outcome.error, ...(serving ? { still_running: versionOf(a) } : {}),
+          });
           return a;
         });
-        if (wasStarted) this.o.dea.stop({ droplet: app.id });
-        this.o.scheduler.forget(app.id);
+        if (serving) {
+          this.o.log.info(`${app.name}: staging failed; version ${versionOf(after)} keeps running`);
+        } else {
+          if (wasStarted) this.o.dea.stop({ droplet: app.id });
+          this.o.scheduler.forget(app.id);
+        }
         this.o.notify.changed(after, 'staging_failed');
       }
     }).catch((e: unknown) => this.o.log.error(`after staging ${task.appName}`, e));

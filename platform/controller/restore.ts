@@ -33,7 +33,8 @@ export async function restoreApps(o: RestoreOptions): Promise<void> {
       await o.locks.run(a.id, async () => {
         const app = o.store.getApp(a.id);
         if (!app || app.state !== 'STARTED' || !app.packageHash) return;
-        if (app.packageState !== 'STAGED' && !o.staging.current(app.id)) o.desired.stage(app);
+        // A FAILED package is not retried on its own: the user pushes again (its last good version still runs).
+        if (app.packageState === 'PENDING' && !o.staging.current(app.id)) o.desired.stage(app);
         // Whatever stages, the droplet that ran before keeps serving.
         if (!app.dropletSha1 || app.stagedHash === null) return;
         const version = versionOf(app);

@@ -69,8 +69,25 @@ export class InstanceScheduler {
     return this.rollouts.has(droplet);
   }
 
+  /** Ends the rollout in flight; its start loop ends too, as the app no longer wants that version (see `wants`). */
   cancelRollout(droplet: number): void {
     this.rollouts.delete(droplet);
+  }
+
+  /** A newer version replaces the rollout in flight: the instances it started go, they never were the serving version. */
+  private supersedeRollout(droplet: number, by: string): void {
+    const r = this.rollouts.get(droplet);
+    if (!r) return;
+    this.rollouts.delete(droplet);
+    if (r.version === by) return;
+    this.o.dea.stop({ droplet, version: r.version });
+    this.o.log.info(`droplet ${droplet}: rollout of version ${r.version} superseded; its instances are stopped`);
+  }
+
+  /** The app still wants instances of `version`: STARTED at that version (a stop or newer update ends a start loop). */
+  private wants(droplet: number, version: string): boolean {
+    const cur = this.o.store.getApp(droplet);
+    return cur !== undefined && cur.state === 'STARTED' && versionOf(cur) === version && !this.o.lifetime.stopped;
   }
 
   /** An instance appeared in a heartbeat: its start is no longer pending. */
@@ -108,8 +125,15 @@ export class InstanceScheduler {
     // all be answered by the same DEA, which then refuses (silently) what no longer fits.
     const results: PlacementResult[] = [];
     for (const index of indices) {
+      const key = { droplet: app.id, version, index };
+      if (!this.wants(app.id, version)) { this.pendingStarts.delete(key); continue; }
       const r = await this.o.placement.place({ ...start, index });
-      if (!r.ok) this.pendingStarts.delete({ droplet: app.id, version, index });
+      if (!r.ok) this.pendingStarts.delete(key);
+      else if (!this.wants(app.id, version)) {
+        // Stopped or replaced while this start was placed: the DEA gets the stop after the start.
+        this.pendingStarts.delete(key);
+        this.o.dea.stop({ droplet: app.id, version, indices: [index] });
+      }
       results.push(r);
     }
     const reasons = [...new Set(results.flatMap((r) => (r.ok ? [] : [r.reason])))];
@@ -189,6 +213,8 @@ export class InstanceScheduler {
     const id = app.id;
     const version = versionOf(app);
     const token = Symbol(version);
+    // A rollout still in flight is superseded: its new instances go, the serving version stays until this one is up.
+    this.supersedeRollout(id, version);
     this.rollouts.set(id, { version, token });
     const current = (): boolean => this.rollouts.get(id)?.token === token && !this.o.lifetime.stopped;
     try {
@@ -214,6 +240,7 @@ export class InstanceScheduler {
         return;
       }
       const all = await this.o.dea.find({ droplet: id, states: [...liveStates] });
+      if (!current()) return;
       const old = new Set([...all.map((r) => r.version), ...this.o.actual.liveVersions(id)].filter((v) => v !== version));
       for (const v of old) this.o.dea.stop({ droplet: id, version: v });
       if (old.size) this.o.log.info(`${app.name}: version ${version} is serving; stopped ${[...old].join(', ')}`);

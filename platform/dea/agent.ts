@@ -68,7 +68,7 @@ export class DeaAgent implements Dea, DeaContext, ResponderHost {
     this.appsDir = path.join(this.baseDir, 'apps');
     this.lockFile = path.join(this.baseDir, 'dea.lock');
     this.runtimes = detectRuntimes(process.env.PATH ?? '');
-    this.announce = new Announcer(this.bus, this.id, this.host);
+    this.announce = new Announcer(this.bus, this.id, this.host, this.timings.heartbeatMs);
     this.ends = new InstanceEnds(this, () => this.changed());
     this.sampler = new UsageSampler(this, this.ends);
     this.startPath = new StartPath(this, this.ends, (inst) => this.sampler.sampleNow(inst));

@@ -4,7 +4,7 @@ import type { Instance } from './instance';
 import type { StopReason } from './lifecycle';
 
 export class Announcer {
-  constructor(private readonly bus: Bus, private readonly deaId: string, private readonly host: string) {}
+  constructor(private readonly bus: Bus, private readonly deaId: string, private readonly host: string, private readonly heartbeatMs: number) {}
 
   advertise(msg: DeaAdvertise): void {
     this.bus.publish(Subjects.deaAdvertise, msg);
@@ -15,6 +15,7 @@ export class Announcer {
     const msg: DeaHeartbeat = {
       dea: this.deaId,
       droplets: [...instances].filter((i) => i.state !== 'DELETED').map((i) => i.heartbeat()),
+      interval_ms: this.heartbeatMs,
     };
     this.bus.publish(Subjects.deaHeartbeat, msg);
   }

@@ -6,7 +6,7 @@ import type { Log } from '../log';
 export interface DeaTimings {
   /** `dea.advertise` period (v1: 5 s). */
   advertiseMs: number;
-  /** `dea.heartbeat` period (v1: 10 s). */
+  /** `dea.heartbeat` period (v1: 10 s); receivers count a DEA lost after 2.5 missed periods. */
   heartbeatMs: number;
   /** Readiness: TCP connect attempt period (v1: 0.5 s). */
   readinessPollMs: number;
@@ -26,7 +26,7 @@ export interface DeaTimings {
 
 export const defaultDeaTimings: Readonly<DeaTimings> = Object.freeze({
   advertiseMs: 2000,
-  heartbeatMs: 2000,
+  heartbeatMs: 1000,
   readinessPollMs: 250,
   readinessLimitMs: 60_000,
   statsMs: 2000,

@@ -46,7 +46,11 @@ class HealthManagerService {
   private fullReadInFlight = false;
 
   constructor(private readonly bus: Bus, private readonly log: Log, private readonly t: HealthTimings) {
-    this.actual = new ActualState({ expiry: 'instance', lostAfterMs: t.dropletLostMs, liveOnly: true, exitMemoryMs: Math.max(60_000, 3 * t.dropletLostMs) });
+    // The controller's rule (expiry by DEA), so both see a silent DEA lost at the same moment.
+    this.actual = new ActualState({
+      expiry: 'dea', lostAfterMs: t.dropletLostMs, liveOnly: true, exitMemoryMs: Math.max(60_000, 3 * t.dropletLostMs),
+      onDeaLost: (dea, droplets) => this.onDeaLost(dea, droplets),
+    });
     this.history = new CrashHistory(t);
   }
 
@@ -69,6 +73,7 @@ class HealthManagerService {
     b.publish(Subjects.healthmanagerStart, {});
     void this.readAll(); // not awaited: a slow controller must not hold up the platform's start
     this.every(this.t.analysisIntervalMs, () => this.analyze());
+    this.every(this.t.lostSweepMs, () => { if (!this.stopped) this.actual.sweep(); });
     this.every(this.t.expectedStateIntervalMs, () => this.readAll());
     this.every(this.t.expectedStateRetryMs, () => { if (!this.expectedLoaded) return this.readAll(); });
     this.log.info('health manager started');
@@ -228,6 +233,29 @@ class HealthManagerService {
     this.bus.publish(Subjects.hmRequests, msg);
   }
 
+  /**
+   * A DEA went silent: the missing indices of its apps are started now, not at the next period, once
+   * the controller saw the loss too. Even for a just-changed app: the controller's own pending starts
+   * cover what it is starting, and nothing is stopped here.
+   */
+  private onDeaLost(dea: string, droplets: ReadonlySet<number>): void {
+    this.log.warn(`DEA ${dea} is lost (no heartbeat): re-placing the instances of ${droplets.size} app(s)`);
+    const timer = setTimeout(() => {
+      if (this.stopped || !this.expectedLoaded) return;
+      const now = Date.now();
+      for (const d of droplets) {
+        const app = this.expected.get(d);
+        if (app && app.state === 'STARTED' && app.package_state !== 'PENDING') this.startMissing(app, this.liveByIndex(app), now);
+      }
+    }, this.t.lostSweepMs);
+    timer.unref();
+  }
+
+  /** The live instances of the app's version by index (below its count). */
+  private liveByIndex(app: BulkApp): Set<number> {
+    return new Set(this.actual.live(app.droplet).filter((r) => r.version === app.version && r.index < app.instances).map((r) => r.index));
+  }
+
   // ---- analysis ------------------------------------------------------------------------------
 
   private analyze(): void {
@@ -247,7 +275,8 @@ class HealthManagerService {
   private analyzeApp(app: BulkApp, now: number): void {
     const live = this.actual.live(app.droplet);
     const running = app.state === 'STARTED';
-    if (running && app.package_state !== 'STAGED') return; // staging: nothing to judge yet
+    // Staging: nothing to judge yet; a FAILED re-push still has its last good version to keep up.
+    if (running && app.package_state === 'PENDING') return;
 
     // Extra: app stopped, old version, index out of range, or a second instance of an index.
     const extra: ActualInstance[] = [];
@@ -267,13 +296,15 @@ class HealthManagerService {
     }
     const toStop = extra.filter((r) => now - (this.stopSentAt.get(r.instance) ?? 0) >= this.t.restartTimeoutMs);
     this.sendStop(app, toStop, [...why].join(', '));
-    if (!running) return;
+    if (running) this.startMissing(app, new Set(keep.keys()), now);
+  }
 
-    // Missing: an index with no live instance, not already being restarted, not given up.
+  /** Missing: an index with no live instance, not already being restarted, not given up. */
+  private startMissing(app: BulkApp, up: ReadonlySet<number>, now: number): void {
     const missing: number[] = [];
     const missingFlapping: number[] = [];
     for (let i = 0; i < app.instances; i++) {
-      if (keep.has(i)) continue;
+      if (up.has(i)) continue;
       const h = this.history.peek(app.droplet, app.version, i);
       if (h && (h.givenUp || h.delayed || now - h.lastStartAt < this.t.restartTimeoutMs)) continue;
       (this.history.isFlapping(h, now) ? missingFlapping : missing).push(i);

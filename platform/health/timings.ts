@@ -17,8 +17,13 @@ export interface HealthTimings {
   stableStateMs: number;
   /** After boot, wait this long for the heartbeats `healthmanager.start` asked for (v1: one analysis period). */
   startupGraceMs: number;
-  /** An instance without a heartbeat for this long is DOWN; keep it above twice the DEA heartbeat period (v1: droplet_lost 30 s). */
+  /** A DEA that does not declare its heartbeat period and is silent this long (or 3 observed periods) is lost (v1: droplet_lost 30 s). */
   dropletLostMs: number;
+  /**
+   * How often silent DEAs are looked for (a DEA declaring its heartbeat period is lost after 2.5 of
+   * them); its apps are analysed one such period later, so the controller has seen the loss too.
+   */
+  lostSweepMs: number;
   /** No second START for an index, nor STOP for an instance, within this (v1: restart_timeout 20 s). */
   restartTimeoutMs: number;
   /** A crash counter starts again when the previous crash is older than this (v1: flapping_timeout 500 s). */
@@ -46,6 +51,7 @@ export const defaultHealthTimings: Readonly<HealthTimings> = Object.freeze({
   stableStateMs: 5_000,
   startupGraceMs: 3_000,
   dropletLostMs: 10_000,
+  lostSweepMs: 250,
   restartTimeoutMs: 10_000,
   flappingTimeoutMs: 120_000,
   flappingDeath: 1,

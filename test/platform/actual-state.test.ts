@@ -54,6 +54,26 @@ describe('actual state', () => {
     assert.equal(a.live(1).length, 1, 'an exit is forgotten after exitMemoryMs');
   });
 
+  it("expiry 'dea' with a declared heartbeat period: lost after 2.5 periods, at once for queries, reported once by the sweep", () => {
+    let now = 1000;
+    const lost: [string, number[]][] = [];
+    const a = new ActualState({ expiry: 'dea', lostAfterMs: 10_000, now: () => now, onDeaLost: (dea, ds) => lost.push([dea, [...ds]]) });
+    const hb = (dea: string, droplet: number): void =>
+      a.heartbeat({ dea, interval_ms: 1000, droplets: [{ droplet, version: 'v1', index: 0, instance: `${dea}-i0`, state: 'RUNNING', state_timestamp: 1 }] });
+    hb('d1', 1);
+    hb('d2', 2);
+    now += 2400;
+    hb('d2', 2);
+    assert.ok(a.isUp(1, 'v1', 0), 'silent for 2.4 periods: still there');
+    now += 200;
+    assert.ok(!a.isUp(1, 'v1', 0), 'past 2.5 periods: gone for every query, before any sweep');
+    assert.ok(a.isUp(2, 'v1', 0), 'the DEA that heartbeats stays');
+    assert.deepEqual(lost, []);
+    a.sweep();
+    a.sweep();
+    assert.deepEqual(lost, [['d1', [1]]], 'the sweep reports the loss once, with its droplets');
+  });
+
   it('isLive: STARTING and RUNNING, and nothing else', () => {
     const all: InstanceState[] = ['STARTING', 'RUNNING', 'CRASHED', 'STOPPED', 'DELETED'];
     assert.deepEqual(all.filter(isLive), [...liveStates]);

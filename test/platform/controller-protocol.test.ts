@@ -90,6 +90,8 @@ class FakeDea {
   instances = new Map<string, FakeInstance>();
   fits = true;
   runDelayMs = 150;
+  /** Delay before answering dea.discover, so a placement is in flight for a while. */
+  discoverDelayMs = 0;
   server!: http.Server;
   readonly credentials: [string, string] = ['dea-user', randomBytes(6).toString('hex')];
   private nextPort = 40000 + Math.floor(Math.random() * 10000);
@@ -105,7 +107,8 @@ class FakeDea {
     const b = this.bus;
     b.subscribe(Subjects.deaDiscover, (m, ctx) => {
       if (!this.fits) return undefined;
-      ctx.respond({ id: this.id, ip: '127.0.0.1', port: null, version: 0.1 });
+      const answer = (): void => ctx.respond({ id: this.id, ip: '127.0.0.1', port: null, version: 0.1 });
+      if (this.discoverDelayMs) setTimeout(answer, this.discoverDelayMs); else answer();
       void m;
       return undefined;
     });
@@ -590,6 +593,96 @@ describe('controller protocol: staging, placement, instances, health manager', f
     assert.ok(router.routes.get('live.localhost')?.includes(`127.0.0.1:${v2Inst.port}`));
     dea.runDelayMs = 150;
     router.registerDelayMs = 0;
+  });
+
+  it('a failed staging of a re-push keeps the running version serving: STARTED, its version, the failure beside it', async () => {
+    stager.handler = (req, s) => s.succeed(req);
+    await c.push('keeper', { 'server.js': 'v1' });
+    const id = (await hmBulk(t, 'keeper')).droplet;
+    await waitFor('v1 running', async () => (await c.app('keeper')).runningInstances === 1);
+    const v1 = await c.app('keeper');
+    const v1Inst = [...dea.instances.values()].find((i) => i.droplet === id) as FakeInstance;
+    const stopsBefore = dea.stops.length;
+    stager.handler = async (req, s) => {
+      s.log(req, 0, 'Installing dependencies');
+      return { task_id: req.task_id, task_log: 'Installing dependencies\nnpm ERR! missing script: start\n', error: 'npm install failed', error_code: 310 };
+    };
+    assert.equal((await c.upload('keeper', { 'server.js': 'v2 broken' })).status, 200);
+    const app = await waitFor('FAILED', async () => { const a = await c.app('keeper'); return a.package_state === 'FAILED' ? a : undefined; });
+    assert.equal(app.state, 'STARTED', 'the app stays STARTED');
+    assert.equal(app.version, v1.version, 'the running version stays the live one');
+    assert.equal(app.runningInstances, 1);
+    assert.equal(app.staged_hash, v1.staged_hash);
+    assert.notEqual(app.package_hash, v1.package_hash);
+    assert.deepEqual(app.staging_error, { code: 310, description: 'npm install failed' });
+    await sleep(300);
+    assert.deepEqual(dea.stops.slice(stopsBefore).filter((s) => s.droplet === id), [], 'nothing stopped');
+    assert.equal(dea.instances.get(v1Inst.instance)?.state, 'RUNNING', 'v1 keeps serving');
+    assert.match((await c.req('GET', '/apps/keeper/instances/0/files/logs/staging.log')).text, /npm ERR! missing script: start\n.*npm install failed\n$/s);
+    const bulk = await hmBulk(t, 'keeper');
+    assert.equal(bulk.version, v1.version, 'the health manager keeps the running version up');
+    // A good push afterwards replaces it as usual.
+    stager.handler = (req, s) => s.succeed(req);
+    assert.equal((await c.upload('keeper', { 'server.js': 'v3' })).status, 200);
+    await waitFor('v3 serving, v1 stopped', async () => {
+      const a = await c.app('keeper');
+      return a.package_state === 'STAGED' && a.version !== v1.version && a.runningInstances === 1 && !dea.instances.has(v1Inst.instance) ? a : undefined;
+    }, 10_000);
+    assert.equal((await c.req('DELETE', '/apps/keeper')).status, 200);
+  });
+
+  it('a stop during a rollout stops every instance, the ones the rollout started included', async () => {
+    stager.handler = (req, s) => s.succeed(req);
+    await c.push('roller', { 'server.js': 'r1' }, { instances: 2 });
+    const id = (await hmBulk(t, 'roller')).droplet;
+    await waitFor('2 running', async () => (await c.app('roller')).runningInstances === 2);
+    const v1 = (await c.app('roller')).version;
+    dea.runDelayMs = 2000;
+    dea.discoverDelayMs = 200; // within the test controller's discover wait (300 ms)
+    try {
+      assert.equal((await c.req('PUT', '/apps/roller', { json: { resources: { memory: 128 } } })).status, 200);
+      await waitFor('the first new instance started', () => dea.starts.find((s) => s.droplet === id && s.version !== v1));
+      assert.equal((await c.req('PUT', '/apps/roller', { json: { state: 'STOPPED' } })).status, 200);
+      await sleep(1200); // past the placement that was in flight
+      assert.deepEqual([...dea.instances.values()].filter((i) => i.droplet === id).map((i) => `${i.version}#${i.index} ${i.state}`), [], 'nothing of the app runs');
+      assert.equal((await c.req('DELETE', '/apps/roller')).status, 200);
+    } finally {
+      dea.runDelayMs = 150;
+      dea.discoverDelayMs = 0;
+    }
+  });
+
+  it('a newer update during a rollout stops the first rollout\'s instances; only the newest version runs, at the right count', async () => {
+    stager.handler = (req, s) => s.succeed(req);
+    await c.push('roller2', { 'server.js': 'r1' }, { instances: 2 });
+    const id = (await hmBulk(t, 'roller2')).droplet;
+    await waitFor('2 running', async () => (await c.app('roller2')).runningInstances === 2);
+    const v1 = (await c.app('roller2')).version;
+    dea.runDelayMs = 1500;
+    dea.discoverDelayMs = 200;
+    try {
+      assert.equal((await c.req('PUT', '/apps/roller2', { json: { resources: { memory: 128 } } })).status, 200);
+      const v2 = (await c.app('roller2')).version;
+      await waitFor('a v2 instance started', () => dea.starts.find((s) => s.droplet === id && s.version === v2));
+      assert.equal((await c.req('PUT', '/apps/roller2', { json: { resources: { memory: 64 } } })).status, 200);
+      const v3 = (await c.app('roller2')).version;
+      assert.notEqual(v3, v2);
+      await sleep(700); // v3 is still STARTING (1.5 s), v2's placement in flight has ended
+      const now = [...dea.instances.values()].filter((i) => i.droplet === id);
+      assert.deepEqual(now.filter((i) => i.version === v2).map((i) => `#${i.index} ${i.state}`), [], 'the superseded rollout\'s instances are stopped');
+      assert.equal(now.filter((i) => i.version === v1 && i.state === 'RUNNING').length, 2, 'v1 serves until v3 is up');
+      const final = await waitFor('only v3, 2 RUNNING', () => {
+        const left = [...dea.instances.values()].filter((i) => i.droplet === id);
+        return left.length === 2 && left.every((i) => i.version === v3 && i.state === 'RUNNING') ? left : undefined;
+      }, 10_000);
+      assert.deepEqual(final.map((i) => i.index).sort(), [0, 1]);
+      await sleep(500);
+      assert.equal([...dea.instances.values()].filter((i) => i.droplet === id).length, 2, 'no late start of a superseded version');
+      assert.equal((await c.req('DELETE', '/apps/roller2')).status, 200);
+    } finally {
+      dea.runDelayMs = 150;
+      dea.discoverDelayMs = 0;
+    }
   });
 
   it('cancels staging on a newer upload (staging.stop) and keeps the droplet that runs; DELETE /staging reverts the package', async () => {

@@ -150,4 +150,46 @@ describe('e2e: staging failures, time limit, cancellation', function () {
     assert.equal(app?.package_state, 'STAGED');
     assert.equal(app?.package_hash, app?.staged_hash);
   });
+  it('a failed staging of a re-push keeps the running version serving (no failed request), the failure reported with its code', async () => {
+    const name = 'keep-serving';
+    const good = copyFixture('node-hello', {
+      'server.js': "require('http').createServer((q, s) => s.end('good version\\n')).listen(Number(process.env.PORT));\n",
+    });
+    // Fails locally, no registry needed: a local dependency whose install script exits non-zero.
+    const broken = copyFixture('node-hello', {
+      'package.json': JSON.stringify({ name, version: '1.0.0', private: true, scripts: { start: 'node server.js' }, dependencies: { 'broken-dep': 'file:./vendor/broken-dep' } }),
+      'vendor/broken-dep/package.json': JSON.stringify({ name: 'broken-dep', version: '1.0.0', scripts: { install: 'echo build broken >&2; exit 3' } }),
+    });
+    temps.push(good, broken);
+    assert.equal((await pushApp(t, good, { name, memory: 64 })).summary.running, 1);
+    const before = await t.client.app(name);
+    let stop = false;
+    let sent = 0;
+    const failures: string[] = [];
+    const traffic = (async (): Promise<void> => {
+      while (!stop) {
+        const r = await viaRouter(t, hostOf(name));
+        sent++;
+        if (r.status !== 200 || r.text !== 'good version\n') failures.push(`${r.status} ${r.text.slice(0, 60)}`);
+        await new Promise((res) => setTimeout(res, 20));
+      }
+    })();
+    const err = await pushApp(t, broken, { name, memory: 64 }).then(() => null, (e: unknown) => e);
+    await new Promise((res) => setTimeout(res, 1500)); // the app is looked at after the failure too
+    stop = true;
+    await traffic;
+    console.log(`      failed re-push: ${failures.length}/${sent} requests failed while it staged and after`);
+    assert.ok(err instanceof CloudControllerError, `push rejected with a controller error: ${String(err)}`);
+    assert.ok([310, 801].includes(err.code), err.message);
+    assert.match(err.message, /keeps running/);
+    const app = await t.client.app(name);
+    assert.equal(app?.state, 'STARTED');
+    assert.equal(app?.package_state, 'FAILED');
+    assert.equal(app?.version, before?.version, 'the good version is still the live one');
+    assert.equal(app?.runningInstances, 1);
+    assert.equal(app?.staging_error?.code, err.code);
+    assert.deepEqual(failures, [], 'every request answered by the good version');
+    assert.match((await t.client.files(name, 0, 'logs/staging.log')).toString(), /build broken/);
+    assert.deepEqual((await t.client.instances(name)).map((i) => [i.index, i.state]), [[0, 'RUNNING']]);
+  });
 });
