@@ -627,7 +627,7 @@ describe('controller protocol: staging, placement, instances, health manager', f
     await waitFor('v3 serving, v1 stopped', async () => {
       const a = await c.app('keeper');
       return a.package_state === 'STAGED' && a.version !== v1.version && a.runningInstances === 1 && !dea.instances.has(v1Inst.instance) ? a : undefined;
-    }, 10_000);
+    }, { timeoutMs: 10_000 });
     assert.equal((await c.req('DELETE', '/apps/keeper')).status, 200);
   });
 
@@ -674,7 +674,7 @@ describe('controller protocol: staging, placement, instances, health manager', f
       const final = await waitFor('only v3, 2 RUNNING', () => {
         const left = [...dea.instances.values()].filter((i) => i.droplet === id);
         return left.length === 2 && left.every((i) => i.version === v3 && i.state === 'RUNNING') ? left : undefined;
-      }, 10_000);
+      }, { timeoutMs: 10_000 });
       assert.deepEqual(final.map((i) => i.index).sort(), [0, 1]);
       await sleep(500);
       assert.equal([...dea.instances.values()].filter((i) => i.droplet === id).length, 2, 'no late start of a superseded version');

@@ -11,8 +11,9 @@ import { Bus, Subjects } from '../../platform/bus';
 import { silentLog } from '../../platform/log';
 import { repoRoot } from './support/cli';
 import {
-  fixture, hostOf, instanceFoldersIn, liveInstances, pushApp, sleep, startE2ePlatform, viaRouter, waitFor, type TestPlatform,
+  fixture, hostOf, instanceFoldersIn, liveInstances, pushApp, startE2ePlatform, viaRouter, type TestPlatform,
 } from './support/e2e';
+import { sleep, waitFor } from './support/wait';
 
 /** The issue's budgets: lost within 3 s of the kill, RUNNING elsewhere within 5 s. */
 const lostBudgetMs = 3000;
@@ -72,7 +73,7 @@ describe('e2e: a DEA killed with SIGKILL is lost within 3 s and its instances ru
         await sleep(400);
       } finally { await b.close(); }
       return seen.size === 2 ? true : undefined;
-    }, 30_000, 100);
+    }, { timeoutMs: 30_000, everyMs: 100 });
     const p = await pushApp(t, fixture('node-hello'), { instances: 2 });
     assert.equal(p.summary.running, 2);
     const app = await t.client.app('node-hello');
@@ -95,19 +96,19 @@ describe('e2e: a DEA killed with SIGKILL is lost within 3 s and its instances ru
       if (ccLostMs < 0 && (await t.client.app('node-hello'))?.runningInstances === expectAfterLoss) ccLostMs = Date.now() - t0;
       if (hmLostMs < 0 && (await hmHealthy(droplet, app.version)) <= expectAfterLoss) hmLostMs = Date.now() - t0;
       return ccLostMs >= 0 && hmLostMs >= 0 ? true : undefined;
-    }, 20_000, 25);
+    }, { timeoutMs: 20_000, everyMs: 25 });
     await waitFor('instances RUNNING on the surviving DEA', async () => {
       const fresh = liveInstances(instanceFoldersIn(survivor.dir, 'node-hello')).filter((f) => !survivorBefore.has(f.instanceId));
       if (fresh.length < onVictim.length) return undefined;
       const list = await t.client.instances('node-hello');
       return list.length === 2 && list.every((i) => i.state === 'RUNNING') ? true : undefined;
-    }, 20_000, 25);
+    }, { timeoutMs: 20_000, everyMs: 25 });
     const runningMs = Date.now() - t0;
     await waitFor('every instance routed', async () => {
       const idx = new Set<string>();
       for (let i = 0; i < 8; i++) { const r = await viaRouter(t, hostOf('node-hello')); if (r.status === 200) idx.add(r.text); }
       return idx.size === 2 ? true : undefined;
-    }, 20_000, 50);
+    }, { timeoutMs: 20_000, everyMs: 50 });
     const routedMs = Date.now() - t0;
     let failed = 0;
     const total = 200;
