@@ -646,6 +646,8 @@ describe('dea', function () {
     child.stdin?.write('exit\n');
     await exited;
     await waitFor('app killed with its DEA', () => !alive(pid), { timeoutMs: 2000 });
+    // The whole group goes with it; the kernel may take a moment to reap the rest of the group.
+    await waitFor('no process left under the DEA folder', () => processesUnder(dir).length === 0, { timeoutMs: 2000 }).catch(() => undefined);
     assert.deepEqual(processesUnder(dir), []);
   });
 
