@@ -216,8 +216,9 @@ export class Api {
       // A delta upload (`base_package` + `deleted`) sends only what changed since the app's current package.
       const delta = parseDelta(up.fields);
       if (delta && this.o.apps.get(name).packageHash !== delta.basePackage) throw staleBase(delta.basePackage);
-      const pkg = await this.o.packager.assemble(up.zipPath, resources, delta);
-      const r = await this.o.apps.commitPackage(name, pkg, delta?.basePackage);
+      // The package stays pinned until the commit is over: another upload's commit cannot collect it.
+      const { pkg, r } = await this.o.packager.assembleAndCommit(up.zipPath, resources, delta,
+        async (p) => ({ pkg: p, r: await this.o.apps.commitPackage(name, p, delta?.basePackage) }));
       body = {
         result: 'success', package_hash: pkg.hash, package_state: r.app.packageState, changed: r.changed,
         files: pkg.files, size: pkg.size, uploaded_bytes: up.zipBytes,

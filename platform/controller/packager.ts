@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Log } from '../log';
 import { writeTemp } from './atomic-file';
+import type { ContentGc, PackagePin } from './content-gc';
 import type { ContentStore } from './content-store';
 import { CcError, ErrorCodes } from './errors';
 import { SMALL_ENTRY, mergeBase, readListing, type BasePackage, type ListingEntry, type Planned } from './package-base';
@@ -47,6 +48,8 @@ export interface PackagerOptions {
   maxPackageBytes: number;
   /** Entries an uploaded zip may hold (default DEFAULT_MAX_ZIP_ENTRIES); stored packages have no limit. */
   maxZipEntries?: number;
+  /** Pins what an upload assembled or reused until its commit is over; absent, nothing is pinned. */
+  gc?: Pick<ContentGc, 'pin' | 'package'>;
   log: Log;
 }
 
@@ -61,6 +64,29 @@ export class Packager {
    * CcError 400/401/402 for bad input and 403 for a base package it does not hold, writing nothing.
    */
   async assemble(uploadZip: string | null, resources: readonly ResourceEntry[], delta?: PackageDelta): Promise<PackageResult> {
+    const { pkg, pin } = await this.assemblePinned(uploadZip, resources, delta);
+    await pin?.release();
+    return pkg;
+  }
+
+  /**
+   * Assembles, then runs `commit` while the package is pinned, so no collection (another upload's
+   * commit replacing it) removes it before `commit` points the app at it. A package this upload
+   * created and `commit` refused is collected once the pin goes.
+   */
+  async assembleAndCommit<T>(uploadZip: string | null, resources: readonly ResourceEntry[], delta: PackageDelta | undefined, commit: (pkg: PackageResult) => Promise<T>): Promise<T> {
+    const { pkg, pin } = await this.assemblePinned(uploadZip, resources, delta);
+    try {
+      return await commit(pkg);
+    } catch (e) {
+      if (pkg.created) await this.opts.gc?.package(pkg.hash);
+      throw e;
+    } finally {
+      await pin?.release();
+    }
+  }
+
+  private async assemblePinned(uploadZip: string | null, resources: readonly ResourceEntry[], delta?: PackageDelta): Promise<{ pkg: PackageResult; pin?: PackagePin }> {
     let archive: ZipArchive | undefined;
     let base: BasePackage | undefined;
     const workDir = path.join(this.opts.tmpDir, `upload-${randomBytes(8).toString('hex')}`);
@@ -266,8 +292,8 @@ export class Packager {
     }
   }
 
-  /** Writes the deterministic package (or reuses the one built from the same content). */
-  private async store(plan: Map<string, Planned>, inflated: Map<string, Inflated>, recovered: Map<string, Inflated>): Promise<PackageResult> {
+  /** Writes the deterministic package (or reuses the one built from the same content), pinned. */
+  private async store(plan: Map<string, Planned>, inflated: Map<string, Inflated>, recovered: Map<string, Inflated>): Promise<{ pkg: PackageResult; pin?: PackagePin }> {
     const names = [...plan.keys()].sort(compareNames);
     const sources: ZipSource[] = [];
     const listing: ListingEntry[] = [];
@@ -296,13 +322,24 @@ export class Packager {
     const digest = manifest.digest('hex');
     const known = this.opts.store.packageByManifest(digest);
     if (known && this.opts.packages.has(known.hash)) {
+      // Pinned in the same turn as the check: a collection can no longer remove it.
+      const pin = this.opts.gc?.pin(known.hash).pin;
       this.remember(known.hash, listing);
-      return { ...known, created: false };
+      return { pkg: { ...known, created: false }, pin };
     }
-    const stored = await this.opts.packages.put(writeZip(sources));
-    this.opts.store.addPackage(stored.sha1, stored.size, files, digest);
+    let stored = await this.opts.packages.put(writeZip(sources));
+    const pinned = this.opts.gc?.pin(stored.sha1);
+    try {
+      // The same content may have been on disk and under removal when put() found it there.
+      await pinned?.settled;
+      if (!this.opts.packages.has(stored.sha1)) stored = await this.opts.packages.put(writeZip(sources));
+      this.opts.store.addPackage(stored.sha1, stored.size, files, digest);
+    } catch (e) {
+      await pinned?.pin.release();
+      throw e;
+    }
     this.remember(stored.sha1, listing);
-    return { hash: stored.sha1, size: stored.size, files, created: stored.created };
+    return { pkg: { hash: stored.sha1, size: stored.size, files, created: stored.created }, pin: pinned?.pin };
   }
 
   private async adoptIntoPool(inflated: Map<string, Inflated>): Promise<void> {

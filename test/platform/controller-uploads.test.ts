@@ -1,0 +1,64 @@
+// Uploads under stress against a real controller: two concurrent uploads of one app (the package a
+// commit points at is never garbage-collected), links that chain out of the app, a full disk.
+import { strict as assert } from 'node:assert';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import JSZip from 'jszip';
+import {
+  multipartBody, restRequest, startTestController,
+  type HttpReply, type TestController,
+} from './support/controller';
+import { sleep } from './support/wait';
+
+/** A zip of `files` (name -> content, or `{link}` for a symlink), as the pusher makes it. */
+export async function zipOf(files: Record<string, string | Buffer | { link: string }>): Promise<Buffer> {
+  const z = new JSZip();
+  for (const [name, v] of Object.entries(files)) {
+    if (typeof v === 'object' && !Buffer.isBuffer(v)) z.file(name, v.link, { createFolders: false, unixPermissions: 0o120777 });
+    else z.file(name, v, { createFolders: false, unixPermissions: 0o100644 });
+  }
+  return z.generateAsync({ type: 'nodebuffer', platform: 'UNIX', compression: 'DEFLATE' });
+}
+
+function upload(t: TestController, name: string, zip: Buffer): Promise<HttpReply> {
+  const mp = multipartBody([
+    { name: 'resources', value: '[]' },
+    { name: 'application', value: zip, filename: 'app.zip', contentType: 'application/zip' },
+  ]);
+  return restRequest(t, 'PUT', `/apps/${name}/application`, { body: mp.body, headers: { 'content-type': mp.contentType } });
+}
+
+describe('controller: uploads under stress', function () {
+  this.timeout(120_000);
+  let t: TestController;
+  before(async () => { t = await startTestController(); });
+  after(async () => { await t?.stop(); });
+
+  it('two concurrent uploads of one app never leave it pointing at a collected package', async () => {
+    assert.equal((await restRequest(t, 'POST', '/apps', { json: { name: 'race' } })).status, 302);
+    // Two contents pushed alternately: every round one upload reuses the package the other replaces.
+    const zips = [await zipOf({ 'server.js': randomBytes(300_000) }), await zipOf({ 'server.js': randomBytes(300_000) })];
+    const hashes: (string | undefined)[] = [];
+    let current = 0;
+    for (let round = 0; round < 60; round++) {
+      // The app's current content is uploaded again a little after the other one, so its upload
+      // reuses the package the other upload's commit replaces, and may commit after it.
+      const other = 1 - current;
+      const again = (async (): Promise<HttpReply> => { await sleep((round * 7) % 60); return upload(t, 'race', zips[current]); })();
+      const replies = await Promise.all([upload(t, 'race', zips[other]), again]);
+      for (const [i, r] of replies.entries()) {
+        assert.equal(r.status, 200, `round ${round}: ${r.text}`);
+        hashes[i === 0 ? other : current] = (r.json as { package_hash: string }).package_hash;
+      }
+      const app = await restRequest(t, 'GET', '/apps/race');
+      const hash = (app.json as { package_hash: string | null }).package_hash;
+      current = hashes.indexOf(hash ?? '') === 1 ? 1 : 0;
+      const pkg = await restRequest(t, 'GET', '/apps/race/application');
+      assert.equal(pkg.status, 200, `round ${round}: package ${hash} of the app is gone: ${pkg.text}`);
+    }
+    // Pins do not leak packages: the one the app points at is all that is left.
+    const app = await restRequest(t, 'GET', '/apps/race');
+    assert.deepEqual(fs.readdirSync(path.join(t.dataDir, 'packages')), [`${(app.json as { package_hash: string }).package_hash}.zip`]);
+  });
+});
