@@ -15,7 +15,7 @@ import { SMALL_ENTRY, mergeBase, readListing, type BasePackage, type ListingEntr
 import { MAX_LINK_TARGET, UnsafePathError, checkLinkTarget, normalizeAppPath, staleBase, type PackageDelta, type ResourceEntry } from './package-request';
 import type { ResourcePool } from './resource-pool';
 import type { Store } from './store';
-import { ZipArchive, ZipFormatError, type ZipEntry } from './zip-reader';
+import { LinkEscapeError, ZipArchive, ZipFormatError, resolveLinkChain, type ZipEntry } from '../archive';
 import { writeZip, type ZipSource } from './zip-writer';
 
 export interface PackageResult {
@@ -200,6 +200,7 @@ export class Packager {
         }
       }
     }
+    checkLinkChains(plan);
     if (total > this.opts.maxPackageBytes) {
       throw new CcError(ErrorCodes.packageTooLarge, `package too large: ${total} bytes unzipped, the limit is ${this.opts.maxPackageBytes}`);
     }
@@ -353,6 +354,18 @@ export class Packager {
         this.opts.log.warn(`resource pool: could not add ${f.sha1}: ${(e as Error).message}`);
       }
       if (++n % 200 === 0) await new Promise((res) => setImmediate(res));
+    }
+  }
+}
+
+/** Every link followed through the others, as it will be on disk: none may lead out of the app. */
+function checkLinkChains(plan: ReadonlyMap<string, Planned>): void {
+  const linkAt = (p: string): string | undefined => { const e = plan.get(p); return e?.kind === 'symlink' ? e.target : undefined; };
+  for (const [name, p] of plan) {
+    if (p.kind !== 'symlink') continue;
+    try { resolveLinkChain(name, p.target, linkAt); } catch (err) {
+      if (!(err instanceof LinkEscapeError)) throw err;
+      throw new CcError(p.from === 'zip' ? ErrorCodes.badZip : ErrorCodes.badResources, `link ${name} -> ${p.target}: ${err.message}`);
     }
   }
 }

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import JSZip from 'jszip';
 import {
-  multipartBody, restRequest, startTestController,
+  multipartBody, nothingWritten, restRequest, startTestController,
   type HttpReply, type TestController,
 } from './support/controller';
 import { sleep } from './support/wait';
@@ -60,5 +60,31 @@ describe('controller: uploads under stress', function () {
     // Pins do not leak packages: the one the app points at is all that is left.
     const app = await restRequest(t, 'GET', '/apps/race');
     assert.deepEqual(fs.readdirSync(path.join(t.dataDir, 'packages')), [`${(app.json as { package_hash: string }).package_hash}.zip`]);
+  });
+
+  it('refuses links that chain out of the app, in one upload or on top of the current package', async () => {
+    assert.equal((await restRequest(t, 'POST', '/apps', { json: { name: 'links' } })).status, 302);
+    const escape = 'x/y/x/y/x/y/../../../../../../etc';
+    await nothingWritten(t, async () => {
+      const r = await upload(t, 'links', await zipOf({ 'server.js': 'x', 'x/y': { link: '..' }, esc: { link: escape } }));
+      assert.equal(r.status, 400, r.text);
+      assert.equal((r.json as { code: number }).code, 402);
+      assert.match(r.text, /link esc -> x\/y\/x\/y.*escapes the app folder/);
+    });
+    // Chains that stay inside are fine, and so is a loop's first link read alone.
+    const ok = await upload(t, 'links', await zipOf({ 'server.js': 'x', 'x/y': { link: '..' }, deps: { link: 'x/y/x/y/lib' }, 'lib/a.js': 'a' }));
+    assert.equal(ok.status, 200, ok.text);
+    const base = (ok.json as { package_hash: string }).package_hash;
+    // A delta upload whose new link chains through a link of the base package.
+    const mp = multipartBody([
+      { name: 'resources', value: '[]' }, { name: 'base_package', value: base }, { name: 'deleted', value: '[]' },
+      { name: 'application', value: await zipOf({ esc: { link: escape } }), filename: 'app.zip', contentType: 'application/zip' },
+    ]);
+    const delta = await restRequest(t, 'PUT', '/apps/links/application', { body: mp.body, headers: { 'content-type': mp.contentType } });
+    assert.equal(delta.status, 400, delta.text);
+    assert.match(delta.text, /escapes the app folder/);
+    const loop = await upload(t, 'links', await zipOf({ 'server.js': 'x', a: { link: 'b' }, b: { link: 'a' } }));
+    assert.equal(loop.status, 400, loop.text);
+    assert.match(loop.text, /too many levels of links/);
   });
 });
