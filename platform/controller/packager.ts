@@ -337,6 +337,8 @@ export class Packager {
       this.opts.store.addPackage(stored.sha1, stored.size, files, digest);
     } catch (e) {
       await pinned?.pin.release();
+      // A package file without its row (the database could not be written) is not left behind.
+      if (stored.created) await (this.opts.gc ? this.opts.gc.package(stored.sha1) : this.opts.packages.remove(stored.sha1));
       throw e;
     }
     this.remember(stored.sha1, listing);

@@ -2,7 +2,9 @@
 // commit points at is never garbage-collected), links that chain out of the app, a full disk.
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import JSZip from 'jszip';
 import {
@@ -86,5 +88,54 @@ describe('controller: uploads under stress', function () {
     const loop = await upload(t, 'links', await zipOf({ 'server.js': 'x', a: { link: 'b' }, b: { link: 'a' } }));
     assert.equal(loop.status, 400, loop.text);
     assert.match(loop.text, /too many levels of links/);
+  });
+});
+
+describe('controller: an upload onto a full disk', function () {
+  this.timeout(60_000);
+  let mnt: string;
+  let t: TestController | undefined;
+  before(function () {
+    mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'pocket-full-'));
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m,mode=0700', 'tmpfs', mnt], { stdio: 'pipe' });
+    } catch (e) {
+      fs.rmSync(mnt, { recursive: true, force: true });
+      const why = (e as { stderr?: Buffer }).stderr?.toString().trim() || (e as Error).message;
+      assert.fail(`this test needs a 2 MiB tmpfs as the controller's data dir and could not mount one (run as root, or with CAP_SYS_ADMIN): ${why}`);
+    }
+  });
+  after(async () => {
+    await t?.stop();
+    try { execFileSync('umount', [mnt], { stdio: 'pipe' }); } catch { /* not mounted */ }
+    fs.rmSync(mnt, { recursive: true, force: true });
+  });
+
+  it('answers 507 "disk is full" and leaves the app, its package and the data dir as they were', async () => {
+    t = await startTestController({ dataDir: mnt });
+    const tc = t;
+    assert.equal((await restRequest(tc, 'POST', '/apps', { json: { name: 'full' } })).status, 302);
+    const first = await upload(tc, 'full', await zipOf({ 'server.js': 'console.log(1)' }));
+    assert.equal(first.status, 200, first.text);
+    const hash = (first.json as { package_hash: string }).package_hash;
+    const refused = async (zip: Buffer, where: string): Promise<void> => {
+      await nothingWritten(tc, async () => {
+        const r = await upload(tc, 'full', zip);
+        assert.equal(r.status, 507, `${where}: ${r.text}`);
+        assert.equal((r.json as { code: number }).code, 10000);
+        assert.match((r.json as { description: string }).description, /the platform's disk is full/);
+      });
+      assert.deepEqual(fs.readdirSync(path.join(mnt, 'tmp')), [], `${where}: temp files left`);
+      const app = await restRequest(tc, 'GET', '/apps/full');
+      assert.equal((app.json as { package_hash: string }).package_hash, hash, `${where}: the app's package changed`);
+      assert.equal((await restRequest(tc, 'GET', '/apps/full/application')).status, 200);
+    };
+    // Incompressible: the request body itself does not fit.
+    await refused(await zipOf({ 'server.js': randomBytes(3 * 1024 * 1024) }), 'receiving');
+    // A few KiB on the wire that inflate to 1.5 MiB: the disk fills while the package is built.
+    await refused(await zipOf({ 'server.js': 'x', 'big.bin': Buffer.alloc(1536 * 1024) }), 'assembling');
+    // Room again: the same app takes an upload as before.
+    const again = await upload(tc, 'full', await zipOf({ 'server.js': 'console.log(2)' }));
+    assert.equal(again.status, 200, again.text);
   });
 });
