@@ -39,6 +39,9 @@ const MEMORY_BUDGET = 128 * 1024 * 1024;
 /** Listings of recent packages kept for delta uploads (a package's content never changes). */
 const LISTINGS_KEPT = 32;
 const LISTING_ENTRIES_KEPT = 500_000;
+/** Entries planned between two turns of the event loop (a few ms each), so routing and the API keep answering. */
+const PLAN_SLICE = 1000;
+const nextTurn = (): Promise<void> => new Promise((res) => setImmediate(res));
 
 export interface PackagerOptions {
   pool: ResourcePool;
@@ -95,7 +98,7 @@ export class Packager {
         try { archive = await ZipArchive.open(uploadZip, { maxEntries: this.opts.maxZipEntries }); } catch (e) { throw badZip(e); }
       }
       if (delta) base = await this.openBase(delta.basePackage);
-      const plan = this.plan(archive, resources, base, delta?.deleted ?? []);
+      const plan = await this.plan(archive, resources, base, delta?.deleted ?? []);
       const inflated = new Map<string, Inflated>();
       if (archive) await this.inflate(archive, plan, workDir, inflated);
       const recovered = new Map<string, Inflated>();
@@ -149,10 +152,13 @@ export class Packager {
   }
 
   /** Every check that needs no writing: names, duplicates, links, declared sizes, pooled blobs. */
-  private plan(archive: ZipArchive | undefined, resources: readonly ResourceEntry[], base?: BasePackage, deleted: readonly string[] = []): Map<string, Planned> {
+  private async plan(archive: ZipArchive | undefined, resources: readonly ResourceEntry[], base?: BasePackage, deleted: readonly string[] = []): Promise<Map<string, Planned>> {
     const plan = new Map<string, Planned>();
     let total = 0;
+    let n = 0;
     for (const e of archive?.entries ?? []) {
+      // A read of the local header per entry: 100,000 of them would hold the event loop for a second.
+      if (++n % PLAN_SLICE === 0) await nextTurn();
       let name: string;
       try { name = normalizeAppPath(e.name); } catch (err) { throw new CcError(ErrorCodes.badZip, `zip entry ${JSON.stringify(e.name)}: ${(err as Error).message}`); }
       try {
@@ -188,6 +194,7 @@ export class Packager {
     if (base) total += mergeBase(plan, base, deleted);
     // Parents must be folders; implicit ones are added so the package is the same however it was zipped.
     for (const [name, p] of [...plan]) {
+      if (++n % PLAN_SLICE === 0) await nextTurn();
       const segs = name.split('/');
       for (let i = 1; i < segs.length; i++) {
         const parent = segs.slice(0, i).join('/');
@@ -295,12 +302,14 @@ export class Packager {
 
   /** Writes the deterministic package (or reuses the one built from the same content), pinned. */
   private async store(plan: Map<string, Planned>, inflated: Map<string, Inflated>, recovered: Map<string, Inflated>): Promise<{ pkg: PackageResult; pin?: PackagePin }> {
-    const names = [...plan.keys()].sort(compareNames);
+    const names = sortByBytes([...plan.keys()]);
     const sources: ZipSource[] = [];
     const listing: ListingEntry[] = [];
     const manifest = createHash('sha1').update('pocket-package-v1\n');
     let files = 0;
+    let n = 0;
     for (const name of names) {
+      if (++n % PLAN_SLICE === 0) await nextTurn();
       const p = plan.get(name) as Planned;
       if (p.kind === 'dir') {
         sources.push({ kind: 'dir', name, mode: p.mode });
@@ -377,9 +386,9 @@ function checkReadableEntry(e: ZipEntry, archive: ZipArchive): void {
   archive.dataStart(e);
 }
 
-/** Byte order of the UTF-8 names, independent of locale. */
-function compareNames(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+/** Byte order of the UTF-8 names, independent of locale; each name encoded once, not per comparison. */
+function sortByBytes(names: string[]): string[] {
+  return names.map((n) => ({ n, b: Buffer.from(n, 'utf8') })).sort((x, y) => Buffer.compare(x.b, y.b)).map((x) => x.n);
 }
 
 /** A zip format or inflate error becomes code 402; anything else (disk, bugs) is passed on as is. */
