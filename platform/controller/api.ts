@@ -8,7 +8,7 @@ import type { AppCreated, AppEvents, DropletReceived, Info, StagingCancelled, Up
 import type { Log } from '../log';
 import type { ContentStore } from './content-store';
 import type { DesiredState } from './desired-state';
-import { CcError, ErrorCodes } from './errors';
+import { CcError, ErrorCodes, diskFullError, isDiskFull } from './errors';
 import type { EventHub } from './event-stream';
 import { isLoopbackHost, readJson, sendError, sendJson, tokenMatches, tokenOf } from './http-util';
 import type { InstanceViews } from './instances';
@@ -139,8 +139,10 @@ export class Api {
   }
 
   private fail(req: IncomingMessage, res: ServerResponse, e: unknown): void {
-    const err = e instanceof CcError ? e : new CcError(ErrorCodes.internal, 'internal error; see the platform log', { cause: e });
-    if (!(e instanceof CcError)) this.o.log.error(`${req.method} ${req.url}`, e);
+    const full = !(e instanceof CcError) && isDiskFull(e);
+    const err = e instanceof CcError ? e : full ? diskFullError(e) : new CcError(ErrorCodes.internal, 'internal error; see the platform log', { cause: e });
+    if (full) this.o.log.error(`${req.method} ${req.url}: the disk of the data folder is full`);
+    else if (!(e instanceof CcError)) this.o.log.error(`${req.method} ${req.url}`, e);
     else this.o.log.debug(`${req.method} ${req.url} -> ${err.status} ${err.code} ${err.message}`);
     if (res.headersSent) { res.destroy(); return; }
     // A body we did not read to the end: close the connection rather than parse leftovers as a request.
@@ -216,8 +218,9 @@ export class Api {
       // A delta upload (`base_package` + `deleted`) sends only what changed since the app's current package.
       const delta = parseDelta(up.fields);
       if (delta && this.o.apps.get(name).packageHash !== delta.basePackage) throw staleBase(delta.basePackage);
-      const pkg = await this.o.packager.assemble(up.zipPath, resources, delta);
-      const r = await this.o.apps.commitPackage(name, pkg, delta?.basePackage);
+      // The package stays pinned until the commit is over: another upload's commit cannot collect it.
+      const { pkg, r } = await this.o.packager.assembleAndCommit(up.zipPath, resources, delta,
+        async (p) => ({ pkg: p, r: await this.o.apps.commitPackage(name, p, delta?.basePackage) }));
       body = {
         result: 'success', package_hash: pkg.hash, package_state: r.app.packageState, changed: r.changed,
         files: pkg.files, size: pkg.size, uploaded_bytes: up.zipBytes,

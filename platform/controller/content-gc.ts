@@ -1,4 +1,5 @@
-// Garbage collection of packages and droplets: a blob goes when no app or droplet row needs it.
+// Garbage collection of packages and droplets: a blob goes when no app or droplet row needs it and
+// no upload in flight holds it (a package assembled or reused is pinned until its commit is done).
 import { describeError, type Log } from '../log';
 import type { ContentStore } from './content-store';
 import type { StagingCoordinator } from './staging';
@@ -12,13 +13,54 @@ export interface ContentGcOptions {
   log: Log;
 }
 
+/** Held by an upload from assembly until its commit is done or abandoned; release it once. */
+export interface PackagePin {
+  readonly hash: string;
+  release(): Promise<void>;
+}
+
 export class ContentGc {
+  /** Package hash -> uploads in flight holding it. */
+  private readonly pins = new Map<string, number>();
+  /** Pinned packages a collection skipped: looked at again when the last pin goes. */
+  private readonly deferred = new Set<string>();
+  /** Package files being removed now. */
+  private readonly removing = new Map<string, Promise<void>>();
+
   constructor(private readonly o: ContentGcOptions) {}
 
   async package(hash: string): Promise<void> {
+    if (this.pins.has(hash)) { this.deferred.add(hash); return; }
     if (this.o.store.packageInUse(hash)) return;
     this.o.store.deletePackage(hash);
-    await this.o.packages.remove(hash).catch((e: unknown) => this.o.log.warn(`removing package ${hash}: ${describeError(e)}`));
+    const done = this.o.packages.remove(hash)
+      .catch((e: unknown) => this.o.log.warn(`removing package ${hash}: ${describeError(e)}`))
+      .finally(() => { if (this.removing.get(hash) === done) this.removing.delete(hash); });
+    this.removing.set(hash, done);
+    await done;
+  }
+
+  /**
+   * Pins a package (synchronously, so no collection slips in between the caller's check and the
+   * pin); the promise settles once a removal of it already under way is over, so the caller can
+   * tell whether the file is still there.
+   */
+  pin(hash: string): { pin: PackagePin; settled: Promise<void> } {
+    this.pins.set(hash, (this.pins.get(hash) ?? 0) + 1);
+    let released = false;
+    const pin: PackagePin = {
+      hash,
+      release: async () => {
+        if (released) return;
+        released = true;
+        const n = (this.pins.get(hash) ?? 1) - 1;
+        if (n > 0) { this.pins.set(hash, n); return; }
+        this.pins.delete(hash);
+        // A collection skipped it while pinned (replaced, or its commit abandoned): collect it now.
+        if (this.deferred.delete(hash)) await this.package(hash);
+      },
+    };
+    return { pin, settled: this.removing.get(hash) ?? Promise.resolve() };
   }
 
   async dropletFile(sha1: string): Promise<void> {

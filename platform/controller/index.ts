@@ -126,7 +126,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   staging.onDone((task, outcome) => desired.onStagingDone(task, outcome));
   const hm = new HealthRequests({ store, dea, scheduler, locks, notify, log });
   const views = new InstanceViews(dea, bus, store, events, log, timings);
-  const packager = new Packager({ pool, packages, store, tmpDir, maxPackageBytes, maxZipEntries: opts.maxZipEntries, log: log.child('packager') });
+  const packager = new Packager({ pool, packages, store, tmpDir, maxPackageBytes, maxZipEntries: opts.maxZipEntries, gc, log: log.child('packager') });
   const extraHosts = /^[\d.]+$/.test(host) && host !== '0.0.0.0' && !host.startsWith('127.') ? [host] : [];
   const api = new Api({
     token: opts.token, extraHosts, store, apps: desired, restarts: scheduler, views, staging, packager, pool, packages, droplets, runtimes,

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import * as zlib from 'node:zlib';
 import { CcError, ErrorCodes } from './errors';
 import { normalizeAppPath } from './package-request';
-import { ZipFormatError, type ZipArchive, type ZipEntry } from './zip-reader';
+import { ZipFormatError, type ZipArchive, type ZipEntry } from '../archive';
 
 /** Entries up to this size are inflated in one synchronous step (much faster for many small files). */
 export const SMALL_ENTRY = 1024 * 1024;

@@ -8,13 +8,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Log } from '../log';
 import { writeTemp } from './atomic-file';
+import type { ContentGc, PackagePin } from './content-gc';
 import type { ContentStore } from './content-store';
 import { CcError, ErrorCodes } from './errors';
 import { SMALL_ENTRY, mergeBase, readListing, type BasePackage, type ListingEntry, type Planned } from './package-base';
 import { MAX_LINK_TARGET, UnsafePathError, checkLinkTarget, normalizeAppPath, staleBase, type PackageDelta, type ResourceEntry } from './package-request';
 import type { ResourcePool } from './resource-pool';
 import type { Store } from './store';
-import { ZipArchive, ZipFormatError, type ZipEntry } from './zip-reader';
+import { LinkEscapeError, ZipArchive, ZipFormatError, resolveLinkChain, type ZipEntry } from '../archive';
 import { writeZip, type ZipSource } from './zip-writer';
 
 export interface PackageResult {
@@ -38,6 +39,9 @@ const MEMORY_BUDGET = 128 * 1024 * 1024;
 /** Listings of recent packages kept for delta uploads (a package's content never changes). */
 const LISTINGS_KEPT = 32;
 const LISTING_ENTRIES_KEPT = 500_000;
+/** Entries planned between two turns of the event loop (a few ms each), so routing and the API keep answering. */
+const PLAN_SLICE = 1000;
+const nextTurn = (): Promise<void> => new Promise((res) => setImmediate(res));
 
 export interface PackagerOptions {
   pool: ResourcePool;
@@ -47,6 +51,8 @@ export interface PackagerOptions {
   maxPackageBytes: number;
   /** Entries an uploaded zip may hold (default DEFAULT_MAX_ZIP_ENTRIES); stored packages have no limit. */
   maxZipEntries?: number;
+  /** Pins what an upload assembled or reused until its commit is over; absent, nothing is pinned. */
+  gc?: Pick<ContentGc, 'pin' | 'package'>;
   log: Log;
 }
 
@@ -61,6 +67,29 @@ export class Packager {
    * CcError 400/401/402 for bad input and 403 for a base package it does not hold, writing nothing.
    */
   async assemble(uploadZip: string | null, resources: readonly ResourceEntry[], delta?: PackageDelta): Promise<PackageResult> {
+    const { pkg, pin } = await this.assemblePinned(uploadZip, resources, delta);
+    await pin?.release();
+    return pkg;
+  }
+
+  /**
+   * Assembles, then runs `commit` while the package is pinned, so no collection (another upload's
+   * commit replacing it) removes it before `commit` points the app at it. A package this upload
+   * created and `commit` refused is collected once the pin goes.
+   */
+  async assembleAndCommit<T>(uploadZip: string | null, resources: readonly ResourceEntry[], delta: PackageDelta | undefined, commit: (pkg: PackageResult) => Promise<T>): Promise<T> {
+    const { pkg, pin } = await this.assemblePinned(uploadZip, resources, delta);
+    try {
+      return await commit(pkg);
+    } catch (e) {
+      if (pkg.created) await this.opts.gc?.package(pkg.hash);
+      throw e;
+    } finally {
+      await pin?.release();
+    }
+  }
+
+  private async assemblePinned(uploadZip: string | null, resources: readonly ResourceEntry[], delta?: PackageDelta): Promise<{ pkg: PackageResult; pin?: PackagePin }> {
     let archive: ZipArchive | undefined;
     let base: BasePackage | undefined;
     const workDir = path.join(this.opts.tmpDir, `upload-${randomBytes(8).toString('hex')}`);
@@ -69,7 +98,7 @@ export class Packager {
         try { archive = await ZipArchive.open(uploadZip, { maxEntries: this.opts.maxZipEntries }); } catch (e) { throw badZip(e); }
       }
       if (delta) base = await this.openBase(delta.basePackage);
-      const plan = this.plan(archive, resources, base, delta?.deleted ?? []);
+      const plan = await this.plan(archive, resources, base, delta?.deleted ?? []);
       const inflated = new Map<string, Inflated>();
       if (archive) await this.inflate(archive, plan, workDir, inflated);
       const recovered = new Map<string, Inflated>();
@@ -123,10 +152,13 @@ export class Packager {
   }
 
   /** Every check that needs no writing: names, duplicates, links, declared sizes, pooled blobs. */
-  private plan(archive: ZipArchive | undefined, resources: readonly ResourceEntry[], base?: BasePackage, deleted: readonly string[] = []): Map<string, Planned> {
+  private async plan(archive: ZipArchive | undefined, resources: readonly ResourceEntry[], base?: BasePackage, deleted: readonly string[] = []): Promise<Map<string, Planned>> {
     const plan = new Map<string, Planned>();
     let total = 0;
+    let n = 0;
     for (const e of archive?.entries ?? []) {
+      // A read of the local header per entry: 100,000 of them would hold the event loop for a second.
+      if (++n % PLAN_SLICE === 0) await nextTurn();
       let name: string;
       try { name = normalizeAppPath(e.name); } catch (err) { throw new CcError(ErrorCodes.badZip, `zip entry ${JSON.stringify(e.name)}: ${(err as Error).message}`); }
       try {
@@ -162,6 +194,7 @@ export class Packager {
     if (base) total += mergeBase(plan, base, deleted);
     // Parents must be folders; implicit ones are added so the package is the same however it was zipped.
     for (const [name, p] of [...plan]) {
+      if (++n % PLAN_SLICE === 0) await nextTurn();
       const segs = name.split('/');
       for (let i = 1; i < segs.length; i++) {
         const parent = segs.slice(0, i).join('/');
@@ -174,6 +207,7 @@ export class Packager {
         }
       }
     }
+    checkLinkChains(plan);
     if (total > this.opts.maxPackageBytes) {
       throw new CcError(ErrorCodes.packageTooLarge, `package too large: ${total} bytes unzipped, the limit is ${this.opts.maxPackageBytes}`);
     }
@@ -266,14 +300,16 @@ export class Packager {
     }
   }
 
-  /** Writes the deterministic package (or reuses the one built from the same content). */
-  private async store(plan: Map<string, Planned>, inflated: Map<string, Inflated>, recovered: Map<string, Inflated>): Promise<PackageResult> {
-    const names = [...plan.keys()].sort(compareNames);
+  /** Writes the deterministic package (or reuses the one built from the same content), pinned. */
+  private async store(plan: Map<string, Planned>, inflated: Map<string, Inflated>, recovered: Map<string, Inflated>): Promise<{ pkg: PackageResult; pin?: PackagePin }> {
+    const names = sortByBytes([...plan.keys()]);
     const sources: ZipSource[] = [];
     const listing: ListingEntry[] = [];
     const manifest = createHash('sha1').update('pocket-package-v1\n');
     let files = 0;
+    let n = 0;
     for (const name of names) {
+      if (++n % PLAN_SLICE === 0) await nextTurn();
       const p = plan.get(name) as Planned;
       if (p.kind === 'dir') {
         sources.push({ kind: 'dir', name, mode: p.mode });
@@ -296,13 +332,26 @@ export class Packager {
     const digest = manifest.digest('hex');
     const known = this.opts.store.packageByManifest(digest);
     if (known && this.opts.packages.has(known.hash)) {
+      // Pinned in the same turn as the check: a collection can no longer remove it.
+      const pin = this.opts.gc?.pin(known.hash).pin;
       this.remember(known.hash, listing);
-      return { ...known, created: false };
+      return { pkg: { ...known, created: false }, pin };
     }
-    const stored = await this.opts.packages.put(writeZip(sources));
-    this.opts.store.addPackage(stored.sha1, stored.size, files, digest);
+    let stored = await this.opts.packages.put(writeZip(sources));
+    const pinned = this.opts.gc?.pin(stored.sha1);
+    try {
+      // The same content may have been on disk and under removal when put() found it there.
+      await pinned?.settled;
+      if (!this.opts.packages.has(stored.sha1)) stored = await this.opts.packages.put(writeZip(sources));
+      this.opts.store.addPackage(stored.sha1, stored.size, files, digest);
+    } catch (e) {
+      await pinned?.pin.release();
+      // A package file without its row (the database could not be written) is not left behind.
+      if (stored.created) await (this.opts.gc ? this.opts.gc.package(stored.sha1) : this.opts.packages.remove(stored.sha1));
+      throw e;
+    }
     this.remember(stored.sha1, listing);
-    return { hash: stored.sha1, size: stored.size, files, created: stored.created };
+    return { pkg: { hash: stored.sha1, size: stored.size, files, created: stored.created }, pin: pinned?.pin };
   }
 
   private async adoptIntoPool(inflated: Map<string, Inflated>): Promise<void> {
@@ -320,14 +369,26 @@ export class Packager {
   }
 }
 
+/** Every link followed through the others, as it will be on disk: none may lead out of the app. */
+function checkLinkChains(plan: ReadonlyMap<string, Planned>): void {
+  const linkAt = (p: string): string | undefined => { const e = plan.get(p); return e?.kind === 'symlink' ? e.target : undefined; };
+  for (const [name, p] of plan) {
+    if (p.kind !== 'symlink') continue;
+    try { resolveLinkChain(name, p.target, linkAt); } catch (err) {
+      if (!(err instanceof LinkEscapeError)) throw err;
+      throw new CcError(p.from === 'zip' ? ErrorCodes.badZip : ErrorCodes.badResources, `link ${name} -> ${p.target}: ${err.message}`);
+    }
+  }
+}
+
 function checkReadableEntry(e: ZipEntry, archive: ZipArchive): void {
   if (e.isDirectory) return;
   archive.dataStart(e);
 }
 
-/** Byte order of the UTF-8 names, independent of locale. */
-function compareNames(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+/** Byte order of the UTF-8 names, independent of locale; each name encoded once, not per comparison. */
+function sortByBytes(names: string[]): string[] {
+  return names.map((n) => ({ n, b: Buffer.from(n, 'utf8') })).sort((x, y) => Buffer.compare(x.b, y.b)).map((x) => x.n);
 }
 
 /** A zip format or inflate error becomes code 402; anything else (disk, bugs) is passed on as is. */

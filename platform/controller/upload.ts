@@ -6,7 +6,7 @@ import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import * as zlib from 'node:zlib';
 import busboy from 'busboy';
 import { writeTemp } from './atomic-file';
-import { CcError, ErrorCodes } from './errors';
+import { CcError, ErrorCodes, diskFullError, isDiskFull } from './errors';
 import { bodyEncodingOf, encodedLimit } from './http-util';
 
 export interface ReceivedUpload {
@@ -80,8 +80,11 @@ export function receiveUpload(req: IncomingMessage, tmpDir: string, limits: Uplo
       for (const s of active) s.destroy(new Error('upload refused'));
       bb.destroy();
       req.resume();
-      void Promise.allSettled(pending).then(discard);
-      reject(e instanceof CcError ? e : new CcError(ErrorCodes.badRequest, `bad multipart request: ${(e as Error).message}`));
+      const err = e instanceof CcError ? e
+        : isDiskFull(e) ? diskFullError(e)
+          : new CcError(ErrorCodes.badRequest, `bad multipart request: ${(e as Error).message}`);
+      // Answered once the temp files are gone, so a client never sees one left behind.
+      void Promise.allSettled(pending).then(discard).finally(() => reject(err));
     };
 
     bb.on('file', (name, stream, info) => {

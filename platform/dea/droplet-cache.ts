@@ -1,6 +1,7 @@
 // Droplets by SHA-1: downloaded once from the controller (with the platform token), verified while
 // streaming to a temp name, then renamed into place; concurrent starts of the same droplet share
-// one download. Unpacking uses the system tar (GNU or bsd), which refuses absolute and `..` names.
+// one download. Unpacking uses the system tar (GNU or bsd), which refuses absolute and `..` names;
+// the links it unpacked are then followed through each other and refused when one leads out.
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -9,6 +10,7 @@ import * as https from 'node:https';
 import * as path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { LinkEscapeError, resolveLinkChain } from '../archive';
 import type { Log } from '../log';
 
 export class DropletFetchError extends Error {
@@ -110,12 +112,45 @@ export class DropletCache {
   }
 }
 
-/** Unpacks a droplet .tgz into `dir` (which must exist). */
-export function extractDroplet(tgz: string, dir: string): Promise<void> {
-  return new Promise((resolve, reject) => {
+/** Unpacks a droplet .tgz into `dir` (which must exist); refuses one with a link leading out of `dir`. */
+export async function extractDroplet(tgz: string, dir: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
     execFile('tar', ['-xzf', tgz, '-C', dir, '--no-same-owner'], { timeout: 120_000, maxBuffer: 1 << 20 }, (err, _out, stderr) => {
       if (err) reject(new DropletFetchError(`cannot unpack droplet: ${String(stderr).trim() || err.message}`, { cause: err }));
       else resolve();
     });
   });
+  await checkDropletLinks(dir);
+}
+
+/** Every link under `dir` by its path relative to `dir`. */
+async function linksUnder(dir: string): Promise<Map<string, string>> {
+  const links = new Map<string, string>();
+  const walk = async (rel: string): Promise<void> => {
+    for (const e of await fs.promises.readdir(path.join(dir, rel), { withFileTypes: true })) {
+      const p = rel === '' ? e.name : `${rel}/${e.name}`;
+      if (e.isSymbolicLink()) links.set(p, await fs.promises.readlink(path.join(dir, p)));
+      else if (e.isDirectory()) await walk(p);
+    }
+  };
+  await walk('');
+  return links;
+}
+
+/**
+ * Follows each link of the unpacked droplet through the others, as the kernel would: a chain that
+ * leaves the instance folder (or loops) is removed and the droplet refused, whatever the stager checked.
+ */
+async function checkDropletLinks(dir: string): Promise<void> {
+  const links = await linksUnder(dir);
+  const refused: string[] = [];
+  for (const [rel, target] of links) {
+    try { resolveLinkChain(rel, target, (p) => links.get(p)); } catch (e) {
+      if (!(e instanceof LinkEscapeError)) throw e;
+      refused.push(`${rel} -> ${target}`);
+    }
+  }
+  if (refused.length === 0) return;
+  for (const r of refused) await fs.promises.rm(path.join(dir, r.slice(0, r.indexOf(' -> '))), { force: true });
+  throw new DropletFetchError(`droplet refused: link ${refused[0]} leads out of the instance folder${refused.length > 1 ? ` (and ${refused.length - 1} more)` : ''}`);
 }

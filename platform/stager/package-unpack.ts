@@ -1,14 +1,20 @@
 // Unpacking an app package (zip) into the droplet's app/ folder. The package comes over the network,
-// so every entry is checked: no absolute paths, no `..` escapes, no links that leave the folder.
+// so every entry is checked before anything is written: no absolute paths, no `..` escapes, no link
+// that leads out of the folder, followed through the other links as it would be on disk. The zip
+// is read with the shared yauzl reader and streamed entry by entry, so memory stays bounded.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import JSZip from 'jszip';
+import { Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import * as zlib from 'node:zlib';
+import { LinkEscapeError, ZipArchive, ZipFormatError, resolveLinkChain, type ZipEntry } from '../archive';
 import { StagingError } from './errors';
 
-const S_IFMT = 0o170000;
-const S_IFLNK = 0o120000;
 /** Unpacked size limit: the controller checks 512 MiB on upload; this guards against zip bombs. */
 export const maxUnpackedBytes = 1024 * 1024 * 1024;
+/** Entries up to this size are read in one step; larger ones are streamed to their file. */
+const SMALL_ENTRY = 1024 * 1024;
+const MAX_LINK_TARGET = 4096;
 
 export interface UnpackResult {
   files: number;
@@ -31,69 +37,102 @@ function inside(root: string, p: string): boolean {
   return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
 }
 
-function unixMode(entry: JSZip.JSZipObject): number | null {
-  const m = entry.unixPermissions;
-  if (typeof m === 'number') return m;
-  if (typeof m === 'string' && /^[0-7]+$/.test(m)) return parseInt(m, 8);
-  return null;
+/** Passes bytes through and checks their CRC-32 at the end (yauzl checks the size). */
+class Crc32Check extends Transform {
+  private crc = 0;
+  constructor(private readonly e: ZipEntry) { super(); }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.crc = zlib.crc32(chunk, this.crc);
+    cb(null, chunk);
+  }
+  override _flush(cb: TransformCallback): void {
+    cb((this.crc >>> 0) === this.e.crc32 ? null : new ZipFormatError(`${this.e.name}: CRC mismatch`));
+  }
+}
+
+interface Planned { rel: string; entry: ZipEntry }
+
+/** Every check that needs no writing: names, declared sizes, link targets and their chains. */
+function plan(archive: ZipArchive): { entries: Planned[]; links: Map<string, string> } {
+  const entries: Planned[] = [];
+  const links = new Map<string, string>();
+  let declared = 0;
+  for (const entry of archive.entries) {
+    const rel = safeEntryPath(entry.name);
+    if (rel === '.' || rel === '') continue;
+    if (!entry.isDirectory) declared += entry.uncompressedSize;
+    if (declared > maxUnpackedBytes) throw new StagingError(`bad package: more than ${maxUnpackedBytes >> 20} MiB unpacked`);
+    if (entry.isSymlink) {
+      if (entry.uncompressedSize > MAX_LINK_TARGET) throw new StagingError(`bad package: link ${JSON.stringify(entry.name)} has a target too long`);
+      links.set(rel, archive.readSmall(entry).toString('utf8'));
+    }
+    entries.push({ rel, entry });
+  }
+  for (const [rel, target] of links) {
+    try { resolveLinkChain(rel, target, (p) => links.get(p)); } catch (e) {
+      if (!(e instanceof LinkEscapeError)) throw e;
+      const what = `bad package: link ${JSON.stringify(rel)} -> ${JSON.stringify(target)}`;
+      throw new StagingError(e.loops ? `${what} loops through other links` : `${what} points outside the app folder`);
+    }
+  }
+  return { entries, links };
 }
 
 /** Unpacks `zipFile` into `root` (which must exist). Throws StagingError for a bad or hostile zip. */
 export async function unpackPackage(zipFile: string, root: string, signal: AbortSignal): Promise<UnpackResult> {
-  let zip: JSZip;
+  let archive: ZipArchive;
   try {
-    zip = await JSZip.loadAsync(await fs.promises.readFile(zipFile), { createFolders: false });
+    // The controller built this package; its names are checked below, with our own wording.
+    archive = await ZipArchive.open(zipFile, { maxEntries: Infinity, checkNames: false });
   } catch (e) {
     throw new StagingError(`bad package: not a valid zip file (${(e as Error).message})`);
   }
+  try {
+    return await unpackEntries(archive, root, signal);
+  } catch (e) {
+    if (e instanceof ZipFormatError || (e instanceof Error && 'code' in e && String(e.code).startsWith('Z_'))) throw new StagingError(`bad package: ${e.message}`);
+    throw e;
+  } finally {
+    archive.close();
+  }
+}
+
+async function unpackEntries(archive: ZipArchive, root: string, signal: AbortSignal): Promise<UnpackResult> {
+  const { entries, links } = plan(archive);
   const realRoot = await fs.promises.realpath(root);
   let files = 0;
   let bytes = 0;
-  const links: { at: string; target: string; name: string }[] = [];
-  for (const entry of Object.values(zip.files)) {
+  for (const { rel, entry } of entries) {
     signal.throwIfAborted();
-    // jszip quietly rewrites `../x` to `x`; a package that says `../x` is refused, not relocated.
-    const rel = safeEntryPath(entry.unsafeOriginalName ?? entry.name);
-    safeEntryPath(entry.name);
-    if (rel === '.' || rel === '') continue;
     const dest = path.join(realRoot, rel);
     // The parent must really be inside the root, even through links created earlier.
     await fs.promises.mkdir(path.dirname(dest), { recursive: true });
     const realParent = await fs.promises.realpath(path.dirname(dest));
-    if (!inside(realRoot, realParent)) throw new StagingError(`bad package: entry ${JSON.stringify(entry.unsafeOriginalName ?? entry.name)} points outside the app folder`);
-    const mode = unixMode(entry);
-    if (entry.dir) {
+    if (!inside(realRoot, realParent)) throw new StagingError(`bad package: entry ${JSON.stringify(entry.name)} points outside the app folder`);
+    if (entry.isDirectory) {
       await fs.promises.mkdir(dest, { recursive: true });
       continue;
     }
-    const data = await entry.async('nodebuffer');
-    bytes += data.length;
-    if (bytes > maxUnpackedBytes) throw new StagingError(`bad package: more than ${maxUnpackedBytes >> 20} MiB unpacked`);
-    if (mode !== null && (mode & S_IFMT) === S_IFLNK) {
-      links.push({ at: dest, target: data.toString('utf8'), name: entry.name });
-      continue;
-    }
+    if (entry.isSymlink) continue;
     await fs.promises.rm(dest, { force: true, recursive: true });
     // Keep the executable bits the client sent; the owner can always read and write.
-    const perm = mode !== null ? (mode & 0o777) | 0o600 : 0o644;
-    await fs.promises.writeFile(dest, data, { mode: perm, flag: 'wx' });
+    const perm = entry.mode !== null ? (entry.mode & 0o777) | 0o600 : 0o644;
+    if (entry.uncompressedSize <= SMALL_ENTRY && entry.compressedSize <= SMALL_ENTRY) {
+      await fs.promises.writeFile(dest, archive.readSmall(entry), { mode: perm, flag: 'wx' });
+    } else {
+      await pipeline(archive.stream(entry), new Crc32Check(entry), fs.createWriteStream(dest, { mode: perm, flags: 'wx' }), { signal });
+    }
     await fs.promises.chmod(dest, perm);
+    bytes += entry.uncompressedSize;
     files++;
   }
   // Links last, so no later entry is written through one.
-  for (const l of links) {
-    if (path.isAbsolute(l.target) || !inside(realRoot, path.resolve(path.dirname(l.at), l.target))) {
-      throw new StagingError(`bad package: link ${JSON.stringify(l.name)} -> ${JSON.stringify(l.target)} points outside the app folder`);
-    }
-    await fs.promises.rm(l.at, { force: true, recursive: true });
-    await fs.promises.symlink(l.target, l.at);
+  for (const [rel, target] of links) {
+    const at = path.join(realRoot, rel);
+    await fs.promises.rm(at, { force: true, recursive: true });
+    await fs.promises.symlink(target, at);
+    bytes += Buffer.byteLength(target);
     files++;
-  }
-  // Each target is inside on its own, but a chain (`a -> b/../x` with `b -> .`) can still leave.
-  for (const l of links) {
-    let real: string;
-    try { real = await fs.promises.realpath(l.at); } catch { continue; /* dangling: points nowhere */ }
-    if (!inside(realRoot, real)) throw new StagingError(`bad package: link ${JSON.stringify(l.name)} resolves outside the app folder`);
   }
   return { files, bytes };
 }

@@ -14,7 +14,7 @@ import { UnsafePathError, checkLinkTarget, normalizeAppPath, parseResources } fr
 import { Packager } from '../../platform/controller/packager';
 import { ResourcePool } from '../../platform/controller/resource-pool';
 import { Store } from '../../platform/controller/store';
-import { ZipArchive } from '../../platform/controller/zip-reader';
+import { ZipArchive } from '../../platform/archive';
 import { writeZip, type ZipSource } from '../../platform/controller/zip-writer';
 import { silentLog } from '../../platform/log';
 

@@ -12,7 +12,7 @@ import { CcError } from '../../platform/controller/errors';
 import { Packager } from '../../platform/controller/packager';
 import { ResourcePool } from '../../platform/controller/resource-pool';
 import { Store } from '../../platform/controller/store';
-import { DEFAULT_MAX_ZIP_ENTRIES, ZipArchive, ZipEntryLimitError, ZipFormatError } from '../../platform/controller/zip-reader';
+import { DEFAULT_MAX_ZIP_ENTRIES, ZipArchive, ZipEntryLimitError, ZipFormatError } from '../../platform/archive';
 import { writeZip, type ZipSource } from '../../platform/controller/zip-writer';
 import { silentLog } from '../../platform/log';
 import { httpRequest, multipartBody, startTestController } from './support/controller';

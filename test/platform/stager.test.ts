@@ -164,6 +164,11 @@ describe('stager', function () {
       ['absolute', { 'server.js': 'x', '/tmp/escaped.txt': 'gotcha' }, /absolute path|points outside/],
       ['link-out', { 'server.js': 'x', 'etc': { link: '/etc' } }, /link "etc" -> "\/etc" points outside/],
       ['link-chain', { 'server.js': 'x', 'a': { link: '.' }, 'b': { link: 'a/../..' } }, /points outside|resolves outside/],
+      // Each target stays inside read alone; through `x/y -> ..` they climb out (to a path missing
+      // here, perhaps present beside an instance folder).
+      ['link-chain-deep', { 'server.js': 'x', 'x/y': { link: '..' }, 'esc': { link: 'x/y/x/y/x/y/../../../../../../etc' } }, /link "esc" -> "x\/y\/x\/y.*" points outside the app folder/],
+      ['link-chain-dangling', { 'server.js': 'x', 'x/y': { link: '..' }, 'esc': { link: 'x/y/x/y/../../../nowhere-yet' } }, /link "esc" -> .* points outside the app folder/],
+      ['link-loop', { 'server.js': 'x', 'a': { link: 'b' }, 'b': { link: 'a' } }, /link "[ab]" -> "[ab]" loops through other links/],
     ];
     for (const [key, entries, expected] of cases) {
       server.addPackage(key, await zipEntries(entries));

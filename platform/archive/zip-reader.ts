@@ -39,6 +39,8 @@ export interface ZipEntry {
 export interface ZipOpenOptions {
   /** Archives declaring more entries are refused with ZipEntryLimitError; default DEFAULT_MAX_ZIP_ENTRIES. */
   maxEntries?: number;
+  /** False leaves names unchecked, for a caller that checks (and words its refusals) itself; default true. */
+  checkNames?: boolean;
 }
 
 /** The default entry limit: far above real apps, low enough to keep the entry list small. */
@@ -116,11 +118,11 @@ function formatError(err: unknown, entryName?: string): Error {
   return new ZipFormatError(entryName === undefined ? what : `${entryName}: ${what}`, { cause: e });
 }
 
-function toEntry(e: yauzl.Entry): ZipEntry {
+function toEntry(e: yauzl.Entry, checkNames: boolean): ZipEntry {
   const flags = e.generalPurposeBitFlag;
   const name = decodeName(e.fileNameRaw, (flags & 0x800) !== 0);
   // yauzl's strict name check: backslashes, absolute paths and `..` segments (even `a/../b`) refused.
-  const bad = yauzl.validateFileName(name);
+  const bad = checkNames ? yauzl.validateFileName(name) : null;
   if (bad !== null) throw new ZipFormatError(bad);
   const host = e.versionMadeBy >> 8;
   const extAttr = e.externalFileAttributes >>> 0;
@@ -135,7 +137,7 @@ function toEntry(e: yauzl.Entry): ZipEntry {
 }
 
 /** Lists the central directory one entry at a time, yielding to the event loop now and then. */
-function readEntries(zip: yauzl.ZipFile): Promise<ZipEntry[]> {
+function readEntries(zip: yauzl.ZipFile, checkNames: boolean): Promise<ZipEntry[]> {
   return new Promise((resolve, reject) => {
     const out: ZipEntry[] = [];
     let cdBytes = 0;
@@ -148,7 +150,7 @@ function readEntries(zip: yauzl.ZipFile): Promise<ZipEntry[]> {
       try {
         cdBytes += 46 + e.fileNameLength + e.extraFieldLength + e.fileCommentLength;
         if (cdBytes > MAX_CENTRAL_DIRECTORY) throw new ZipFormatError('central directory too large');
-        out.push(toEntry(e));
+        out.push(toEntry(e, checkNames));
       } catch (err) {
         done(err);
         return;
@@ -202,7 +204,7 @@ export class ZipArchive {
     zip.on('error', () => undefined);
     try {
       if (zip.entryCount > maxEntries) throw new ZipEntryLimitError(zip.entryCount, maxEntries);
-      return new ZipArchive(file, zip, fd, size, await readEntries(zip));
+      return new ZipArchive(file, zip, fd, size, await readEntries(zip, opts.checkNames ?? true));
     } catch (e) {
       zip.close();
       throw e;
