@@ -1,10 +1,15 @@
-// Isolation during huge uploads, one real platform: while a 400,000-entry zip (refused) and a
-// 100,000-entry zip (at the limit, accepted) are uploaded, a running app keeps answering through the
-// router and `GET /info` keeps answering, both measured in the same test.
+// Isolation during huge uploads: while a 400,000-entry zip (refused) and a 100,000-entry zip (at the
+// limit, accepted) are uploaded, a running app keeps answering through the router and `GET /info`
+// keeps answering, both measured in the same test: once with every component in one process (the
+// embedded platform the other e2e suites use), once under `pocket up`, where the router is a process
+// of its own, as users run it.
+import * as path from 'node:path';
 import { strict as assert } from 'node:assert';
 import { writeZip, type ZipSource } from '../../platform/controller/zip-writer';
+import { CloudControllerClient, readEndpoint, type Endpoint } from '../../platform/client';
+import { buildCli, repoRoot, type CliHarness, type RunningUp } from './support/cli';
 import { httpRequest, multipartBody } from './support/controller';
-import { fixture, hostOf, pushApp, startE2ePlatform, viaRouter, type TestPlatform } from './support/e2e';
+import { fixture, hostOf, pushApp, startE2ePlatform, type TestPlatform } from './support/e2e';
 import { sleep } from './support/wait';
 
 /** A stored archive of `n` empty files. */
@@ -23,8 +28,10 @@ function p(sorted: number[], q: number): number {
 
 interface Latencies { routed: number[]; info: number[]; failed: number }
 
+interface Target { router: string; api: string; token: string }
+
 /** Requests to the app through the router and to `GET /info`, one after another each, until `stop`. */
-function probe(t: TestPlatform, stop: { done: boolean }): { result: Promise<Latencies> } {
+function probe(t: Target, stop: { done: boolean }): { result: Promise<Latencies> } {
   const out: Latencies = { routed: [], info: [], failed: 0 };
   const loop = async (into: number[], call: () => Promise<number>, gapMs: number): Promise<void> => {
     while (!stop.done) {
@@ -34,9 +41,43 @@ function probe(t: TestPlatform, stop: { done: boolean }): { result: Promise<Late
       await sleep(gapMs);
     }
   };
-  const routed = loop(out.routed, async () => (await viaRouter(t, hostOf('steady'))).status, 5);
+  const routed = loop(out.routed, async () => (await httpRequest(`${t.router}/`, { host: hostOf('steady') })).status, 5);
   const info = loop(out.info, async () => (await httpRequest(`${t.api}/info`)).status, 20);
   return { result: Promise.all([routed, info]).then(() => out) };
+}
+
+interface Figures { entries: number; text: string; failed: number; routedP99: number; infoP99: number }
+
+/** The idle figures, then each upload with the probes running; the app `steady` runs, `bulk` exists. */
+async function measureUploads(t: Target): Promise<Figures[]> {
+  const idle = { done: false };
+  const quiet = probe(t, idle);
+  await sleep(1000);
+  idle.done = true;
+  const q = await quiet.result;
+  const qr = [...q.routed].sort((a, b) => a - b);
+  console.log(`      no upload: routed ${qr.length} requests, p50 ${p(qr, 0.5).toFixed(1)} p99 ${p(qr, 0.99).toFixed(1)} ms; /info max ${p([...q.info].sort((a, b) => a - b), 1).toFixed(1)} ms`);
+  const out: Figures[] = [];
+  for (const [n, status] of [[400_000, 400], [100_000, 200]] as const) {
+    const zip = await emptyEntries(n);
+    const mp = multipartBody([{ name: 'resources', value: '[]' }, { name: 'application', value: zip, filename: 'app.zip', contentType: 'application/zip' }]);
+    const stop = { done: false };
+    await sleep(200);
+    const running = probe(t, stop);
+    const t0 = performance.now();
+    const r = await httpRequest(`${t.api}/apps/bulk/application`, { method: 'PUT', body: mp.body, token: t.token, headers: { 'content-type': mp.contentType } });
+    const uploadMs = performance.now() - t0;
+    await sleep(200);
+    stop.done = true;
+    const l = await running.result;
+    assert.equal(r.status, status, r.text);
+    const routed = [...l.routed].sort((a, b) => a - b);
+    const info = [...l.info].sort((a, b) => a - b);
+    const text = `${n} entries (${(zip.length / 2 ** 20).toFixed(1)} MiB) answered ${r.status} in ${Math.round(uploadMs)} ms; routed: ${routed.length} requests, p50 ${p(routed, 0.5).toFixed(1)} p99 ${p(routed, 0.99).toFixed(1)} max ${p(routed, 1).toFixed(1)} ms; /info: ${info.length}, p99 ${p(info, 0.99).toFixed(1)} max ${p(info, 1).toFixed(1)} ms; failed ${l.failed}`;
+    console.log(`      ${text}`);
+    out.push({ entries: n, text, failed: l.failed, routedP99: p(routed, 0.99), infoP99: p(info, 0.99) });
+  }
+  return out;
 }
 
 describe('e2e: isolation during huge uploads', function () {
@@ -45,39 +86,43 @@ describe('e2e: isolation during huge uploads', function () {
   before(async () => { t = await startE2ePlatform(); });
   after(async () => { await t?.stop(); });
 
-  it('loses no routed request and keeps GET /info under 200 ms while 400,000 and 100,000 entries are uploaded', async () => {
+  it('in one process: loses no routed request and keeps GET /info under 200 ms while 400,000 and 100,000 entries are uploaded', async () => {
     await pushApp(t, fixture('node-hello'), { name: 'steady' });
     await t.client.createApp({ name: 'bulk' });
-    // The same probes with no upload: what this machine's load alone costs.
-    const idle = { done: false };
-    const quiet = probe(t, idle);
-    await sleep(1000);
-    idle.done = true;
-    const q = await quiet.result;
-    const qr = [...q.routed].sort((a, b) => a - b);
-    console.log(`      no upload: routed ${qr.length} requests, p50 ${p(qr, 0.5).toFixed(1)} p99 ${p(qr, 0.99).toFixed(1)} ms; /info max ${p([...q.info].sort((a, b) => a - b), 1).toFixed(1)} ms`);
-    const failures: string[] = [];
-    for (const [n, status] of [[400_000, 400], [100_000, 200]] as const) {
-      const zip = await emptyEntries(n);
-      const mp = multipartBody([{ name: 'resources', value: '[]' }, { name: 'application', value: zip, filename: 'app.zip', contentType: 'application/zip' }]);
-      const stop = { done: false };
-      await sleep(200);
-      const running = probe(t, stop);
-      const t0 = performance.now();
-      const r = await httpRequest(`${t.api}/apps/bulk/application`, { method: 'PUT', body: mp.body, token: t.token, headers: { 'content-type': mp.contentType } });
-      const uploadMs = performance.now() - t0;
-      await sleep(200);
-      stop.done = true;
-      const l = await running.result;
-      assert.equal(r.status, status, r.text);
-      const routed = [...l.routed].sort((a, b) => a - b);
-      const info = [...l.info].sort((a, b) => a - b);
-      const figures = `${n} entries (${(zip.length / 2 ** 20).toFixed(1)} MiB) answered ${r.status} in ${Math.round(uploadMs)} ms; routed: ${routed.length} requests, p50 ${p(routed, 0.5).toFixed(1)} p99 ${p(routed, 0.99).toFixed(1)} max ${p(routed, 1).toFixed(1)} ms; /info: ${info.length}, p99 ${p(info, 0.99).toFixed(1)} max ${p(info, 1).toFixed(1)} ms; failed ${l.failed}`;
-      console.log(`      ${figures}`);
-      // Asserted: nothing fails and /info stays under 200 ms (p99). The routed p99 target (50 ms) is
-      // reported, not asserted: on a loaded 2-core machine one ~300 ms stall of the 100,000 case remains.
-      if (l.failed > 0 || !(p(info, 0.99) < 200)) failures.push(figures);
-    }
-    assert.deepEqual(failures, []);
+    const figures = await measureUploads({ router: t.router, api: t.api, token: t.token });
+    // The routed p99 target (50 ms) is reported here, not asserted: with the router in the
+    // controller's process one ~300 ms stall of the 100,000 case remains. `pocket up` (below) runs
+    // the router in its own process, and there it is asserted.
+    assert.deepEqual(figures.filter((f) => f.failed > 0 || !(f.infoP99 < 200)).map((f) => f.text), []);
+  });
+});
+
+describe('e2e: isolation during huge uploads under pocket up (one process per component)', function () {
+  this.timeout(240_000);
+  let h: CliHarness;
+  let up: RunningUp;
+  let client: CloudControllerClient;
+  let ep: Endpoint;
+  before(async () => {
+    h = await buildCli();
+    const dataDir = path.join(h.outDir, 'data');
+    up = await h.up(dataDir);
+    ep = readEndpoint(dataDir) as Endpoint;
+    client = new CloudControllerClient({ api: ep.api, token: ep.token });
+    const r = await h.run(['--data', dataDir, 'push', path.join(repoRoot, 'test/fixtures/node-hello'), '--name', 'steady'], {}, 90_000);
+    assert.equal(r.code, 0, r.stderr);
+    await client.createApp({ name: 'bulk' });
+  });
+  after(async () => {
+    client?.close();
+    if (up && up.child.exitCode === null) { up.child.kill('SIGINT'); await up.exited; }
+    h?.cleanup();
+  });
+
+  it('routed p99 under 50 ms and no request lost during 400,000 and 100,000 entries; GET /info p99 under 200 ms during 400,000', async () => {
+    const figures = await measureUploads({ router: ep.router as string, api: ep.api, token: ep.token });
+    // The 100,000-entry upload is accepted and assembled by the controller itself: its own answers
+    // (`GET /info`) stall for a few hundred ms then, and that figure is printed, not asserted.
+    assert.deepEqual(figures.filter((f) => f.failed > 0 || !(f.routedP99 < 50) || (f.entries === 400_000 && !(f.infoP99 < 200))).map((f) => f.text), []);
   });
 });
