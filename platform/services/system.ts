@@ -51,6 +51,8 @@ export function run(cmd: string, args: readonly string[], opts: { runAs?: RunAs;
       if (err) reject(new Error(`${path.basename(cmd)} failed: ${(stderr || err.message).trim()}`, { cause: err }));
       else resolve({ stdout, stderr });
     });
+    // A client that exits early (server not up yet) closes its stdin: its exit code is the answer.
+    child.stdin?.on('error', () => undefined);
     if (opts.input !== undefined) child.stdin?.end(opts.input);
   });
 }

@@ -7,7 +7,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { ServiceType } from '../../../platform/bus';
+import type { Bus, ServiceType } from '../../../platform/bus';
 import { silentLog } from '../../../platform/log';
 import { findInstallations, serviceOffering, serviceTokenHeader, startServices, type RunningServices, type ServiceGateway, type ServiceOffering } from '../../../platform/services';
 import { httpRequest, type HttpReply } from './controller';
@@ -17,6 +17,8 @@ export const serviceToken = 'test-service-token-0123456789';
 
 export interface ServicesHarness {
   nats: TestNats;
+  /** The bus the nodes and gateways use (its counters count what they dropped). */
+  bus: Bus;
   dataDir: string;
   services: RunningServices;
   offerings: ServiceOffering[];
@@ -47,7 +49,7 @@ export async function startServicesHarness(types: readonly ServiceType[]): Promi
   const bus = await nats.connect('services');
   const start = (): Promise<RunningServices> => startServices({ bus, log: silentLog, dataDir, api, serviceToken, types });
   const h: ServicesHarness = {
-    nats, dataDir, offerings, services: await start(),
+    nats, bus, dataDir, offerings, services: await start(),
     gateway(type) {
       const g = h.services.gateways.find((x) => x.label.startsWith(`${type}-`));
       if (!g) throw new Error(`no ${type} gateway`);
