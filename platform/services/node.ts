@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Subscription } from '@nats-io/transport-node';
-import { ServiceSubjects, type Bus, type ServiceAnnounce, type ServiceCredentials, type ServiceType } from '../bus';
+import { ServiceSubjects, type Bus, type ServiceAnnounce, type ServiceCredentials, type ServiceCredentialsReply, type ServiceType } from '../bus';
 import type { Log } from '../log';
 import { SerialQueue, type DriverContext, type Installation, type ServiceDriver } from './driver';
 import { ServiceError, toErrorHash } from './errors';
@@ -93,13 +93,13 @@ export class ServiceNode {
       bus.subscribe(ServiceSubjects.discover(t), () => this.announcement()),
       bus.subscribe(ServiceSubjects.provision(t, id), (m) => this.op(() => this.provision(m.plan, m.version))),
       bus.subscribe(ServiceSubjects.bind(t, id), (m) => this.op(() => this.bind(m.name))),
-      bus.subscribe(ServiceSubjects.unbind(t, id), async (m) => ({ ...(await this.op(() => this.unbind(m.credentials.name, m.credentials.username))), credentials: undefined })),
-      bus.subscribe(ServiceSubjects.unprovision(t, id), async (m) => ({ ...(await this.op(() => this.unprovision(m.name))), credentials: undefined })),
+      bus.subscribe(ServiceSubjects.unbind(t, id), (m) => this.op(() => this.unbind(m.credentials.name, m.credentials.username))),
+      bus.subscribe(ServiceSubjects.unprovision(t, id), (m) => this.op(() => this.unprovision(m.name))),
     );
   }
 
   /** One operation in the queue, answered in v1's `{success, credentials?, error?}`. */
-  private async op(fn: () => Promise<ServiceCredentials | undefined>): Promise<{ success: boolean; credentials?: ServiceCredentials; error?: ReturnType<typeof toErrorHash> }> {
+  private async op(fn: () => Promise<ServiceCredentials | undefined>): Promise<ServiceCredentialsReply> {
     try {
       const credentials = await this.queue.run(fn);
       return credentials ? { success: true, credentials } : { success: true };
