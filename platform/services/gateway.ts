@@ -103,8 +103,11 @@ export class ServiceGateway {
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
-    await new Promise<void>((r) => { if (this.server) this.server.close(() => r()); else r(); });
-    this.server?.closeAllConnections();
+    const server = this.server;
+    if (!server) return;
+    const closed = new Promise<void>((r) => server.close(() => r()));
+    server.closeAllConnections();
+    await closed;
   }
 
   private seen(a: ServiceAnnounce): void {

@@ -16,9 +16,12 @@ export class MysqlDriver implements ServiceDriver {
   private server: ServerProcess | undefined;
   private readonly runAs: RunAs | undefined = serviceAccount('mysql');
   private readonly data: string;
+  /** Kept short (sun_path is ~107 bytes): a name in the temp dir, by data folder. */
+  private readonly socket: string;
 
   constructor(private readonly ctx: DriverContext) {
     this.data = path.join(ctx.dir, 'data');
+    this.socket = path.join(os.tmpdir(), `pocket-mysql-${createHash('sha1').update(this.data).digest('hex').slice(0, 12)}.sock`);
   }
 
   async restore(): Promise<void> {
@@ -77,6 +80,8 @@ export class MysqlDriver implements ServiceDriver {
   async stop(): Promise<void> {
     await this.server?.stop();
     this.server = undefined;
+    // A server killed with SIGKILL leaves its socket behind.
+    fs.rmSync(this.socket, { force: true });
   }
 
   private async sql(statements: readonly string[]): Promise<string> {
@@ -103,13 +108,11 @@ export class MysqlDriver implements ServiceDriver {
       'FLUSH PRIVILEGES',
       '',
     ].join(';\n'), this.runAs);
-    // The socket path is kept short (sun_path is ~107 bytes): a name in the temp dir, by data folder.
-    const socket = path.join(os.tmpdir(), `pocket-mysql-${createHash('sha1').update(this.data).digest('hex').slice(0, 12)}.sock`);
     const pidFile = path.join(this.data, 'mariadbd.pid');
     const server = new ServerProcess({
       name: 'mysql',
       command: this.ctx.install.bins.server,
-      args: ['--no-defaults', `--datadir=${this.data}`, `--port=${port}`, `--bind-address=${this.ctx.host}`, `--socket=${socket}`,
+      args: ['--no-defaults', `--datadir=${this.data}`, `--port=${port}`, `--bind-address=${this.ctx.host}`, `--socket=${this.socket}`,
         `--pid-file=${pidFile}`, `--init-file=${initFile}`, '--skip-name-resolve', '--innodb-buffer-pool-size=32M'],
       runAs: this.runAs,
       logFile: path.join(this.ctx.dir, 'server.log'),
