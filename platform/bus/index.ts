@@ -6,3 +6,4 @@ export { startEmbeddedNats, findNatsServerBinary, newToken, NatsServerNotFound, 
 export * from './messages';
 export * from './catalog';
 export { ActualState, isLive, liveStates, type ActualInstance, type ActualStateOptions } from './actual-state';
+export * from './services';
