@@ -58,10 +58,6 @@ export type RuntimeInfo = z.infer<typeof runtimeInfo>;
 export const runtimesInfo = z.record(z.string(), runtimeInfo);
 export type RuntimesInfo = z.infer<typeof runtimesInfo>;
 
-/** No service offerings yet (PROTOCOL.md §9): always `{}` today. */
-export const servicesInfo = z.record(z.string(), z.unknown());
-export type ServicesInfo = z.infer<typeof servicesInfo>;
-
 // ---- apps ----------------------------------------------------------------------------------
 
 export const app = z.object({
