@@ -136,6 +136,8 @@ export interface AppCreateRequest {
   resources?: { memory?: number; disk?: number; fds?: number };
   env?: string[];
   state?: AppState;
+  /** Names of the services to bind (v1 binds through this list). */
+  services?: string[];
 }
 
 /** Body of PUT /apps/:name: any subset, plus `meta.version` for optimistic locking (102). */
