@@ -56,7 +56,7 @@ export async function startFakeGateway(o: FakeGatewayOptions): Promise<FakeGatew
       const p = (req.url ?? '/').split('?')[0];
       calls.push(`${req.method} ${p}`);
       if (req.headers['x-vcap-service-token'] !== o.token) { send(403, { code: 200, description: 'bad service token' }); return; }
-      let body: Record<string, unknown> = {};
+      let body: Record<string, unknown>;
       try { body = chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown> : {}; } catch { send(400, { code: 100, description: 'bad json' }); return; }
       const parts = p.split('/').filter(Boolean).map(decodeURIComponent); // gateway v1 configurations [:id [handles [:hid]]]
       if (parts[0] !== 'gateway' || parts[1] !== 'v1' || parts[2] !== 'configurations') { send(404, { code: 404, description: 'no such route' }); return; }
