@@ -7,7 +7,8 @@ import { decodeEndpoint, type Endpoint as EndpointFile } from '../platform/contr
 import { UserFacingError } from '../platform/log';
 
 /** `<dataDir>/endpoint.json` of a running platform (the contract's Endpoint): every field present (`''` for an unknown address). */
-export type RunningEndpoint = { [K in keyof EndpointFile]-?: NonNullable<EndpointFile[K]> };
+// The owner's email and password are for `pocket login`, not for connecting: left out.
+export type RunningEndpoint = { [K in Exclude<keyof EndpointFile, 'user' | 'password'>]-?: NonNullable<EndpointFile[K]> };
 
 /** Whether the platform's API answers at an endpoint (a real request; injected so tests need no bundle). */
 export type EndpointProbe = (ep: RunningEndpoint) => Promise<boolean>;

@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Bus, startEmbeddedNats, Subjects } from './bus';
-import { startController, type ControllerTimings } from './controller';
+import { startController, type ControllerTimings, type OwnerAccount } from './controller';
 import { startDea, type DeaTimings } from './dea';
 import { acquireDirLock, claimComponentDir, loadOrCreateToken, removeEndpoint, writeEndpoint } from './data-dir';
 import { startHealthManager, type HealthTimings } from './health';
@@ -51,6 +51,8 @@ export interface Platform {
   router: string | null;
   nats: string;
   token: string;
+  /** The owner account, when the controller runs here (its password only while the generated one is unchanged). */
+  owner?: OwnerAccount;
   components: readonly PlatformComponent[];
   stop(): Promise<void>;
 }
@@ -69,6 +71,7 @@ interface Assembly {
   tuning: PlatformTuning;
   nats: string;
   started: Stoppable[];
+  owner?: OwnerAccount;
 }
 
 export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
@@ -100,7 +103,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
 
     let stopping: Promise<void> | null = null;
     return {
-      dataDir, api, router, nats: a.nats, token: a.token, components: [...only],
+      dataDir, api, router, nats: a.nats, token: a.token, owner: a.owner, components: [...only],
       stop: () => (stopping ??= stopAll()),
     };
   } catch (e) {
@@ -133,6 +136,7 @@ async function setupController(a: Assembly): Promise<string> {
     timings: a.tuning.controller, log: a.log.child('cc'),
   });
   a.started.push({ name: 'controller', stop: () => controller.stop() });
+  a.owner = controller.owner;
   return controller.url;
 }
 
@@ -174,6 +178,6 @@ async function setupRouter(a: Assembly): Promise<string> {
 
 /** endpoint.json last: once it exists, everything it names answers. */
 function setupEndpoint(a: Assembly, api: string, router: string | null): void {
-  writeEndpoint(a.dataDir, { api, router, nats: a.nats, token: a.token, pid: process.pid });
+  writeEndpoint(a.dataDir, { api, router, nats: a.nats, token: a.token, pid: process.pid, user: a.owner?.email, password: a.owner?.password ?? undefined });
   a.started.push({ name: 'endpoint.json', stop: () => removeEndpoint(a.dataDir) });
 }

@@ -99,6 +99,20 @@ export type DeaDiscover = z.infer<typeof deaDiscover>;
 export const deaDiscoverReply = z.object({ id, ip: z.string(), port: z.number().int().nullable().default(null), version: z.number().default(0.1) });
 export type DeaDiscoverReply = z.infer<typeof deaDiscoverReply>;
 
+/** A service bound to the app, as `dea.<id>.start` carries it (v1's `services_for_dea`). */
+export const boundService = z.object({
+  name: z.string(),
+  type: z.string().default('generic'),
+  label: z.string(),
+  vendor: z.string().default(''),
+  version: z.string().default(''),
+  tags: z.array(z.string()).default([]),
+  plan: z.string().default('free'),
+  plan_option: z.string().nullish(),
+  credentials: z.record(z.string(), z.unknown()),
+});
+export type BoundService = z.infer<typeof boundService>;
+
 export const deaStart = z.object({
   droplet: dropletId,
   name: z.string().min(1),
@@ -115,6 +129,7 @@ export const deaStart = z.object({
   debug: z.string().nullish(),
   console: z.boolean().nullish(),
   flapping: z.boolean().optional(),
+  services: z.array(boundService).optional(),
 });
 export type DeaStart = z.infer<typeof deaStart>;
 

@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { findManifest, formatMemory, formatTable, push, readManifest, startApp, type ManifestApp } from '../client';
 import { UserFacingError } from '../log';
 import { out, printFingerprintSummary, printPushEnd } from './output';
+import { bindManifestServices } from './services-commands';
 import { confirm, interruptSignal, mustApp, withClient } from './shared';
 
 export interface PushFlags {
@@ -63,6 +64,8 @@ export async function pushCommand(cmd: Command, pathArg: string | undefined, fla
             out(`  ${line}`);
           },
         });
+        // The manifest's `services:` are bound after the push; the controller restarts the app with them.
+        if (m.services?.length) await bindManifestServices(client, name, m.services);
         printPushEnd(summary);
       } finally {
         interrupt.dispose();

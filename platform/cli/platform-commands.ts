@@ -71,6 +71,8 @@ export async function runPlatform(cmd: Command, opts: { nats?: string; natsToken
     out(`  nats:    ${p.nats}`);
     out(`  data:    ${p.dataDir}`);
     out(`  pid:     ${process.pid}`);
+    // The generated password is shown once, on the start that made the account (it stays in endpoint.json).
+    if (p.owner?.created && p.owner.password) out(`  owner:   ${p.owner.email}, password ${p.owner.password} (\`pocket login\`)`);
   }
   out('Press Ctrl-C to stop.');
   // Keep running until a signal arrives.

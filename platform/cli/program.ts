@@ -9,7 +9,11 @@ import {
 import { crashesCommand, filesCommand, infoCommand, instancesCommand, logsCommand, statsCommand, targetCommand } from './inspect-commands';
 import { out } from './output';
 import { runPlatform } from './platform-commands';
+import {
+  bindServiceCommand, createServiceCommand, deleteServiceCommand, marketplaceCommand, serviceCommand, servicesCommand, unbindServiceCommand,
+} from './services-commands';
 import { memoryArg, mustApp, portArg, wholeNumber, withClient } from './shared';
+import { loginCommand, logoutCommand } from './users-commands';
 
 export function buildProgram(): Command {
   const program = new Command('pocket')
@@ -50,6 +54,11 @@ export function buildProgram(): Command {
     .argument('[url]', 'cloud controller URL to save as the target')
     .option('--local', 'forget the saved target and use the local platform again')
     .action((url: string | undefined, flags: { local?: boolean }, cmd: Command) => targetCommand(cmd, url, flags));
+
+  program.command('login').description('log in (v1: POST /users/:email/tokens) and save the token for the target')
+    .argument('[email]', 'account email (default: asked, or the local owner)').option('--password <password>', 'password (default: asked; env POCKET_PASSWORD)')
+    .action((email: string | undefined, flags: { password?: string }, cmd: Command) => loginCommand(cmd, email, flags));
+  program.command('logout').description('forget the saved token of the target').action((_o: unknown, cmd: Command) => logoutCommand(cmd));
 
   program.command('info').description('show the platform: version, limits, usage, runtimes, frameworks')
     .action((_o: unknown, cmd: Command) => infoCommand(cmd));
@@ -112,6 +121,23 @@ export function buildProgram(): Command {
     .argument('<name>').argument('[path]', 'path inside the instance (default: /)')
     .option('--instance <n>', 'instance index', wholeNumber(0), 0)
     .action((name: string, p: string | undefined, flags: { instance: number }, cmd: Command) => filesCommand(cmd, name, p, flags));
+
+  program.command('marketplace').description('list the services that can be created (offerings)').action((_o: unknown, cmd: Command) => marketplaceCommand(cmd));
+  program.command('services').description('list your services and the apps bound to them').action((_o: unknown, cmd: Command) => servicesCommand(cmd));
+  program.command('create-service').description('create a service: pocket create-service postgresql db')
+    .argument('<type>', 'service type, as `pocket marketplace` lists it').argument('<name>')
+    .option('--plan <plan>', 'plan (default: the first offered, free)').option('--version <version>', 'service version (default: the first offered)')
+    .action((type: string, name: string, flags: { plan?: string; version?: string }, cmd: Command) => createServiceCommand(cmd, type, name, flags));
+  program.command('delete-service').description('delete a service and its data; bound apps restart without it')
+    .argument('<name>').option('-f, --force', 'do not ask for confirmation')
+    .action((name: string, flags: { force?: boolean }, cmd: Command) => deleteServiceCommand(cmd, name, flags));
+  program.command('bind-service').description('bind a service to an app (the app restarts with it in VCAP_SERVICES)')
+    .argument('<service>').argument('<app>').action((s: string, a: string, _o: unknown, cmd: Command) => bindServiceCommand(cmd, s, a));
+  program.command('unbind-service').description('unbind a service from an app and revoke the app\'s credentials')
+    .argument('<service>').argument('<app>').action((s: string, a: string, _o: unknown, cmd: Command) => unbindServiceCommand(cmd, s, a));
+  program.command('service').description('show a service and its credentials (secrets masked unless --show)')
+    .argument('<name>').option('--show', 'print passwords too')
+    .action((name: string, flags: { show?: boolean }, cmd: Command) => serviceCommand(cmd, name, flags));
 
   return program;
 }

@@ -7,9 +7,9 @@ import { gzipSync } from 'node:zlib';
 import type { z } from 'zod';
 import {
   ErrorCodes, appCreated, appList, app as appSchema, appStats, crashList, decode, empty, info, instanceList, instanceRestart, resourceList,
-  runtimesInfo, servicesInfo, stagingCancelled, uploadResult,
+  runtimesInfo, serviceInstance, serviceInstanceList, servicesInfo, stagingCancelled, tokenIssued, uploadResult, userInfo, userList,
   type App, type AppCreateRequest, type AppStats, type AppUpdateRequest, type CrashInfo, type Info, type InstanceInfo, type InstanceRestart,
-  type PlatformEvent, type Resource, type RuntimesInfo, type ServicesInfo,
+  type PlatformEvent, type Resource, type RuntimesInfo, type ServiceCreateRequest, type ServiceInstance, type ServicesInfo, type UserInfo,
 } from '../contract';
 import { CloudControllerError, CloudControllerUnreachableError, controllerErrorOf } from './errors';
 import { openEventStream, type EventStreamOptions, type EventSubscription } from './events';
@@ -100,8 +100,84 @@ export class CloudControllerClient {
     return this.json(runtimesInfo, { method: 'GET', path: '/info/runtimes', ...opts });
   }
 
+  /** The offerings (`GET /info/services`): `{type: {vendor: {version: offering}}}`. */
   async services(opts: CallOptions = {}): Promise<ServicesInfo> {
     return this.json(servicesInfo, { method: 'GET', path: '/info/services', ...opts });
+  }
+
+  // ---- services ------------------------------------------------------------------------------
+
+  /** The provisioned services the token's user sees (`GET /services`). */
+  async serviceInstances(opts: CallOptions = {}): Promise<ServiceInstance[]> {
+    return this.json(serviceInstanceList, { method: 'GET', path: '/services', ...opts });
+  }
+
+  /** One service with its credentials, or null when the controller answers `serviceNotFound` (500). */
+  async serviceInstance(name: string, opts: CallOptions = {}): Promise<ServiceInstance | null> {
+    try {
+      return await this.json(serviceInstance, { method: 'GET', path: servicePath(name), route: 'GET /services/:name', ...opts });
+    } catch (e) {
+      if (e instanceof CloudControllerError && e.code === ErrorCodes.serviceNotFound) return null;
+      throw e;
+    }
+  }
+
+  async createService(req: ServiceCreateRequest, opts: CallOptions = {}): Promise<ServiceInstance> {
+    return this.json(serviceInstance, { method: 'POST', path: '/services', ...jsonBody(req), timeoutMs: 120_000, ...opts });
+  }
+
+  /** Unprovisions the service; its bindings go with it and the bound apps restart without it. */
+  async deleteService(name: string, opts: CallOptions = {}): Promise<void> {
+    await this.json(empty, { method: 'DELETE', path: servicePath(name), route: 'DELETE /services/:name', timeoutMs: 120_000, ...opts });
+  }
+
+  /** Binds the v1 way: the app's `services` list, sent back with `PUT /apps/:name`. */
+  async bindService(service: string, appName: string, opts: CallOptions = {}): Promise<App> {
+    return this.changeBindings(appName, (have) => (have.includes(service) ? have : [...have, service]), opts);
+  }
+
+  async unbindService(service: string, appName: string, opts: CallOptions = {}): Promise<App> {
+    return this.changeBindings(appName, (have) => have.filter((s) => s !== service), opts);
+  }
+
+  private async changeBindings(appName: string, change: (have: string[]) => string[], opts: CallOptions): Promise<App> {
+    const app = await this.app(appName, opts);
+    if (!app) throw new CloudControllerError(ErrorCodes.appNotFound, 404, `App ${appName} not found`);
+    return this.updateApp(appName, { services: change(app.services), meta: { version: app.meta.version } }, opts);
+  }
+
+  // ---- users ---------------------------------------------------------------------------------
+
+  /** v1 login: a new token for the email and password (`POST /users/:email/tokens`). */
+  async login(email: string, password: string, opts: CallOptions = {}): Promise<string> {
+    return (await this.json(tokenIssued, { method: 'POST', path: `${userPath(email)}/tokens`, route: 'POST /users/:email/tokens', ...jsonBody({ password }), ...opts })).token;
+  }
+
+  /** Revokes every login token of the user. */
+  async revokeTokens(email: string, opts: CallOptions = {}): Promise<void> {
+    await this.json(empty, { method: 'DELETE', path: `${userPath(email)}/tokens`, route: 'DELETE /users/:email/tokens', ...opts });
+  }
+
+  async user(email: string, opts: CallOptions = {}): Promise<UserInfo> {
+    return this.json(userInfo, { method: 'GET', path: userPath(email), route: 'GET /users/:email', ...opts });
+  }
+
+  async users(opts: CallOptions = {}): Promise<UserInfo[]> {
+    return this.json(userList, { method: 'GET', path: '/users', ...opts });
+  }
+
+  async createUser(email: string, password: string, opts: CallOptions & { admin?: boolean } = {}): Promise<void> {
+    const { admin, ...call } = opts;
+    await this.json(empty, { method: 'POST', path: '/users', ...jsonBody({ email, password, ...(admin ? { admin } : {}) }), ...call });
+  }
+
+  /** A new password; every login token of the user is revoked. */
+  async changePassword(email: string, password: string, opts: CallOptions = {}): Promise<void> {
+    await this.json(empty, { method: 'PUT', path: userPath(email), route: 'PUT /users/:email', ...jsonBody({ password }), ...opts });
+  }
+
+  async deleteUser(email: string, opts: CallOptions = {}): Promise<void> {
+    await this.json(empty, { method: 'DELETE', path: userPath(email), route: 'DELETE /users/:email', ...opts });
   }
 
   // ---- apps ----------------------------------------------------------------------------------
@@ -325,6 +401,14 @@ function isLocal(api: string): boolean {
 
 function appPath(name: string): string {
   return `/apps/${encodeURIComponent(name)}`;
+}
+
+function servicePath(name: string): string {
+  return `/services/${encodeURIComponent(name)}`;
+}
+
+function userPath(email: string): string {
+  return `/users/${encodeURIComponent(email)}`;
 }
 
 function filesPath(name: string, index: number, filePath: string): string {

@@ -21,4 +21,5 @@ export { ContractError, ErrorCodes, stagingFailureCodes, type ErrorCode } from '
 export type {
   App, AppCreateRequest, AppState, AppStats, AppUpdateRequest, CrashInfo, FrameworkInfo, Info, InstanceInfo, InstanceRestart, InstanceStateName,
   InstanceStats, PackageState, PlatformEvent, Resource, RuntimeInfo, RuntimesInfo,
+  ServiceCreateRequest, ServiceCredentials, ServiceInstance, ServiceOfferingInfo, ServicesInfo, UserInfo,
 } from '../contract';

@@ -18,6 +18,8 @@ export interface ManifestApp {
   path?: string;
   host?: string;
   framework?: string;
+  /** Names of the services to bind (a list, or vmc's map keyed by name). */
+  services?: string[];
   /** Line of this app's entry, for messages. */
   line?: number;
 }
@@ -30,8 +32,8 @@ export interface Manifest {
 }
 
 export const manifestFileNames = ['manifest.yml', 'manifest.yaml'] as const;
-const appKeys = new Set(['name', 'memory', 'instances', 'command', 'env', 'path', 'host', 'framework']);
-const unsupportedKeys = new Set(['buildpack', 'buildpacks', 'services', 'domain', 'domains', 'disk_quota', 'stack', 'timeout', 'inherit', 'hosts', 'routes', 'runtime', 'url', 'no-route', 'random-route']);
+const appKeys = new Set(['name', 'memory', 'instances', 'command', 'env', 'path', 'host', 'framework', 'services']);
+const unsupportedKeys = new Set(['buildpack', 'buildpacks', 'domain', 'domains', 'disk_quota', 'stack', 'timeout', 'inherit', 'hosts', 'routes', 'runtime', 'url', 'no-route', 'random-route']);
 
 /** Parses memory given as `256`, `256M`, `256MB`, `1G` or `1GB`; returns MB, or throws with `what` in the message. */
 export function parseMemory(value: unknown, what = 'memory'): number {
@@ -144,6 +146,12 @@ export async function parseManifest(text: string, file: string): Promise<Manifes
           if (typeof val !== 'string' || val.trim() === '') bad('must be a framework name such as node, static, sinatra');
           app.framework = val as string;
           break;
+        case 'services': {
+          const names = Array.isArray(val) ? val : val && typeof val === 'object' ? Object.keys(val) : val === null ? [] : bad('must be a list of service names');
+          if (!names.every((n): n is string => typeof n === 'string' && /^[\w.-]+$/.test(n))) bad('must be a list of service names (letters, digits, _, - and .)');
+          app.services = names as string[];
+          break;
+        }
         default:
           warnings.push(`${file}:${lineOf(pair as Pair) ?? '?'}: ${field} is ${unsupportedKeys.has(key) ? 'not supported by Pocket Foundry' : 'not a known manifest key'}; ignored`);
       }

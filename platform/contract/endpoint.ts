@@ -7,6 +7,9 @@ export interface Endpoint {
   nats?: string | null;
   token: string;
   pid?: number;
+  /** The owner account, and its generated password while unchanged. */
+  user?: string;
+  password?: string;
 }
 
 /** The file's content as an Endpoint, or null without an `api` and a `token` (half-written, or another file). */
@@ -20,5 +23,7 @@ export function decodeEndpoint(raw: unknown): Endpoint | null {
   if (text(o.router) !== undefined) out.router = text(o.router);
   if (text(o.nats) !== undefined) out.nats = text(o.nats);
   if (typeof o.pid === 'number') out.pid = o.pid;
+  if (typeof o.user === 'string') out.user = o.user;
+  if (typeof o.password === 'string') out.password = o.password;
   return out;
 }

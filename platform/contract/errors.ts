@@ -5,6 +5,8 @@ export const ErrorCodes = {
   badRequest: 100,
   lockConflict: 102,
   forbidden: 200,
+  /** Login with an unknown email or a wrong password is `forbidden`; this is a user an admin named that does not exist. */
+  userNotFound: 201,
   appInvalid: 300,
   appNotFound: 301,
   fileRetrieval: 306,
@@ -22,6 +24,11 @@ export const ErrorCodes = {
   badZip: 402,
   /** `base_package` of a delta upload is not the app's current package (any more): push everything. */
   staleBasePackage: 403,
+  serviceNotFound: 500,
+  bindingNotFound: 501,
+  /** The service gateway failed or answered something unexpected. */
+  serviceGatewayError: 503,
+  tooManyServices: 504,
   notEnoughMemory: 600,
   tooManyApps: 601,
   tooManyUris: 602,
@@ -37,8 +44,8 @@ export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 
 /** The HTTP status of each code; a code not listed is answered 500. */
 export const errorHttpStatus: Readonly<Record<ErrorCode, number>> = {
-  100: 400, 102: 400, 200: 403, 300: 400, 301: 404, 303: 404, 304: 400, 305: 400, 306: 500,
-  307: 400, 308: 400, 310: 500, 400: 400, 401: 400, 402: 400, 403: 409, 600: 403, 601: 403, 602: 403,
+  100: 400, 102: 400, 200: 403, 201: 403, 300: 400, 301: 404, 303: 404, 304: 400, 305: 400, 306: 500,
+  307: 400, 308: 400, 310: 500, 400: 400, 401: 400, 402: 400, 403: 409, 500: 404, 501: 404, 503: 502, 504: 403, 600: 403, 601: 403, 602: 403,
   700: 400, 701: 403, 800: 500, 801: 500, 404: 404, 10000: 500,
 };
 

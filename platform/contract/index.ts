@@ -3,6 +3,8 @@
 export * from './errors';
 export * from './events';
 export * from './rest';
+export * from './services';
+export * from './users';
 export { ContractError, decode } from './decode';
 export { decodeEndpoint, type Endpoint } from './endpoint';
 export { answerSchemaOf, restRouteOf, restRoutes, type RestRoute } from './routes';

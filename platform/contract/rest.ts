@@ -58,10 +58,6 @@ export type RuntimeInfo = z.infer<typeof runtimeInfo>;
 export const runtimesInfo = z.record(z.string(), runtimeInfo);
 export type RuntimesInfo = z.infer<typeof runtimesInfo>;
 
-/** No service offerings yet (PROTOCOL.md §9): always `{}` today. */
-export const servicesInfo = z.record(z.string(), z.unknown());
-export type ServicesInfo = z.infer<typeof servicesInfo>;
-
 // ---- apps ----------------------------------------------------------------------------------
 
 export const app = z.object({
@@ -140,6 +136,8 @@ export interface AppCreateRequest {
   resources?: { memory?: number; disk?: number; fds?: number };
   env?: string[];
   state?: AppState;
+  /** Names of the services to bind (v1 binds through this list). */
+  services?: string[];
 }
 
 /** Body of PUT /apps/:name: any subset, plus `meta.version` for optimistic locking (102). */

@@ -3,8 +3,10 @@
 import type { z } from 'zod';
 import {
   app, appCreated, appEvents, appList, appStats, crashList, dropletReceived, empty, errorBody, info, instanceList,
-  instanceRestart, resourceList, runtimesInfo, servicesInfo, stagingCancelled, uploadResult,
+  instanceRestart, resourceList, runtimesInfo, stagingCancelled, uploadResult,
 } from './rest';
+import { serviceInstance, serviceInstanceList, servicesInfo } from './services';
+import { tokenIssued, userInfo, userList } from './users';
 
 export interface RestRoute {
   method: 'GET' | 'PUT' | 'POST' | 'DELETE';
@@ -43,6 +45,19 @@ export const restRoutes: readonly RestRoute[] = [
   route('GET', '/staging/:id/:task/package', `/staging/\\d+/${seg}/package`, null),
   route('PUT', '/staging/:id/:task/droplet', `/staging/\\d+/${seg}/droplet`, dropletReceived),
   route('GET', '/droplets/:id/:sha1', '/droplets/\\d+/[0-9a-f]{40}', null),
+  route('GET', '/services', '/services', serviceInstanceList),
+  route('POST', '/services', '/services', serviceInstance),
+  route('GET', '/services/:name', `/services/${seg}`, serviceInstance),
+  route('DELETE', '/services/:name', `/services/${seg}`, empty),
+  route('POST', '/services/v1/offerings', '/services/v1/offerings', empty),
+  route('DELETE', '/services/v1/offerings/:label', `/services/v1/offerings/${seg}`, empty),
+  route('POST', '/users/:email/tokens', `/users/${seg}/tokens`, tokenIssued),
+  route('DELETE', '/users/:email/tokens', `/users/${seg}/tokens`, empty),
+  route('GET', '/users', '/users', userList),
+  route('POST', '/users', '/users', empty),
+  route('GET', '/users/:email', `/users/${seg}`, userInfo),
+  route('PUT', '/users/:email', `/users/${seg}`, empty),
+  route('DELETE', '/users/:email', `/users/${seg}`, empty),
 ];
 
 /** The route a request goes to (HEAD as GET), or undefined for a path the API does not serve. */

@@ -1,8 +1,8 @@
 // The v1 REST API (PROTOCOL.md §1) on node:http, plus `/events` (SSE) and the staging/droplet
-// transfer endpoints. Every request: loopback Host, then the token (all but `GET /info`), then the route.
+// transfer endpoints. Every request: loopback Host, then the route; then the token, unless the route
+// is public (`GET /info`, login, a gateway's offering with its own header).
 import * as fs from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import * as os from 'node:os';
 import { pipeline } from 'node:stream/promises';
 import type { AppCreated, AppEvents, DropletReceived, Info, StagingCancelled, UploadResultBody } from '../contract';
 import type { Log } from '../log';
@@ -11,6 +11,11 @@ import type { DesiredState } from './desired-state';
 import { CcError, ErrorCodes, diskFullError, isDiskFull } from './errors';
 import type { EventHub } from './event-stream';
 import { isLoopbackHost, readJson, sendError, sendJson, tokenMatches, tokenOf } from './http-util';
+import { serviceRoutes } from './service-routes';
+import type { ServiceInstances } from './service-instances';
+import type { ServiceOfferings } from './service-offerings';
+import { userRoutes } from './user-routes';
+import type { User, Users } from './users';
 import type { InstanceViews } from './instances';
 import { parseDelta, parseResources, staleBase } from './package-request';
 import type { Packager } from './packager';
@@ -43,17 +48,29 @@ export interface ApiOptions {
   memoryLimitMb: number;
   appLimit: number;
   uriLimit: number;
+  serviceLimit: number;
+  users: Users;
+  services: ServiceInstances;
+  offerings: ServiceOfferings;
+  /** The controller's data dir (the owner's generated password lives there). */
+  dataDir: string;
 }
 
-interface Ctx {
+export interface Ctx {
   req: IncomingMessage;
   res: ServerResponse;
   method: string;
   query: URLSearchParams;
   params: string[];
+  /** Whose token came with the request; a stand-in on public routes, which must not read it. */
+  user: User;
 }
 
-type RouteHandler = (c: Ctx) => Promise<void> | void;
+export type RouteHandler = (c: Ctx) => Promise<void> | void;
+
+/** Who may call a route: any user, no one in particular (public), or the platform's own parts (its token). */
+export type Access = 'user' | 'public' | 'platform';
+export type Register = (method: string, path: string, handler: RouteHandler, access?: Access) => void;
 
 interface Route {
   method: string;
@@ -61,27 +78,31 @@ interface Route {
   handler: RouteHandler;
   /** The last parameter is a path whose segments the handler decodes itself. */
   rawTail: boolean;
+  access: Access;
+  /** The first parameter names an app, which the user must own (admins: any). */
+  app: boolean;
 }
 
 const seg = '([^/]+)';
-
-/** The local account name; some containers have no passwd entry for the uid. */
-function userName(): string {
-  try { return os.userInfo().username; } catch { return process.env.USER ?? 'developer'; }
-}
+const nobody: User = { id: -1, email: '', admin: false };
 const MiB = 1024 * 1024;
 
 export class Api {
   private readonly routes: Route[] = [];
 
   constructor(private readonly o: ApiOptions) {
-    const r = (method: string, path: string, handler: RouteHandler, rawTail = false): void => {
-      this.routes.push({ method, pattern: new RegExp(`^${path}$`), handler, rawTail });
+    const add = (method: string, path: string, handler: RouteHandler, rawTail: boolean, access: Access): void => {
+      this.routes.push({ method, pattern: new RegExp(`^${path}$`), handler, rawTail, access, app: path.startsWith(`/apps/${seg}`) });
     };
-    r('GET', '/info', (c) => this.info(c));
+    const r = (method: string, path: string, handler: RouteHandler, rawTail = false): void => add(method, path, handler, rawTail, 'user');
+    const reg: Register = (method, path, handler, access = 'user') => add(method, path, handler, false, access);
+    add('GET', '/info', (c) => this.info(c), false, 'public');
     r('GET', '/info/runtimes', (c) => sendJson(c.res, 200, this.o.runtimes.toInfo()));
-    r('GET', '/info/services', (c) => sendJson(c.res, 200, {}));
-    r('GET', '/apps', (c) => sendJson(c.res, 200, this.o.apps.list()));
+    r('GET', '/info/services', (c) => sendJson(c.res, 200, this.o.offerings.info()));
+    r('GET', '/apps', (c) => {
+      const mine = new Set(this.o.users.appsOf(c.user.id).map((a) => a.name));
+      sendJson(c.res, 200, this.o.apps.list().filter((a) => mine.has(a.name)));
+    });
     r('POST', '/apps', (c) => this.create(c));
     r('GET', `/apps/${seg}`, (c) => sendJson(c.res, 200, this.o.apps.view(this.o.apps.get(c.params[0]))));
     r('PUT', `/apps/${seg}`, (c) => this.update(c));
@@ -98,9 +119,11 @@ export class Api {
     r('DELETE', `/apps/${seg}/instances/${seg}`, async (c) => sendJson(c.res, 200, await this.o.restarts.restartInstance(c.params[0], c.params[1])));
     r('POST', '/resources', (c) => this.resources(c));
     r('GET', '/events', (c) => this.eventStream(c));
-    r('GET', `/staging/(\\d+)/${seg}/package`, (c) => this.stagingPackage(c));
-    r('PUT', `/staging/(\\d+)/${seg}/droplet`, (c) => this.stagingDroplet(c));
-    r('GET', `/droplets/(\\d+)/([0-9a-f]{40})`, (c) => this.droplet(c));
+    reg('GET', `/staging/(\\d+)/${seg}/package`, (c) => this.stagingPackage(c), 'platform');
+    reg('PUT', `/staging/(\\d+)/${seg}/droplet`, (c) => this.stagingDroplet(c), 'platform');
+    reg('GET', `/droplets/(\\d+)/([0-9a-f]{40})`, (c) => this.droplet(c), 'platform');
+    serviceRoutes(reg, { services: this.o.services, offerings: this.o.offerings, apps: this.o.apps, token: this.o.token, store: this.o.store });
+    userRoutes(reg, { users: this.o.users, dataDir: this.o.dataDir });
   }
 
   /** The node:http request listener. */
@@ -117,10 +140,6 @@ export class Api {
     try { url = new URL(req.url ?? '/', 'http://localhost'); } catch { throw new CcError(ErrorCodes.badRequest, 'bad request target'); }
     const path = url.pathname.length > 1 ? url.pathname.replace(/\/+$/, '') : url.pathname;
     const method = (req.method ?? 'GET').toUpperCase();
-    const isPublic = method === 'GET' && path === '/info';
-    if (!isPublic && !tokenMatches(tokenOf(req), this.o.token)) {
-      throw new CcError(ErrorCodes.forbidden, req.headers.authorization ? 'the token is not valid' : 'a token is required in the Authorization header');
-    }
     for (const route of this.routes) {
       if (route.method !== method && !(method === 'HEAD' && route.method === 'GET')) continue;
       const m = route.pattern.exec(route.rawTail ? url.pathname : path);
@@ -132,10 +151,28 @@ export class Api {
       } catch {
         throw new CcError(ErrorCodes.badRequest, 'bad percent-encoding in the path');
       }
-      await route.handler({ req, res, method, query: url.searchParams, params });
+      const user = route.access === 'public' ? nobody : this.authenticate(req, route.access);
+      if (route.app && !user.admin) this.mustOwnApp(user, params[0]);
+      await route.handler({ req, res, method, query: url.searchParams, params, user });
       return;
     }
+    // An unknown route answers 404 to a client with a token only, so the API's shape is not shown to strangers.
+    this.authenticate(req, 'user');
     throw new CcError(ErrorCodes.notFound, `unknown route: ${method} ${path}`, { status: 404 });
+  }
+
+  /** The user whose token came with the request; the platform's own routes take only the platform token. */
+  private authenticate(req: IncomingMessage, access: Access): User {
+    const token = tokenOf(req);
+    const user = access === 'platform' ? (tokenMatches(token, this.o.token) ? this.o.users.owner() : undefined) : this.o.users.authenticate(token);
+    if (!user) throw new CcError(ErrorCodes.forbidden, req.headers.authorization ? 'the token is not valid' : 'a token is required in the Authorization header');
+    return user;
+  }
+
+  /** Another user's app is answered as not found, as if it did not exist. */
+  private mustOwnApp(user: User, name: string): void {
+    const app = this.o.store.getAppByName(name);
+    if (app && this.o.users.ownerOfApp(app.id) !== user.id) throw new CcError(ErrorCodes.appNotFound, `app ${name} not found`);
   }
 
   private fail(req: IncomingMessage, res: ServerResponse, e: unknown): void {
@@ -170,28 +207,47 @@ export class Api {
       // Beyond v1: uploads may be a delta on the app's current package (`base_package`, `deleted`).
       features: ['base_package'],
     };
-    if (tokenMatches(tokenOf(c.req), this.o.token)) {
-      body.user = userName();
-      body.limits = { memory: this.o.memoryLimitMb, app_uris: this.o.uriLimit, services: 0, apps: this.o.appLimit };
-      body.usage = this.o.apps.usage();
+    const user = this.o.users.authenticate(tokenOf(c.req));
+    if (user) {
+      body.user = user.email;
+      body.limits = { memory: this.o.memoryLimitMb, app_uris: this.o.uriLimit, services: this.o.serviceLimit, apps: this.o.appLimit };
+      body.usage = { ...this.o.apps.usage(), services: this.o.services.count(user.id) };
     }
     sendJson(c.res, 200, body);
   }
 
   private async create(c: Ctx): Promise<void> {
     const body = await readJson(c.req);
+    const wanted = this.wantedServices(c.user, body);
     const app = await this.o.apps.create(body);
+    this.o.users.setAppOwner(app.id, c.user.id);
+    if (wanted && await this.o.services.sync(c.user, app.id, wanted)) await this.o.apps.bindingsChanged(app.id);
     const location = `${this.o.url()}/apps/${encodeURIComponent(app.name)}`;
     sendJson(c.res, 302, { result: 'success', redirect: location } satisfies AppCreated, { location });
   }
 
   private async update(c: Ctx): Promise<void> {
     const body = await readJson(c.req);
-    const app = await this.o.apps.update(c.params[0], body);
+    const wanted = this.wantedServices(c.user, body);
+    let app = await this.o.apps.update(c.params[0], body);
+    // After the change, so a refused change binds nothing; new bindings restart a STARTED app.
+    if (wanted && await this.o.services.sync(c.user, app.id, wanted)) {
+      await this.o.apps.bindingsChanged(app.id);
+      app = this.o.store.getApp(app.id) ?? app;
+    }
     sendJson(c.res, 200, this.o.apps.view(app));
   }
 
+  /** The services an app body names, every one checked to exist before anything changes; undefined when it names none. */
+  private wantedServices(user: User, body: unknown): ReturnType<ServiceInstances['resolve']> | undefined {
+    const list = body && typeof body === 'object' ? (body as { services?: unknown }).services : undefined;
+    if (list === undefined || list === null) return undefined;
+    if (!Array.isArray(list)) throw new CcError(ErrorCodes.badRequest, 'services must be an array');
+    return this.o.services.resolve(user, list);
+  }
+
   private async remove(c: Ctx): Promise<void> {
+    await this.o.services.unbindAll(this.o.apps.get(c.params[0]).id);
     await this.o.apps.remove(c.params[0]);
     sendJson(c.res, 200, {});
   }
@@ -259,7 +315,9 @@ export class Api {
 
   private eventStream(c: Ctx): void {
     const app = c.query.get('app');
-    if (app !== null) this.o.apps.get(app);
+    if (app !== null) { this.o.apps.get(app); if (!c.user.admin) this.mustOwnApp(c.user, app); }
+    // Every app's events: admins only; a user follows their own apps one at a time.
+    else if (!c.user.admin) throw new CcError(ErrorCodes.forbidden, 'only an admin may follow the events of every app; pass ?app=NAME');
     this.o.events.open(c.req, c.res, app);
   }
 

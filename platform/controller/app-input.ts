@@ -115,7 +115,7 @@ export function parseAppInput(raw: unknown, runtimes: RuntimeCatalog, opts: { me
   }
   if (body.env !== undefined && body.env !== null) out.env = checkEnv(body.env);
   if (body.uris !== undefined && body.uris !== null) out.uris = [...new Set(body.uris.map(normalizeUri))];
-  if (body.services !== undefined && body.services !== null && body.services.length > 0) throw invalid('services are not supported by this platform');
+  // `services` (the names of bound services) is read by the API, which binds before the change.
   if (body.meta !== undefined && body.meta !== null) {
     const m = body.meta;
     if (m.version !== undefined && m.version !== null) out.lockVersion = m.version;

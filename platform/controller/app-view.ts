@@ -14,6 +14,8 @@ export interface AppViewSources {
   store: Pick<Store, 'urisOf'>;
   actual: Pick<ActualState, 'runningCount'>;
   staging: Pick<StagingCoordinator, 'current'>;
+  /** Names of the services bound to an app. */
+  boundServices?: (appId: number) => string[];
 }
 
 export function appView(app: AppRecord, s: AppViewSources): AppView {
@@ -29,7 +31,7 @@ export function appView(app: AppRecord, s: AppViewSources): AppView {
     runningInstances: app.state === 'STARTED' ? s.actual.runningCount(app.id, version, app.instances) : 0,
     resources: { memory: app.memory, disk: app.disk, fds: app.fds },
     state: app.state,
-    services: [],
+    services: s.boundServices?.(app.id) ?? [],
     version,
     env: app.env,
     meta: { debug: app.debug, console: app.console, version: app.lockVersion, created: app.createdAt },

@@ -32,6 +32,8 @@ export interface DesiredStateOptions extends PartContext {
   notify: AppNotifier;
   /** Default uri domain: an app gets `<name>.<domain>`. */
   domain: string;
+  /** Names of the services bound to an app (its `services`). */
+  boundServices?: (appId: number) => string[];
 }
 
 export class DesiredState {
@@ -55,6 +57,21 @@ export class DesiredState {
 
   usage(): { memory: number; apps: number; services: number } {
     return { memory: this.o.store.startedMemory(), apps: this.o.store.countApps(), services: 0 };
+  }
+
+  /** The app's bindings changed: a STARTED app gets a new version, so its instances restart with the new services. */
+  async bindingsChanged(id: number): Promise<void> {
+    await this.o.locks.run(id, async () => {
+      const app = this.o.store.getApp(id);
+      if (!app || app.state !== 'STARTED') return;
+      const after = this.o.store.tx(() => {
+        const a = this.o.store.updateApp(id, { runCount: app.runCount + 1, lockVersion: app.lockVersion + 1, updatedAt: this.o.store.stamp() });
+        this.o.store.recordEvent(id, a.name, 'services_changed', { services: this.o.boundServices?.(id) ?? [] });
+        return a;
+      });
+      this.o.notify.changed(after, 'updated');
+      await this.applyDesired(app, after);
+    });
   }
 
   // ---- changes -------------------------------------------------------------------------

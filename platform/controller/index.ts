@@ -22,16 +22,21 @@ import { HealthRequests } from './hm-requests';
 import { InstanceViews } from './instances';
 import { Lifetime } from './lifetime';
 import { Packager } from './packager';
+import { GatewayClient } from './gateway-client';
 import { DeaDirectory, Placement } from './placement';
 import { ResourcePool } from './resource-pool';
 import { restoreApps } from './restore';
 import { RuntimeCatalog } from './runtimes';
 import { InstanceScheduler } from './scheduler';
+import { ServiceInstances } from './service-instances';
+import { ServiceOfferings } from './service-offerings';
 import { StagingCoordinator } from './staging';
 import { Store } from './store';
 import { defaultControllerTimings, type ControllerTimings } from './timings';
+import { Users, type OwnerAccount } from './users';
 
 export type { ControllerTimings } from './timings';
+export type { OwnerAccount } from './users';
 export { ErrorCodes } from './errors';
 
 export interface ControllerOptions {
@@ -59,12 +64,20 @@ export interface ControllerOptions {
   /** Largest droplet a stager may upload; default 2 GiB. */
   maxDropletBytes?: number;
   timings?: Partial<ControllerTimings>;
+  /** Email of the owner account made on first start; default `owner@pocket.local`. */
+  ownerEmail?: string;
+  /** Most services per user (default 16). */
+  serviceLimit?: number;
+  /** An offering not announced again within this long is gone (default 90 s; gateways announce every 30 s). */
+  offeringTtlMs?: number;
 }
 
 export interface Controller {
   /** `http://127.0.0.1:PORT` */
   url: string;
   port: number;
+  /** The owner account; its generated password while unchanged (for endpoint.json). */
+  owner: OwnerAccount;
   stop(): Promise<void>;
 }
 
@@ -87,6 +100,12 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   fs.rmSync(tmpDir, { recursive: true, force: true });
   fs.mkdirSync(tmpDir, { recursive: true, mode: 0o700 });
   const store = Store.open(dataDir);
+  const users = new Users(store, opts.token);
+  let owner: OwnerAccount;
+  try { owner = await users.ensureOwner(opts.ownerEmail ?? 'owner@pocket.local', dataDir); } catch (e) { store.close(); throw e; }
+  const offerings = new ServiceOfferings(opts.offeringTtlMs ?? 90_000);
+  const serviceLimit = opts.serviceLimit ?? 16;
+  const services = new ServiceInstances({ store, offerings, gateway: new GatewayClient(opts.token), log: log.child('services'), serviceLimit });
   const pool = new ResourcePool(path.join(dataDir, 'pool'), tmpDir);
   const packages = new ContentStore(path.join(dataDir, 'packages'), '.zip');
   const droplets = new ContentStore(path.join(dataDir, 'droplets'), '.tgz');
@@ -118,10 +137,11 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   const scheduler = new InstanceScheduler({
     store, dea, placement, actual, runtimes, notify, locks, lifetime, log, url: () => url, timings,
     routers: () => bus.requestMany(Subjects.routerStatus, {}, { maxWait: timings.routerStatusWaitMs }),
+    services: (appId) => services.forDea(appId),
   });
   const desired = new DesiredState({
     store, limits: new AppLimits(store, { memoryLimitMb, appLimit, uriLimit }), runtimes, staging, scheduler, dea, actual, gc,
-    packages, droplets, notify, locks, lifetime, log, domain: opts.domain ?? 'localhost',
+    packages, droplets, notify, locks, lifetime, log, domain: opts.domain ?? 'localhost', boundServices: (appId) => services.namesOf(appId),
   });
   staging.onDone((task, outcome) => desired.onStagingDone(task, outcome));
   const hm = new HealthRequests({ store, dea, scheduler, locks, notify, log });
@@ -131,6 +151,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   const api = new Api({
     token: opts.token, extraHosts, store, apps: desired, restarts: scheduler, views, staging, packager, pool, packages, droplets, runtimes,
     events, log: log.child('api'), url: () => url, tmpDir, maxPackageBytes, memoryLimitMb, appLimit, uriLimit,
+    serviceLimit, users, services, offerings, dataDir,
   });
 
   const server = http.createServer(api.handle);
@@ -175,6 +196,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   return {
     url,
     port,
+    owner,
     async stop(): Promise<void> {
       if (stopped) return;
       stopped = true;

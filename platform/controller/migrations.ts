@@ -100,4 +100,54 @@ export const migrations: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 2,
+    description: 'users, login tokens, service instances and bindings; apps belong to a user',
+    up(db) {
+      db.exec(`
+        CREATE TABLE users (
+          id INTEGER PRIMARY KEY AUTOINCREMENT,
+          email TEXT NOT NULL UNIQUE,
+          admin INTEGER NOT NULL DEFAULT 0,
+          password_hash TEXT NOT NULL,
+          created_at REAL NOT NULL
+        );
+        CREATE TABLE user_tokens (
+          token_hash TEXT PRIMARY KEY,
+          user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+          created_at REAL NOT NULL
+        );
+        CREATE INDEX user_tokens_by_user ON user_tokens(user_id);
+        ALTER TABLE apps ADD COLUMN owner_id INTEGER REFERENCES users(id);
+        CREATE TABLE services (
+          id INTEGER PRIMARY KEY AUTOINCREMENT,
+          owner_id INTEGER NOT NULL REFERENCES users(id),
+          name TEXT NOT NULL,
+          label TEXT NOT NULL,
+          type TEXT NOT NULL,
+          vendor TEXT NOT NULL,
+          version TEXT NOT NULL,
+          plan TEXT NOT NULL,
+          plan_option TEXT,
+          tags TEXT NOT NULL DEFAULT '[]',
+          gateway_id TEXT NOT NULL,
+          configuration TEXT,
+          credentials TEXT NOT NULL,
+          created_at REAL NOT NULL,
+          updated_at REAL NOT NULL,
+          UNIQUE (owner_id, name)
+        );
+        CREATE TABLE bindings (
+          id INTEGER PRIMARY KEY AUTOINCREMENT,
+          service_id INTEGER NOT NULL REFERENCES services(id) ON DELETE CASCADE,
+          app_id INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+          handle_id TEXT NOT NULL,
+          credentials TEXT NOT NULL,
+          created_at REAL NOT NULL,
+          UNIQUE (service_id, app_id)
+        );
+        CREATE INDEX bindings_by_app ON bindings(app_id);
+      `);
+    },
+  },
 ];

@@ -1,7 +1,7 @@
 // The instance scheduler: places instances of an app's current version on DEAs, remembers the
 // starts it sent (so an index is not started twice), replaces versions without downtime and
 // restarts single instances.
-import { liveStates, type ActualState, type DeaFindDropletReply, type DeaStart, type DropletExited, type RouterStatusReply } from '../bus';
+import { liveStates, type ActualState, type BoundService, type DeaFindDropletReply, type DeaStart, type DropletExited, type RouterStatusReply } from '../bus';
 import type { AppNotifier } from './app-events';
 import type { InstanceRestart } from './app-view';
 import type { DeaClient } from './dea-client';
@@ -26,6 +26,8 @@ export interface SchedulerOptions extends PartContext {
   routers: () => Promise<RouterStatusReply[]>;
   timings: Pick<ControllerTimings, 'startGraceMs' | 'rolloutTimeoutMs' | 'rolloutPollMs'>;
   now?: () => number;
+  /** The services bound to an app, with each binding's credentials, for `dea.<id>.start`. */
+  services?: (appId: number) => BoundService[];
 }
 
 export const range = (from: number, to: number): number[] => Array.from({ length: Math.max(0, to - from) }, (_, i) => from + i);
@@ -119,6 +121,7 @@ export class InstanceScheduler {
       sha1: app.dropletSha1, executableFile: '', executableUri: `${this.o.url()}/droplets/${app.id}/${app.dropletSha1}`,
       version, limits: { mem: app.memory, disk: app.disk, fds: app.fds }, env: app.env,
       debug: app.debug, console: app.console, ...(flapping ? { flapping: true } : {}),
+      ...(this.o.services ? { services: this.o.services(app.id) } : {}),
     };
     for (const index of indices) this.pendingStarts.set({ droplet: app.id, version, index }, this.now());
     // One at a time: a DEA reserves memory when the start arrives, so discovers sent together would

@@ -1,6 +1,6 @@
 // The environment an instance starts with: clean (nothing of the DEA's own environment leaks in but
 // PATH, which apps need to find node, ruby or python3), in the v1 shape (PROTOCOL.md section 5).
-import type { Limits } from '../bus';
+import type { BoundService, Limits } from '../bus';
 import { extendPath, splitUserEnv } from '../contract';
 
 export interface InstanceEnvInput {
@@ -23,6 +23,8 @@ export interface InstanceEnvInput {
   userEnv: string[];
   /** PATH handed down from the DEA. */
   path: string;
+  /** Services bound to the app (from `dea.<id>.start`). */
+  services?: readonly BoundService[];
 }
 
 /** v1 printed times as Ruby's `Time#to_s`: `2013-06-26 03:38:44 +0000`. */
@@ -56,7 +58,7 @@ export function buildInstanceEnv(i: InstanceEnvInput): Record<string, string> {
     HOME: i.home,
     PATH: i.path,
     VCAP_APPLICATION: appJson,
-    VCAP_SERVICES: '{}',
+    ...serviceEnv(i.services ?? []),
     VCAP_APP_HOST: i.host,
     VMC_APP_HOST: i.host,
     VMC_APP_NAME: i.name,
@@ -70,5 +72,28 @@ export function buildInstanceEnv(i: InstanceEnvInput): Record<string, string> {
   }
   // Last, but never over the platform's names (the rule leaves them out); a PATH extends the DEA's
   for (const [k, v] of parseUserEnv(i.userEnv)) env[k] = k === 'PATH' ? extendPath(v, i.path) : v;
+  return env;
+}
+
+/** `VCAP_SERVICES` keyed by label, v1's legacy `VMC_SERVICES`, and `DATABASE_URL`/`REDIS_URL` when exactly one such service is bound. */
+export function serviceEnv(services: readonly BoundService[]): Record<string, string> {
+  const byLabel: Record<string, unknown[]> = {};
+  for (const s of services) {
+    (byLabel[s.label] ??= []).push({
+      name: s.name, label: s.label, plan: s.plan, tags: s.tags, ...(s.plan_option ? { plan_option: s.plan_option } : {}), credentials: s.credentials,
+    });
+  }
+  const legacy = services.map((s) => ({ name: s.name, type: s.type, vendor: s.vendor, version: s.version, tier: s.plan, options: s.credentials }));
+  const env: Record<string, string> = { VCAP_SERVICES: JSON.stringify(byLabel) };
+  // Only with something bound, so an app without services sees the environment it always had.
+  if (services.length > 0) env.VMC_SERVICES = JSON.stringify(legacy);
+  const uriOf = (kind: RegExp): string | undefined => {
+    const uris = services.filter((s) => kind.test(s.vendor || s.label)).map((s) => s.credentials.uri).filter((u): u is string => typeof u === 'string');
+    return uris.length === 1 ? uris[0] : undefined;
+  };
+  const db = uriOf(/^(postgresql|mysql|mariadb)/);
+  if (db) env.DATABASE_URL = db;
+  const redis = uriOf(/^redis/);
+  if (redis) env.REDIS_URL = redis;
   return env;
 }

@@ -40,7 +40,7 @@ export class StartPath {
       const exited = inst.spawnStartup(buildInstanceEnv({
         instanceId: inst.id, index: inst.index, name: inst.start.name, uris: [...inst.uris], version: inst.version,
         runtime: inst.start.runtime, host, port, limits: inst.start.limits, home: inst.dir,
-        startedAt: inst.acceptedAt, stateTimestamp: inst.stateTimestamp, userEnv: inst.start.env,
+        startedAt: inst.acceptedAt, stateTimestamp: inst.stateTimestamp, userEnv: inst.start.env, services: inst.start.services,
         path: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
       }));
       inst.advance('starting');

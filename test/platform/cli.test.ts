@@ -77,10 +77,12 @@ describe('cli: pocket up, push and the app commands', function () {
     h?.cleanup();
   });
 
-  it('writes endpoint.json (0600) with api, router, nats, token and pid, and prints them', () => {
+  it('writes endpoint.json (0600) with api, router, nats, token, pid and the owner account, and prints them', () => {
     const file = path.join(dataDir, 'endpoint.json');
     assert.equal(fs.statSync(file).mode & 0o777, 0o600);
-    assert.deepEqual(Object.keys(endpoint).sort(), ['api', 'nats', 'pid', 'router', 'token']);
+    assert.deepEqual(Object.keys(endpoint).sort(), ['api', 'nats', 'password', 'pid', 'router', 'token', 'user']);
+    assert.equal(endpoint.user, 'owner@pocket.local');
+    assert.match(platform.stdout(), new RegExp(`owner:\\s+owner@pocket\\.local, password ${endpoint.password as string}`), 'the generated password is printed on the first start');
     assert.equal(endpoint.pid, platform.child.pid);
     assert.match(endpoint.api, /^http:\/\/127\.0\.0\.1:\d+$/);
     assert.match(endpoint.nats as string, /^nats:\/\/127\.0\.0\.1:\d+$/);

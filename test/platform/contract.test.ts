@@ -7,6 +7,7 @@ import type { z } from 'zod';
 import * as contract from '../../platform/contract';
 import { httpRequest, multipartBody, type HttpReply, type HttpRequestOptions } from './support/controller';
 import { e2eWait, fixture, pushApp, startE2ePlatform, type TestPlatform } from './support/e2e';
+import { startFakeGateway } from './support/fake-gateway';
 import { waitFor } from './support/wait';
 
 describe('contract: every route answers what platform/contract says', function () {
@@ -105,6 +106,36 @@ describe('contract: every route answers what platform/contract says', function (
     assert.equal(refused.code, contract.ErrorCodes.forbidden);
     const typed = conforms(contract.errorBody, 'POST /apps', await call('POST', '/apps', { json: { name: 'x', instances: 'two' } }), 400);
     assert.deepEqual(typed, { code: contract.ErrorCodes.badRequest, description: 'instances must be an integer' });
+  });
+
+  it('services, offerings and users: every route\'s answer (with the fake gateway of test/platform/support)', async () => {
+    const gw = await startFakeGateway({ api: t.api, token: t.token });
+    try {
+      conforms(contract.empty, 'POST /services/v1/offerings', await call('POST', '/services/v1/offerings', {
+        token: null, headers: { 'x-vcap-service-token': t.token, 'content-type': 'application/json' },
+        body: JSON.stringify({ label: 'extra-1', url: gw.url, plans: ['free'], tags: [], description: 'x' }),
+      }));
+      const offered = conforms(contract.servicesInfo, 'GET /info/services', await call('GET', '/info/services'));
+      assert.ok(offered.database?.postgresql?.['15']);
+      assert.deepEqual(conforms(contract.serviceInstanceList, 'GET /services', await call('GET', '/services')), []);
+      conforms(contract.serviceInstance, 'POST /services', await call('POST', '/services', { json: { name: 'cdb', type: 'database', vendor: 'postgresql', version: '15', tier: 'free' } }));
+      conforms(contract.serviceInstanceList, 'GET /services', await call('GET', '/services'));
+      conforms(contract.app, 'PUT /apps/:name', await call('PUT', '/apps/contract', { json: { services: ['cdb'] } }));
+      const one = conforms(contract.serviceInstance, 'GET /services/:name', await call('GET', '/services/cdb'));
+      assert.deepEqual(one.bound_apps, ['contract']);
+      conforms(contract.empty, 'DELETE /services/:name', await call('DELETE', '/services/cdb'));
+      const notFound = conforms(contract.errorBody, 'GET /services/:name', await call('GET', '/services/cdb'), 404);
+      assert.equal(notFound.code, contract.ErrorCodes.serviceNotFound);
+      conforms(contract.empty, 'DELETE /services/v1/offerings/:label', await call('DELETE', '/services/v1/offerings/extra-1', { token: null, headers: { 'x-vcap-service-token': t.token } }));
+      conforms(contract.empty, 'POST /users', await call('POST', '/users', { json: { email: 'c@pocket.local', password: 'pw-c' } }));
+      const { token } = conforms(contract.tokenIssued, 'POST /users/:email/tokens', await call('POST', '/users/c@pocket.local/tokens', { token: null, json: { password: 'pw-c' } }));
+      conforms(contract.userInfo, 'GET /users/:email', await call('GET', '/users/c@pocket.local', { token }));
+      conforms(contract.userList, 'GET /users', await call('GET', '/users'));
+      conforms(contract.empty, 'PUT /users/:email', await call('PUT', '/users/c@pocket.local', { token, json: { password: 'pw-d' } }));
+      conforms(contract.empty, 'DELETE /users/:email/tokens', await call('DELETE', '/users/c@pocket.local/tokens'));
+      conforms(contract.empty, 'DELETE /users/:email', await call('DELETE', '/users/c@pocket.local'));
+      for (const r of contract.restRoutes.filter((x) => /services|users/.test(x.name))) assert.ok(r.response, r.name);
+    } finally { await gw.stop(); }
   });
 
   it('every event of the stream (app, instances, staging) decodes', async () => {

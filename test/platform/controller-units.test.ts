@@ -13,6 +13,7 @@ import { isLoopbackHost, tokenMatches } from '../../platform/controller/http-uti
 import { UnsafePathError, checkLinkTarget, normalizeAppPath, parseResources } from '../../platform/controller/package-request';
 import { Packager } from '../../platform/controller/packager';
 import { ResourcePool } from '../../platform/controller/resource-pool';
+import { migrations } from '../../platform/controller/migrations';
 import { Store } from '../../platform/controller/store';
 import { ZipArchive } from '../../platform/archive';
 import { writeZip, type ZipSource } from '../../platform/controller/zip-writer';
@@ -153,12 +154,12 @@ describe('controller units', function () {
 
   it('the store migrates once, refuses a newer schema, and stamps strictly increasing times', () => {
     const s1 = Store.open(dir);
-    assert.equal(s1.schemaVersion(), 1);
+    assert.equal(s1.schemaVersion(), migrations[migrations.length - 1].version);
     const stamps = Array.from({ length: 50 }, () => s1.stamp());
     assert.ok(stamps.every((v, i) => i === 0 || v > stamps[i - 1]));
     s1.close();
     const s2 = Store.open(dir);
-    assert.equal(s2.schemaVersion(), 1);
+    assert.equal(s2.schemaVersion(), migrations[migrations.length - 1].version);
     s2.close();
     const db = new BetterSqlite3(path.join(dir, 'controller.db'));
     db.prepare('INSERT INTO schema_version (version) VALUES (99)').run();
