@@ -84,8 +84,10 @@ export class Bus {
       maxReconnectAttempts: -1,
       reconnectTimeWait: 100,
       reconnectJitter: 50,
-      // Only the URLs we were given: a cluster's gossip of node addresses may name dead or unreachable ones.
+      // Only the URLs we were given, in their order (the first, usually this host's node, preferred):
+      // a cluster's gossip of node addresses may name dead or unreachable ones.
       ignoreClusterUpdates: true,
+      noRandomize: true,
       // A node whose link is cut sends no FIN: pings find it within about 3 s, then we fail over.
       pingInterval: 1000,
       maxPingOut: 2,

@@ -26,7 +26,7 @@ const ip = (args: string[]): string => execFileSync('ip', args, { encoding: 'utf
 /** Throws a clear error when namespaces cannot be made here (not root, no `ip`). */
 export function assertCanMakeNamespaces(): void {
   if (process.getuid?.() !== 0) throw new Error('multi-host tests make network namespaces and must run as root (CI does); this run is not root');
-  try { ip(['-V']); } catch (e) { throw new Error(`multi-host tests need iproute2's \`ip\`: ${(e as Error).message}`); }
+  try { ip(['-V']); } catch (e) { throw new Error(`multi-host tests need iproute2's \`ip\`: ${(e as Error).message}`, { cause: e }); }
 }
 
 /** `names` hosts at `<prefix>.1`, `<prefix>.2`, ... (prefix such as 10.231.0). */
@@ -38,7 +38,7 @@ export function makeTestNetwork(names: string[], prefix: string): TestNetwork {
   const made: string[] = [];
   const children: ChildProcess[] = [];
   const killAll = (h: { ns: string }): void => {
-    let pids: string[] = [];
+    let pids: string[];
     try { pids = ip(['netns', 'pids', h.ns]).split('\n').filter(Boolean); } catch { return; }
     for (const p of pids) { try { process.kill(Number(p), 'SIGKILL'); } catch { /* gone */ } }
   };
