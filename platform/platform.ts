@@ -2,7 +2,7 @@
 // that order, each on its own bus connection (as if each were its own process); stopped in reverse.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Bus, startEmbeddedNats, Subjects } from './bus';
+import { Bus, startEmbeddedNats, Subjects, type NatsClusterOptions, type TlsFiles } from './bus';
 import { startController, type ControllerTimings, type OwnerAccount } from './controller';
 import { startDea, type DeaTimings } from './dea';
 import { acquireDirLock, claimComponentDir, loadOrCreateToken, removeEndpoint, writeEndpoint } from './data-dir';
@@ -16,13 +16,22 @@ export type PlatformComponent = (typeof platformComponents)[number];
 
 export interface PlatformOptions {
   dataDir: string;
-  /** An external NATS server (a cluster shared by several hosts); embedded when absent. */
+  /** An external NATS server, or several nodes of a cluster (comma-separated); embedded when absent. */
   natsUrl?: string;
   /** Token of that NATS server; it is also the platform token (REST and droplet transfer). */
   natsToken?: string;
   /** 0 or absent: a free port. */
   apiPort?: number;
   routerPort?: number;
+  /** The address other hosts reach this one at: announced in every message and URL (default 127.0.0.1). */
+  advertise?: string;
+  /** Where the servers listen (default: `advertise`; 0.0.0.0 for every interface). */
+  listen?: string;
+  /** The embedded nats-server: its client port (default: a free one) and the cluster it joins. */
+  natsPort?: number;
+  natsCluster?: NatsClusterOptions;
+  /** TLS files for NATS client and route connections. */
+  tls?: TlsFiles;
   log: Log;
   /** Run only these components (`pocket dea`, `pocket router`, ...). Default: all. */
   only?: readonly PlatformComponent[];
@@ -114,14 +123,18 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
 
 async function setupNats(a: Assembly): Promise<string> {
   if (a.opts.natsUrl) return a.opts.natsUrl;
-  const nats = await startEmbeddedNats({ log: a.log.child('nats'), dir: path.join(a.dataDir, 'nats'), token: a.token });
+  const o = a.opts;
+  const nats = await startEmbeddedNats({
+    log: a.log.child('nats'), dir: path.join(a.dataDir, 'nats'), token: a.token,
+    port: o.natsPort, advertise: o.advertise, listen: o.listen, cluster: o.natsCluster, tls: o.tls,
+  });
   a.started.push({ name: 'nats-server', stop: () => nats.stop() });
   return nats.url;
 }
 
 /** Each component gets its own connection, closed after the component stops. */
 async function connect(a: Assembly, component: string): Promise<Bus> {
-  const bus = await Bus.connect({ url: a.nats, token: a.token, name: `pocket-${component}-${process.pid}`, log: a.log.child(component) });
+  const bus = await Bus.connect({ url: a.nats, token: a.token, tls: a.opts.tls, name: `pocket-${component}-${process.pid}`, log: a.log.child(component) });
   a.started.push({ name: `${component} bus`, stop: () => bus.close() });
   return bus;
 }
@@ -131,7 +144,7 @@ async function setupController(a: Assembly): Promise<string> {
   // Back from a NATS outage: find the DEAs again rather than wait for their next advertisement.
   bus.onReconnect(() => { bus.publish(Subjects.deaLocate, {}); });
   const controller = await startController({
-    bus, dataDir: path.join(a.dataDir, 'controller'), token: a.token, port: a.opts.apiPort ?? 0,
+    bus, dataDir: path.join(a.dataDir, 'controller'), token: a.token, port: a.opts.apiPort ?? 0, ...addresses(a),
     maxPackageBytes: a.tuning.maxPackageBytes, memoryLimitMb: a.tuning.memoryLimitMb, stagingTimeoutSec: a.tuning.stagingTimeoutSec,
     timings: a.tuning.controller, log: a.log.child('cc'),
   });
@@ -154,7 +167,7 @@ async function setupDea(a: Assembly): Promise<void> {
   // Back from a NATS outage: advertise and heartbeat at once (the DEA answers its own dea.locate and healthmanager.start).
   bus.onReconnect(() => { bus.publish(Subjects.deaLocate, {}); bus.publish(Subjects.healthmanagerStart, {}); });
   const dea = await startDea({
-    bus, baseDir: dir.dir, token: a.token, maxMemoryMb: a.tuning.deaMaxMemoryMb, timings: a.tuning.dea, log: a.log.child('dea'),
+    bus, baseDir: dir.dir, token: a.token, maxMemoryMb: a.tuning.deaMaxMemoryMb, host: a.opts.advertise, listen: a.opts.listen, timings: a.tuning.dea, log: a.log.child('dea'),
   });
   a.started.push({ name: 'dea', stop: () => dea.stop() });
 }
@@ -169,11 +182,17 @@ async function setupHealthManager(a: Assembly): Promise<void> {
 
 async function setupRouter(a: Assembly): Promise<string> {
   const bus = await connect(a, 'router');
-  const router = await startRouter({ bus, port: a.opts.routerPort ?? 0, timings: a.tuning.router, log: a.log.child('router') });
+  const router = await startRouter({ bus, port: a.opts.routerPort ?? 0, ...addresses(a), timings: a.tuning.router, log: a.log.child('router') });
   // Back from a NATS outage: ask the DEAs to register their routes again (the table kept them meanwhile).
-  bus.onReconnect(() => { bus.publish(Subjects.routerStart, { id: router.id, hosts: ['127.0.0.1'] }); });
+  bus.onReconnect(() => { bus.publish(Subjects.routerStart, { id: router.id, hosts: [a.opts.advertise ?? '127.0.0.1'] }); });
   a.started.push({ name: 'router', stop: () => router.stop() });
   return router.url;
+}
+
+/** Listen and announced addresses of a server component (loopback when neither is given). */
+function addresses(a: Assembly): { host?: string; advertise?: string } {
+  const { advertise, listen } = a.opts;
+  return { host: listen ?? advertise, advertise };
 }
 
 /** endpoint.json last: once it exists, everything it names answers. */

@@ -10,13 +10,27 @@ import { describeError, type Log } from '../log';
 import { isRequestSubject, type Message, type Payload, type Reply, type ReplyPayload, type RequestSubject, type Subject } from './descriptor';
 
 export interface BusOptions {
+  /** One NATS URL, or several separated by commas (cluster nodes): the connection fails over between them. */
   url: string;
   token?: string;
+  /** TLS files for a server that requires TLS (the CA also checks the server's certificate). */
+  tls?: TlsFiles;
   /** Connection name, shown by the server (`pocket-dea-1a2b`). */
   name: string;
   log: Log;
   /** Validate outbound payloads and replies against their schema; default: POCKET_BUS_CHECK=1. */
   checkPayloads?: boolean;
+}
+
+export interface TlsFiles {
+  certFile?: string;
+  keyFile?: string;
+  caFile?: string;
+}
+
+/** `nats://a:4222, nats://b:4222` -> the list of servers, in order. */
+export function natsServers(url: string): string[] {
+  return url.split(',').map((u) => u.trim()).filter((u) => u.length > 0);
 }
 
 export interface HandlerContext<R = unknown> {
@@ -60,14 +74,23 @@ export class Bus {
   private constructor(readonly nc: NatsConnection, private readonly log: Log, readonly url: string, private readonly checkPayloads: boolean) {}
 
   static async connect(opts: BusOptions): Promise<Bus> {
+    const tls = opts.tls && (opts.tls.certFile || opts.tls.caFile) ? { ...opts.tls } : undefined;
     const nc = await connect({
-      servers: opts.url,
+      servers: natsServers(opts.url),
       token: opts.token,
       name: opts.name,
+      ...(tls ? { tls } : {}),
       // A restarted nats-server is back within a few hundred ms: retry often, forever.
       maxReconnectAttempts: -1,
       reconnectTimeWait: 100,
       reconnectJitter: 50,
+      // Only the URLs we were given, in their order (the first, usually this host's node, preferred):
+      // a cluster's gossip of node addresses may name dead or unreachable ones.
+      ignoreClusterUpdates: true,
+      noRandomize: true,
+      // A node whose link is cut sends no FIN: pings find it within about 3 s, then we fail over.
+      pingInterval: 1000,
+      maxPingOut: 2,
     });
     const bus = new Bus(nc, opts.log, opts.url, opts.checkPayloads ?? process.env.POCKET_BUS_CHECK === '1');
     void (async () => {
@@ -168,10 +191,10 @@ export class Bus {
   }
 
   /**
-   * Collect replies for up to `maxWait` ms (or until `maxMessages`). Replies that do not decode are
+   * Collect replies for up to `maxWait` ms (or until `maxMessages`, or a `stallMs` pause after a reply). Replies that do not decode are
    * logged and skipped; no responders gives an empty list.
    */
-  async requestMany<D extends RequestSubject>(d: D, payload: Payload<D>, opts: { maxWait: number; maxMessages?: number }): Promise<Reply<D>[]> {
+  async requestMany<D extends RequestSubject>(d: D, payload: Payload<D>, opts: { maxWait: number; maxMessages?: number; stallMs?: number }): Promise<Reply<D>[]> {
     const { subject } = d;
     const schema = d.reply as ZodType<Reply<D>>;
     this.check(subject, d.schema, payload);
@@ -179,7 +202,8 @@ export class Bus {
     let it: AsyncIterable<Msg>;
     try {
       it = await this.nc.requestMany(subject, JSON.stringify(payload ?? {}), {
-        strategy: opts.maxMessages ? 'count' : 'timer', maxWait: opts.maxWait, maxMessages: opts.maxMessages,
+        // stall: after the first reply, stop once none came for stallMs (or at maxMessages)
+        strategy: opts.stallMs ? 'stall' : opts.maxMessages ? 'count' : 'timer', maxWait: opts.maxWait, maxMessages: opts.maxMessages, stall: opts.stallMs,
       });
     } catch (e) {
       this.log.debug(`requestMany ${subject}: ${describeError(e)}`);

@@ -1,6 +1,7 @@
-// The embedded NATS server: a nats-server child bound to loopback on a free port, with a token kept
-// in a 0600 config file (not on the command line, where `ps` shows it), restarted when it dies.
-import { randomBytes } from 'node:crypto';
+// The embedded NATS server: a nats-server child bound to loopback (or the address given) on a free
+// port, with a token kept in a 0600 config file (not on the command line, where `ps` shows it),
+// restarted when it dies; optionally a node of a NATS cluster with authenticated routes.
+import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -8,6 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
 import { describeError, UserFacingError, type Log } from '../log';
 import { Backoff, type BackoffOptions } from '../backoff';
+import type { TlsFiles } from './bus';
 
 export interface EmbeddedNats {
   url: string;
@@ -24,9 +26,66 @@ export interface EmbeddedNatsOptions {
   dir?: string;
   token?: string;
   port?: number;
+  /** Address to listen on (default: `advertise`, else 127.0.0.1). */
+  listen?: string;
+  /** Address other hosts reach this node at: in its URL and told to the cluster's other nodes. */
+  advertise?: string;
+  /** Join a NATS cluster: routes to the other nodes, authenticated with a secret derived from the token. */
+  cluster?: NatsClusterOptions;
+  /** TLS on client and route connections (cert and key of this node; the CA checks peers). */
+  tls?: TlsFiles;
   log: Log;
   /** Restart delays after an unexpected exit. */
   backoff?: BackoffOptions;
+}
+
+export interface NatsClusterOptions {
+  /** Cluster (route) port; default 6222. */
+  port?: number;
+  /** `nats://host:6222` of the other nodes (our own address in the list is ignored by nats-server). */
+  routes: string[];
+}
+
+/** The user and password of route connections: every node that knows the platform token knows them. */
+export function routeCredentials(token: string): { user: string; password: string } {
+  return { user: 'pocket-route', password: createHash('sha256').update(`pocket-route:${token}`).digest('hex') };
+}
+
+/** nats-server's config: token auth, route auth, TLS, and pings that find a cut link within seconds. */
+export function natsServerConfig(o: { token: string; listen: string; port: number; advertise?: string; cluster?: NatsClusterOptions; tls?: TlsFiles }): string {
+  const q = (v: string): string => JSON.stringify(v);
+  const hostPort = (h: string, p: number): string => (h.includes(':') ? `[${h}]:${p}` : `${h}:${p}`);
+  const tlsBlock = (t: TlsFiles | undefined): string[] => (t?.certFile && t.keyFile
+    ? [`tls {`, `  cert_file: ${q(t.certFile)}`, `  key_file: ${q(t.keyFile)}`, ...(t.caFile ? [`  ca_file: ${q(t.caFile)}`] : []), `  timeout: 2`, `}`]
+    : []);
+  const lines = [
+    `listen: ${q(hostPort(o.listen, o.port))}`,
+    `authorization {`, `  token: ${q(o.token)}`, `}`,
+    `max_payload: 8MB`,
+    `ping_interval: "1s"`, `ping_max: 2`,
+    ...(o.advertise ? [`client_advertise: ${q(hostPort(o.advertise, o.port))}`] : []),
+    ...tlsBlock(o.tls),
+  ];
+  if (o.cluster) {
+    const cport = o.cluster.port ?? 6222;
+    const { user, password } = routeCredentials(o.token);
+    const routes = o.cluster.routes.map((r) => {
+      const u = new URL(r.includes('://') ? r : `nats://${r}`);
+      u.username = user; u.password = password;
+      return u.toString().replace(/\/$/, '');
+    });
+    lines.push(
+      `cluster {`, `  name: "pocket"`, `  listen: ${q(hostPort(o.listen, cport))}`,
+      ...(o.advertise ? [`  advertise: ${q(hostPort(o.advertise, cport))}`] : []),
+      // Clients keep to the URLs they were given: gossiped node addresses may be unreachable from them.
+      `  no_advertise: true`,
+      `  authorization {`, `    user: ${q(user)}`, `    password: ${q(password)}`, `    timeout: 2`, `  }`,
+      `  routes: [`, ...routes.map((r) => `    ${q(r)}`), `  ]`,
+      ...tlsBlock(o.tls).map((l) => `  ${l}`),
+      `}`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
 }
 
 export function newToken(): string {
@@ -71,13 +130,15 @@ export async function startEmbeddedNats(opts: EmbeddedNatsOptions): Promise<Embe
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const conf = path.join(dir, 'nats-server.conf');
   const tmp = `${conf}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, `authorization {\n  token: "${token}"\n}\nmax_payload: 8MB\n`, { mode: 0o600 });
+  const listen = opts.listen ?? opts.advertise ?? '127.0.0.1';
+  const port = opts.port || await freePort(listen);
+  fs.writeFileSync(tmp, natsServerConfig({ token, listen, port, advertise: opts.advertise, cluster: opts.cluster, tls: opts.tls }), { mode: 0o600 });
   fs.renameSync(tmp, conf);
   const bin = findNatsServerBinary();
-  const port = opts.port || await freePort();
-  const server = new SupervisedNats(bin, ['--addr', '127.0.0.1', '--port', String(port), '-c', conf], opts.log, opts.backoff);
+  const server = new SupervisedNats(bin, ['-c', conf], opts.log, opts.backoff);
   await server.start();
-  const url = `nats://127.0.0.1:${port}`;
+  const shown = opts.advertise ?? (listen === '0.0.0.0' || listen === '::' ? '127.0.0.1' : listen);
+  const url = `nats://${shown.includes(':') ? `[${shown}]` : shown}:${port}`;
   opts.log.info(`nats-server listening on ${url}`);
   return {
     url,
@@ -158,11 +219,11 @@ class SupervisedNats {
   }
 }
 
-function freePort(): Promise<number> {
+function freePort(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
+    srv.listen(0, host, () => {
       const port = (srv.address() as net.AddressInfo).port;
       srv.close(() => resolve(port));
     });

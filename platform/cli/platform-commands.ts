@@ -3,14 +3,47 @@ import * as path from 'node:path';
 import type { Command } from 'commander';
 import { defaultDataDir, readEndpoint } from '../client';
 import { createLog, describeError, UserFacingError } from '../log';
-import type { PlatformComponent } from '../platform';
+import type { PlatformComponent, PlatformOptions } from '../platform';
 import { isStopMessage, runningUnderSupervisor, type ReadyMessage } from '../supervisor/protocol';
 import { ExitCodes } from './exit-codes';
 import { CliFailure } from './errors';
 import { out } from './output';
 import { globals } from './shared';
 
-export async function runPlatform(cmd: Command, opts: { nats?: string; natsToken?: string; apiPort?: number; routerPort?: number }, only?: PlatformComponent[]): Promise<void> {
+/** The flags of `up` and of a component run alone (each command offers its own subset). */
+export interface PlatformFlags {
+  nats?: string;
+  natsToken?: string;
+  apiPort?: number;
+  routerPort?: number;
+  advertise?: string;
+  listen?: string;
+  natsPort?: number;
+  natsRoutes?: string;
+  natsClusterPort?: number;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+}
+
+/** What every platform command takes from its address, cluster and TLS flags. */
+function hostSettings(f: PlatformFlags): Pick<PlatformOptions, 'advertise' | 'listen' | 'natsPort' | 'natsCluster' | 'tls'> {
+  const routes = (f.natsRoutes ?? '').split(',').map((r) => r.trim()).filter(Boolean);
+  if ((f.tlsCert === undefined) !== (f.tlsKey === undefined)) throw new UserFacingError('--tls-cert and --tls-key go together.');
+  const tls = f.tlsCert || f.tlsCa ? { certFile: absolute(f.tlsCert), keyFile: absolute(f.tlsKey), caFile: absolute(f.tlsCa) } : undefined;
+  // A cluster node must be found at a known port; alone on one machine any free port does.
+  const natsPort = f.natsPort ?? (routes.length > 0 || f.natsClusterPort !== undefined ? 4222 : undefined);
+  return {
+    advertise: f.advertise, listen: f.listen, natsPort, tls,
+    natsCluster: routes.length > 0 || f.natsClusterPort !== undefined ? { routes, port: f.natsClusterPort } : undefined,
+  };
+}
+
+function absolute(p: string | undefined): string | undefined {
+  return p === undefined ? undefined : path.resolve(p);
+}
+
+export async function runPlatform(cmd: Command, opts: PlatformFlags, only?: PlatformComponent[]): Promise<void> {
   const g = globals(cmd);
   const dataDir = path.resolve(g.data ?? defaultDataDir());
   let natsUrl = opts.nats;
@@ -29,9 +62,10 @@ export async function runPlatform(cmd: Command, opts: { nats?: string; natsToken
   const [{ startPlatform }, { startSupervisedPlatform }, { NatsServerNotFound }] = await Promise.all([
     import('../platform.js'), import('../supervisor/index.js'), import('../bus/index.js'),
   ]);
+  const hosts = hostSettings(opts);
   const starting = only
-    ? startPlatform({ dataDir, natsUrl, natsToken, apiPort: opts.apiPort, routerPort: opts.routerPort, log, only, underSupervisor: supervised })
-    : startSupervisedPlatform({ dataDir, natsUrl, natsToken, apiPort: opts.apiPort, routerPort: opts.routerPort, log });
+    ? startPlatform({ dataDir, natsUrl, natsToken, apiPort: opts.apiPort, routerPort: opts.routerPort, ...hosts, log, only, underSupervisor: supervised })
+    : startSupervisedPlatform({ dataDir, natsUrl, natsToken, apiPort: opts.apiPort, routerPort: opts.routerPort, ...hosts, log });
   const p = await starting.catch((e: unknown) => {
     // Whoever started `pocket up` (the editor) learns a missing prerequisite from the exit code, not from the text.
     throw e instanceof NatsServerNotFound ? new CliFailure(e.message, ExitCodes.natsServerNotFound, { cause: e }) : e;
@@ -76,5 +110,28 @@ export async function runPlatform(cmd: Command, opts: { nats?: string; natsToken
   }
   out('Press Ctrl-C to stop.');
   // Keep running until a signal arrives.
+  await new Promise<never>(() => undefined);
+}
+
+/** `pocket nats`: a bare node of the platform's NATS cluster, for a host that runs no other component. */
+export async function runNatsNode(cmd: Command, opts: PlatformFlags): Promise<void> {
+  const g = globals(cmd);
+  const dataDir = path.resolve(g.data ?? defaultDataDir());
+  const token = opts.natsToken ?? g.token ?? process.env.POCKET_TOKEN;
+  if (!token) throw new UserFacingError('A NATS node needs the platform token: pass --token TOKEN (or set POCKET_TOKEN).');
+  const hosts = hostSettings({ ...opts, natsPort: opts.natsPort ?? 4222, natsClusterPort: opts.natsClusterPort ?? 6222 });
+  const log = createLog('pocket');
+  const { startEmbeddedNats, NatsServerNotFound } = await import('../bus/index.js');
+  const node = await startEmbeddedNats({
+    log: log.child('nats'), dir: path.join(dataDir, 'nats-node'), token,
+    port: hosts.natsPort, advertise: hosts.advertise, listen: hosts.listen, cluster: hosts.natsCluster, tls: hosts.tls,
+  }).catch((e: unknown) => {
+    throw e instanceof NatsServerNotFound ? new CliFailure(e.message, ExitCodes.natsServerNotFound, { cause: e }) : e;
+  });
+  const keepAlive = setInterval(() => undefined, 1 << 30);
+  const stop = (): void => { void node.stop().finally(() => { clearInterval(keepAlive); process.exit(0); }); };
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, stop);
+  out(`Pocket Foundry NATS node running (pid ${process.pid}): clients ${node.url}, routes to ${hosts.natsCluster?.routes.join(', ') || '(none yet)'}`);
+  out('Press Ctrl-C to stop.');
   await new Promise<never>(() => undefined);
 }

@@ -8,11 +8,11 @@ import {
 } from './app-commands';
 import { crashesCommand, filesCommand, infoCommand, instancesCommand, logsCommand, statsCommand, targetCommand } from './inspect-commands';
 import { out } from './output';
-import { runPlatform } from './platform-commands';
+import { runNatsNode, runPlatform, type PlatformFlags } from './platform-commands';
 import {
   bindServiceCommand, createServiceCommand, deleteServiceCommand, marketplaceCommand, serviceCommand, servicesCommand, unbindServiceCommand,
 } from './services-commands';
-import { memoryArg, mustApp, portArg, wholeNumber, withClient } from './shared';
+import { advertiseArg, listenArg, memoryArg, mustApp, portArg, wholeNumber, withClient } from './shared';
 import { loginCommand, logoutCommand } from './users-commands';
 
 export function buildProgram(): Command {
@@ -27,27 +27,47 @@ export function buildProgram(): Command {
     .showSuggestionAfterError(true)
     .configureHelp({ showGlobalOptions: true, sortSubcommands: false });
 
-  program.command('up')
+  // Several hosts: where a command listens, what it announces, and TLS on NATS.
+  const hostOptions = (c: Command): Command => c
+    .option('--advertise <addr>', 'address other hosts reach this one at, announced in every message and URL (default 127.0.0.1)', advertiseArg)
+    .option('--listen <addr>', 'address to listen on (default: the advertised one; 0.0.0.0 for every interface)', listenArg)
+    .option('--tls-cert <file>', 'certificate (PEM) for TLS on NATS client and route connections')
+    .option('--tls-key <file>', 'key (PEM) of that certificate')
+    .option('--tls-ca <file>', 'CA (PEM) that signed the NATS nodes\' certificates');
+  const clusterOptions = (c: Command, prefix: string): Command => c
+    .option(`--${prefix}routes <urls>`, 'join a NATS cluster: the other nodes, comma-separated (nats://10.0.0.2:6222,nats://10.0.0.3:6222)')
+    .option(`--${prefix}cluster-port <n>`, 'NATS cluster (route) port (default 6222)', portArg);
+
+  const up = program.command('up')
     .description('run the platform in the foreground: NATS, controller, stager, DEA, health manager, router')
-    .option('--nats <url>', 'use this NATS server instead of an embedded one')
+    .option('--nats <urls>', 'use this NATS server (or cluster nodes, comma-separated) instead of an embedded one')
     .option('--nats-token <token>', 'token of that NATS server (also the platform token)')
     .option('--api-port <n>', 'controller port (default: a free port)', portArg)
     .option('--router-port <n>', 'router port (default: a free port)', portArg)
-    .action((opts: { nats?: string; natsToken?: string; apiPort?: number; routerPort?: number }, cmd: Command) => runPlatform(cmd, opts));
+    .option('--nats-port <n>', 'client port of the embedded nats-server (default: a free port; 4222 in a cluster)', portArg);
+  clusterOptions(hostOptions(up), 'nats-')
+    .action((opts: PlatformFlags, cmd: Command) => runPlatform(cmd, opts));
 
-  const component = (name: PlatformComponent, alias: string, description: string): Command => program.command(alias)
+  const nats = program.command('nats')
+    .description('run a bare node of the platform\'s NATS cluster (a host with no other component): --advertise ADDR --routes URLS --token T')
+    .option('--port <n>', 'client port (default 4222)', portArg);
+  clusterOptions(hostOptions(nats), '')
+    .action((opts: PlatformFlags & { port?: number; routes?: string; clusterPort?: number }, cmd: Command) =>
+      runNatsNode(cmd, { ...opts, natsPort: opts.port, natsRoutes: opts.routes, natsClusterPort: opts.clusterPort }));
+
+  const component = (name: PlatformComponent, alias: string, description: string): Command => hostOptions(program.command(alias)
     .description(description)
-    .option('--nats <url>', 'NATS server of the platform to join (default: the one running on the data folder)')
-    .action((opts: { nats?: string }, cmd: Command) => runPlatform(cmd, opts, [name]));
+    .option('--nats <urls>', 'NATS server(s) of the platform to join, comma-separated for failover (default: the one running on the data folder)'))
+    .action((opts: PlatformFlags, cmd: Command) => runPlatform(cmd, opts, [name]));
   component('dea', 'dea', 'run one DEA alone (for more hosts or capacity); joins a platform through NATS (--nats URL --token T)');
   component('stager', 'stager', 'run one stager alone; joins a platform through NATS');
   component('router', 'router', 'run one router alone; joins a platform through NATS')
     .option('--port <n>', 'router port (default: a free port)', portArg)
-    .action((opts: { nats?: string; port?: number }, cmd: Command) => runPlatform(cmd, { nats: opts.nats, routerPort: opts.port }, ['router']));
+    .action((opts: PlatformFlags & { port?: number }, cmd: Command) => runPlatform(cmd, { ...opts, routerPort: opts.port }, ['router']));
   component('health', 'health', 'run the health manager alone; joins a platform through NATS');
   component('controller', 'controller', 'run the cloud controller alone on the data folder; joins a platform through NATS')
     .option('--api-port <n>', 'controller port (default: a free port)', portArg)
-    .action((opts: { nats?: string; apiPort?: number }, cmd: Command) => runPlatform(cmd, { nats: opts.nats, apiPort: opts.apiPort }, ['controller']));
+    .action((opts: PlatformFlags, cmd: Command) => runPlatform(cmd, opts, ['controller']));
 
   program.command('target')
     .description('show which platform the commands talk to, or save another one (pocket target URL --token T)')

@@ -31,6 +31,20 @@ export function portArg(v: string): number {
   return n;
 }
 
+/** An address others can reach: an IPv4/IPv6 address or a host name, never a wildcard. */
+export function advertiseArg(v: string): string {
+  const a = v.trim();
+  if (a === '0.0.0.0' || a === '::' || !/^[A-Za-z0-9.:-]+$/.test(a)) throw new InvalidArgumentError('must be an address or host name other hosts reach this one at (not 0.0.0.0).');
+  return a;
+}
+
+/** A listen address: an IPv4/IPv6 address or host name; 0.0.0.0 for every interface. */
+export function listenArg(v: string): string {
+  const a = v.trim();
+  if (!/^[A-Za-z0-9.:-]+$/.test(a)) throw new InvalidArgumentError('must be an address to listen on, such as 0.0.0.0 or 10.0.0.5.');
+  return a;
+}
+
 // ---- shared plumbing ----------------------------------------------------------------------------
 
 export function globals(cmd: Command): GlobalOptions {

@@ -7,6 +7,8 @@ import {
 export interface DeaClient {
   /** `dea.discover`: the first DEA that answers it can take the instance; undefined when none does. */
   discover(req: DeaDiscover): Promise<DeaDiscoverReply | undefined>;
+  /** `dea.discover`, every DEA that answers soon after the first (least loaded first); placement picks among them. */
+  discoverAll?(req: DeaDiscover): Promise<DeaDiscoverReply[]>;
   /** `dea.<id>.start`. */
   start(deaId: string, start: DeaStart): void;
   /** `dea.stop`: every DEA stops what matches the filter. */
@@ -30,6 +32,11 @@ export class BusDeaClient implements DeaClient {
   async discover(req: DeaDiscover): Promise<DeaDiscoverReply | undefined> {
     const replies = await this.bus.requestMany(Subjects.deaDiscover, req, { maxWait: this.t.discoverWaitMs, maxMessages: 1 });
     return replies[0];
+  }
+
+  discoverAll(req: DeaDiscover): Promise<DeaDiscoverReply[]> {
+    // DEAs delay their answer by load (at most 250 ms): a pause of 150 ms after the last answer ends the wait.
+    return this.bus.requestMany(Subjects.deaDiscover, req, { maxWait: this.t.discoverWaitMs, stallMs: 150 });
   }
 
   start(deaId: string, start: DeaStart): void {

@@ -45,6 +45,8 @@ export interface ControllerOptions {
   token: string;
   /** Listen address; 127.0.0.1 unless the platform spans several hosts. */
   host?: string;
+  /** Address in the URLs it hands out (staging and droplet transfers) and accepts as Host; default: `host`. */
+  advertise?: string;
   /** 0 or absent: a free port. */
   port?: number;
   /** Largest unzipped package (upload plus pooled files); default 512 MiB. */
@@ -147,7 +149,8 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   const hm = new HealthRequests({ store, dea, scheduler, locks, notify, log });
   const views = new InstanceViews(dea, bus, store, events, log, timings);
   const packager = new Packager({ pool, packages, store, tmpDir, maxPackageBytes, maxZipEntries: opts.maxZipEntries, gc, log: log.child('packager') });
-  const extraHosts = /^[\d.]+$/.test(host) && host !== '0.0.0.0' && !host.startsWith('127.') ? [host] : [];
+  const named = opts.advertise ?? host;
+  const extraHosts = /^[\d.]+$/.test(named) && named !== '0.0.0.0' && !named.startsWith('127.') ? [named] : [];
   const api = new Api({
     token: opts.token, extraHosts, store, apps: desired, restarts: scheduler, views, staging, packager, pool, packages, droplets, runtimes,
     events, log: log.child('api'), url: () => url, tmpDir, maxPackageBytes, memoryLimitMb, appLimit, uriLimit,
@@ -170,7 +173,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     throw e;
   }
   const port = (server.address() as AddressInfo).port;
-  url = `http://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host}:${port}`;
+  url = `http://${named === '0.0.0.0' || named === '::' ? '127.0.0.1' : named.includes(':') ? `[${named}]` : named}:${port}`;
   for (const h of [...extraHosts]) extraHosts.push(`${h}:${port}`);
 
   const subs = [

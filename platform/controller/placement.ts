@@ -1,6 +1,8 @@
-// Placement over advertising DEAs: `dea.discover` to every DEA, the first fitting reply wins, then
-// `dea.<id>.start`. The advertise table only explains a failure in words; the DEAs decide.
-import type { DeaAdvertise, DeaStart } from '../bus';
+// Placement over advertising DEAs: `dea.discover` to every DEA, then `dea.<id>.start` to one that
+// answered. Among those that answer, one app's instances go to the host (advertised address) that
+// runs fewest of them, so they spread over hosts before they stack on one; then the DEA with fewest,
+// then the quickest to answer (DEAs delay their answer by load). The DEAs decide what fits.
+import type { DeaAdvertise, DeaDiscoverReply, DeaStart } from '../bus';
 import type { Log } from '../log';
 import type { DeaClient } from './dea-client';
 
@@ -27,6 +29,27 @@ export class DeaDirectory {
     return [...this.deas.values()].filter((d) => t - d.at <= this.staleAfterMs).map((d) => d.ad);
   }
 
+  /** A start sent to `deaId`: counted until its next advertisement says the truth. */
+  started(deaId: string, droplet: number): void {
+    const d = this.deas.get(deaId);
+    if (!d) return;
+    const key = String(droplet);
+    d.ad = { ...d.ad, app_id_to_count: { ...d.ad.app_id_to_count, [key]: (d.ad.app_id_to_count[key] ?? 0) + 1 } };
+  }
+
+  /** Instances of `droplet` on DEA `deaId`, and on every fresh DEA that advertises address `ip`. */
+  countOf(droplet: number, deaId: string, ip: string): { host: number; dea: number } {
+    const key = String(droplet);
+    let host = 0;
+    let dea = 0;
+    for (const ad of this.fresh()) {
+      const n = ad.app_id_to_count[key] ?? 0;
+      if (ad.ip === ip) host += n;
+      if (ad.id === deaId) dea = n;
+    }
+    return { host, dea };
+  }
+
   /** Why nothing may fit, in words, from what the DEAs last said. */
   explain(memMb: number, runtime: string): string {
     const deas = this.fresh();
@@ -47,14 +70,29 @@ export class Placement {
 
   /** Finds a DEA for one instance and sends it the start message. */
   async place(start: DeaStart): Promise<PlacementResult> {
-    const chosen = await this.dea.discover({ droplet: start.droplet, name: start.name, runtime: start.runtime, sha: start.sha1, limits: start.limits });
+    const req = { droplet: start.droplet, name: start.name, runtime: start.runtime, sha: start.sha1, limits: start.limits };
+    // With one DEA known there is nothing to spread over: the first answer will do.
+    const chosen = this.dea.discoverAll && this.deas.fresh().length > 1
+      ? this.spread(start.droplet, await this.dea.discoverAll(req))
+      : await this.dea.discover(req);
     if (!chosen) {
       const reason = this.deas.explain(start.limits.mem, start.runtime);
       this.log.warn(`placement of ${start.name}[${start.index}] failed: ${reason}`);
       return { ok: false, reason };
     }
     this.dea.start(chosen.id, start);
-    this.log.info(`${start.name}[${start.index}] version ${start.version} -> dea ${chosen.id}`);
+    this.deas.started(chosen.id, start.droplet);
+    this.log.info(`${start.name}[${start.index}] version ${start.version} -> dea ${chosen.id} (${chosen.ip})`);
     return { ok: true, dea: chosen.id };
+  }
+
+  /** The answer on the host with fewest of the app's instances, then the DEA with fewest; else the first. */
+  private spread(droplet: number, replies: DeaDiscoverReply[]): DeaDiscoverReply | undefined {
+    let best: { r: DeaDiscoverReply; host: number; dea: number } | undefined;
+    for (const r of replies) {
+      const c = this.deas.countOf(droplet, r.id, r.ip);
+      if (!best || c.host < best.host || (c.host === best.host && c.dea < best.dea)) best = { r, ...c };
+    }
+    return best?.r;
   }
 }

@@ -36,6 +36,7 @@ export class DeaAgent implements Dea, DeaContext, ResponderHost {
   readonly timings: DeaTimings;
   readonly maxMemoryMb: number;
   readonly host: string;
+  readonly listenHost: string;
   readonly log: Log;
   readonly instances = new Map<string, Instance>();
   readonly ports = new PortAllocator();
@@ -62,6 +63,7 @@ export class DeaAgent implements Dea, DeaContext, ResponderHost {
     this.timings = { ...defaultDeaTimings, ...opts.timings };
     this.maxMemoryMb = opts.maxMemoryMb ?? 4096;
     this.host = opts.host ?? '127.0.0.1';
+    this.listenHost = opts.listen ?? this.host;
     this.log = opts.log;
     this.bus = opts.bus;
     this.baseDir = path.resolve(opts.baseDir);
@@ -84,7 +86,7 @@ export class DeaAgent implements Dea, DeaContext, ResponderHost {
       await dea.clearLeftovers();
       dea.cache = new DropletCache(path.join(dea.baseDir, 'droplets'), opts.token, dea.timings.downloadIdleMs, dea.log);
       dea.files = await InstanceFileServer.start({
-        host: dea.host, log: dea.log, instanceDir: (id) => dea.instanceDir(id), tailPollMs: 200,
+        host: dea.listenHost, advertise: dea.host, log: dea.log, instanceDir: (id) => dea.instanceDir(id), tailPollMs: 200,
       });
       dea.setupSubscriptions();
       await dea.bus.flush();

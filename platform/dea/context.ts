@@ -8,7 +8,10 @@ import type { DeaTimings } from './types';
 
 export interface DeaContext {
   readonly id: string;
+  /** Announced address (routes, file URIs, dea.advertise). */
   readonly host: string;
+  /** Where instances listen (VCAP_APP_HOST). */
+  readonly listenHost: string;
   readonly timings: DeaTimings;
   readonly log: Log;
   readonly instances: Map<string, Instance>;

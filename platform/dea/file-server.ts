@@ -1,5 +1,5 @@
 // The DEA's file server: instance folders over HTTP for `files` and `logs`, as v1's DEA served them.
-// Loopback only, basic auth with credentials made up at start, every path confined to its instance
+// Loopback by default (the DEA's address across hosts), basic auth with credentials made up at start, every path confined to its instance
 // folder (no `..`, no symlink leading out). `?tail=1` on a file sends it and then keeps the response
 // open, streaming bytes as they are appended, until the client goes away.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
@@ -11,7 +11,10 @@ import { decodeFilePath, escapeListingName } from '../contract';
 import { describeError, type Log } from '../log';
 
 export interface FileServerOptions {
+  /** Listen address. */
   host: string;
+  /** Address in file URIs (default: `host`). */
+  advertise?: string;
   /** The folder of a live or crashed instance, or null when the DEA has no such instance. */
   instanceDir(instanceId: string): string | null;
   /** How often a tailed file is checked for new bytes. */
@@ -73,7 +76,8 @@ export class InstanceFileServer {
 
   /** `file_uri` of an instance, as sent in `dea.find.droplet` replies. */
   fileUri(instanceId: string): string {
-    return `http://${this.opts.host}:${this.boundPort}/instances/${instanceId}/`;
+    const h = this.opts.advertise ?? this.opts.host;
+    return `http://${h.includes(':') ? `[${h}]` : h}:${this.boundPort}/instances/${instanceId}/`;
   }
 
   async stop(): Promise<void> {

@@ -23,7 +23,7 @@ export class StartPath {
   constructor(private readonly dea: DeaContext, private readonly ends: InstanceEnds, private readonly sampleNow: (inst: Instance) => void) {}
 
   async launch(inst: Instance): Promise<void> {
-    const { cache, ports, host } = this.dea;
+    const { cache, ports, listenHost } = this.dea;
     try {
       const tgz = await cache.fetch(inst.start.sha1, inst.start.executableUri, inst.signal);
       stillIn(inst, 'downloading');
@@ -39,7 +39,7 @@ export class StartPath {
       for (const e of inst.start.env) { const problem = userEnvProblem(e); if (problem) this.dea.log.warn(`${inst.label}: left out of the environment: ${problem}`); }
       const exited = inst.spawnStartup(buildInstanceEnv({
         instanceId: inst.id, index: inst.index, name: inst.start.name, uris: [...inst.uris], version: inst.version,
-        runtime: inst.start.runtime, host, port, limits: inst.start.limits, home: inst.dir,
+        runtime: inst.start.runtime, host: listenHost, port, limits: inst.start.limits, home: inst.dir,
         startedAt: inst.acceptedAt, stateTimestamp: inst.stateTimestamp, userEnv: inst.start.env, services: inst.start.services,
         path: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
       }));

@@ -44,8 +44,10 @@ export interface DeaOptions {
   token: string;
   /** Memory this DEA may hand out to instances, in MB (default 4096). */
   maxMemoryMb?: number;
-  /** Address apps listen on, the file server binds to, and routers reach (default 127.0.0.1). */
+  /** Address the DEA announces: routers and file clients reach its instances and file server there (default 127.0.0.1). */
   host?: string;
+  /** Address apps and the file server listen on (default: `host`; 0.0.0.0 for every interface). */
+  listen?: string;
   log: Log;
   timings?: Partial<DeaTimings>;
 }

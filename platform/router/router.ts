@@ -64,6 +64,8 @@ export interface RouterOptions {
   bus: Bus;
   /** Listen address; loopback by default. */
   host?: string;
+  /** Address announced in `router.start` (default: `host`). */
+  advertise?: string;
   /** 0 (the default) picks a free port. */
   port?: number;
   log: Log;
@@ -160,7 +162,7 @@ export async function startRouter(opts: RouterOptions): Promise<Router> {
   await bus.flush();
 
   const announce = (): void => {
-    bus.publish(Subjects.routerStart, { id, hosts: [host], minimumRegisterIntervalInSeconds: timings.startIntervalMs / 1000 });
+    bus.publish(Subjects.routerStart, { id, hosts: [opts.advertise ?? host], minimumRegisterIntervalInSeconds: timings.startIntervalMs / 1000 });
   };
   announce();
   const startTimer = setInterval(announce, timings.startIntervalMs);

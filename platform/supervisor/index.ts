@@ -8,14 +8,14 @@ import type { BackoffOptions } from '../backoff';
 import { startEmbeddedNats } from '../bus';
 import { acquireDirLock, loadOrCreateToken, removeEndpoint, writeEndpoint } from '../data-dir';
 import type { Log } from '../log';
-import { platformComponents, type Platform, type PlatformComponent } from '../platform';
+import { platformComponents, type Platform, type PlatformComponent, type PlatformOptions } from '../platform';
 import { ComponentProcess } from './component-process';
 
 export { runningUnderSupervisor, isStopMessage, type ReadyMessage } from './protocol';
 
-export interface SupervisedPlatformOptions {
+export interface SupervisedPlatformOptions extends Pick<PlatformOptions, 'advertise' | 'listen' | 'natsPort' | 'natsCluster' | 'tls'> {
   dataDir: string;
-  /** An external NATS server; embedded (and supervised) when absent. */
+  /** An external NATS server, or several cluster nodes (comma-separated); embedded (and supervised) when absent. */
   natsUrl?: string;
   natsToken?: string;
   apiPort?: number;
@@ -57,7 +57,10 @@ export async function startSupervisedPlatform(opts: SupervisedPlatformOptions): 
     const token = opts.natsToken ?? loadOrCreateToken(dataDir);
     let nats = opts.natsUrl;
     if (!nats) {
-      const embedded = await startEmbeddedNats({ log: log.child('nats'), dir: path.join(dataDir, 'nats'), token, backoff: opts.backoff });
+      const embedded = await startEmbeddedNats({
+        log: log.child('nats'), dir: path.join(dataDir, 'nats'), token, backoff: opts.backoff,
+        port: opts.natsPort, advertise: opts.advertise, listen: opts.listen, cluster: opts.natsCluster, tls: opts.tls,
+      });
       started.push({ name: 'nats-server', stop: () => embedded.stop() });
       nats = embedded.url;
       natsPid = embedded.pid;
@@ -72,7 +75,7 @@ export async function startSupervisedPlatform(opts: SupervisedPlatformOptions): 
     let api: string | null = null;
     let router: string | null = null;
     const argsOf = (c: PlatformComponent): string[] => {
-      const base = [...cli.args, '--data', dataDir, c, '--nats', natsUrl];
+      const base = [...cli.args, '--data', dataDir, c, '--nats', natsUrl, ...addressArgs(opts)];
       if (c === 'controller') return [...base, '--api-port', String(apiPort)];
       if (c === 'router') return [...base, '--port', String(routerPort)];
       return base;
@@ -114,4 +117,16 @@ export async function startSupervisedPlatform(opts: SupervisedPlatformOptions): 
     await stopAll();
     throw e;
   }
+}
+
+/** The address and TLS flags a component process is started with: the supervisor's own. */
+function addressArgs(o: SupervisedPlatformOptions): string[] {
+  const out: string[] = [];
+  const flag = (name: string, v: string | undefined): void => { if (v) out.push(name, v); };
+  flag('--advertise', o.advertise);
+  flag('--listen', o.listen);
+  flag('--tls-cert', o.tls?.certFile);
+  flag('--tls-key', o.tls?.keyFile);
+  flag('--tls-ca', o.tls?.caFile);
+  return out;
 }

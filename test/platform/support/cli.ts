@@ -25,6 +25,8 @@ export interface RunningUp {
 export interface CliHarness {
   /** A temp folder of this harness; POCKET_HOME points inside it, so no real data dir is touched. */
   outDir: string;
+  /** The bundled CLI script (run it with this process's node). */
+  script: string;
   run(args: string[], env?: Record<string, string>, timeoutMs?: number): Promise<CliRun>;
   /** `pocket up --data DIR`, resolved once it prints that it is up. */
   up(dataDir: string): Promise<RunningUp>;
@@ -55,6 +57,7 @@ export async function buildCli(): Promise<CliHarness> {
   };
   return {
     outDir,
+    script: cli,
     run: (args, extra = {}, timeoutMs = 60_000) => new Promise((resolve, reject) => {
       const { child, out } = start(args, extra);
       const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`pocket ${args.join(' ')} timed out\n${out.stdout}\n${out.stderr}`)); }, timeoutMs);
