@@ -7,11 +7,12 @@ import { startController, type ControllerTimings, type OwnerAccount } from './co
 import { startDea, type DeaTimings } from './dea';
 import { acquireDirLock, claimComponentDir, loadOrCreateToken, removeEndpoint, writeEndpoint } from './data-dir';
 import { startHealthManager, type HealthTimings } from './health';
-import type { Log } from './log';
+import { UserFacingError, type Log } from './log';
 import { startRouter, type RouterTimings } from './router';
+import { startServices } from './services';
 import { startStager } from './stager';
 
-export const platformComponents = ['controller', 'stager', 'dea', 'health', 'router'] as const;
+export const platformComponents = ['controller', 'stager', 'dea', 'health', 'router', 'gateways'] as const;
 export type PlatformComponent = (typeof platformComponents)[number];
 
 export interface PlatformOptions {
@@ -39,6 +40,8 @@ export interface PlatformOptions {
   tuning?: PlatformTuning;
   /** Run as a child of `pocket up`'s supervisor, which holds the data dir lock and writes endpoint.json. */
   underSupervisor?: boolean;
+  /** The controller's URL, for service gateways run without the controller (`pocket gateways --api URL`). */
+  api?: string;
 }
 
 export interface PlatformTuning {
@@ -108,6 +111,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     if (only.has('dea')) await setupDea(a);
     if (only.has('health')) await setupHealthManager(a);
     const router = only.has('router') ? await setupRouter(a) : null;
+    if (only.has('gateways')) await setupServices(a, api ?? opts.api);
     if (api && !opts.underSupervisor) setupEndpoint(a, api, router);
 
     let stopping: Promise<void> | null = null;
@@ -187,6 +191,15 @@ async function setupRouter(a: Assembly): Promise<string> {
   bus.onReconnect(() => { bus.publish(Subjects.routerStart, { id: router.id, hosts: [a.opts.advertise ?? '127.0.0.1'] }); });
   a.started.push({ name: 'router', stop: () => router.stop() });
   return router.url;
+}
+
+async function setupServices(a: Assembly, api: string | null | undefined): Promise<void> {
+  if (!api) throw new UserFacingError('The service gateways need the controller: pass --api URL.');
+  const services = await startServices({
+    bus: await connect(a, 'services'), log: a.log.child('services'), dataDir: a.dataDir,
+    api, serviceToken: a.token, host: a.opts.listen ?? a.opts.advertise,
+  });
+  a.started.push({ name: 'services', stop: () => services.stop() });
 }
 
 /** Listen and announced addresses of a server component (loopback when neither is given). */

@@ -24,6 +24,8 @@ export interface PlatformFlags {
   tlsCert?: string;
   tlsKey?: string;
   tlsCa?: string;
+  /** The controller's URL, for the service gateways run alone. */
+  api?: string;
 }
 
 /** What every platform command takes from its address, cluster and TLS flags. */
@@ -64,7 +66,7 @@ export async function runPlatform(cmd: Command, opts: PlatformFlags, only?: Plat
   ]);
   const hosts = hostSettings(opts);
   const starting = only
-    ? startPlatform({ dataDir, natsUrl, natsToken, apiPort: opts.apiPort, routerPort: opts.routerPort, ...hosts, log, only, underSupervisor: supervised })
+    ? startPlatform({ dataDir, natsUrl, natsToken, apiPort: opts.apiPort, routerPort: opts.routerPort, api: opts.api ?? g.api ?? (only?.includes('gateways') ? readEndpoint(dataDir)?.api : undefined), ...hosts, log, only, underSupervisor: supervised })
     : startSupervisedPlatform({ dataDir, natsUrl, natsToken, apiPort: opts.apiPort, routerPort: opts.routerPort, ...hosts, log });
   const p = await starting.catch((e: unknown) => {
     // Whoever started `pocket up` (the editor) learns a missing prerequisite from the exit code, not from the text.
@@ -89,7 +91,7 @@ export async function runPlatform(cmd: Command, opts: PlatformFlags, only?: Plat
     process.on('SIGHUP', () => undefined);
     process.on('message', (m: unknown) => { if (isStopMessage(m) && !stopping) stop('stop'); });
     process.on('disconnect', () => { if (!stopping) stop('supervisor gone'); });
-    const ready: ReadyMessage = { type: 'ready', component: (only ?? [])[0] ?? 'controller', api: p.api, router: p.router };
+    const ready: ReadyMessage = { type: 'ready', component: (only ?? [])[0] ?? 'controller', api: p.api, router: p.router, owner: p.owner };
     process.send?.(ready);
     await new Promise<never>(() => undefined);
   }
@@ -132,6 +134,36 @@ export async function runNatsNode(cmd: Command, opts: PlatformFlags): Promise<vo
   const stop = (): void => { void node.stop().finally(() => { clearInterval(keepAlive); process.exit(0); }); };
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, stop);
   out(`Pocket Foundry NATS node running (pid ${process.pid}): clients ${node.url}, routes to ${hosts.natsCluster?.routes.join(', ') || '(none yet)'}`);
+  out('Press Ctrl-C to stop.');
+  await new Promise<never>(() => undefined);
+}
+
+/** `pocket service-node TYPE`: one service node alone; its gateway runs with the platform (`pocket up`). */
+export async function runServiceNodeCommand(cmd: Command, type: string, opts: PlatformFlags): Promise<void> {
+  const g = globals(cmd);
+  const dataDir = path.resolve(g.data ?? defaultDataDir());
+  const { Bus, ServiceTypes: serviceTypes } = await import('../bus/index.js');
+  if (!(serviceTypes as readonly string[]).includes(type)) {
+    throw new UserFacingError(`Unknown service type '${type}': one of ${serviceTypes.join(', ')}.`);
+  }
+  let natsUrl = opts.nats;
+  let token = opts.natsToken ?? g.token ?? process.env.POCKET_TOKEN;
+  if (!natsUrl) {
+    const ep = readEndpoint(dataDir);
+    if (!ep?.nats) throw new UserFacingError(`No NATS to join: pass --nats URL --token TOKEN, or start \`pocket up\` on ${dataDir} first.`);
+    natsUrl = ep.nats;
+    token ??= ep.token;
+  }
+  if (!token) throw new UserFacingError('A service node needs the platform token: pass --token TOKEN (or set POCKET_TOKEN).');
+  const log = createLog('pocket');
+  const { runServiceNode } = await import('../services/index.js');
+  const bus = await Bus.connect({ url: natsUrl, token, name: `pocket-${type}-node-${process.pid}`, log: log.child(type) });
+  const node = await runServiceNode(type as (typeof serviceTypes)[number], { bus, log: log.child(type), dataDir, host: opts.listen ?? opts.advertise })
+    .catch(async (e: unknown) => { await bus.close(); throw e; });
+  const keepAlive = setInterval(() => undefined, 1 << 30);
+  const stop = (): void => { void node.stop().then(() => bus.close()).finally(() => { clearInterval(keepAlive); process.exit(0); }); };
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, stop);
+  out(`Pocket Foundry ${type} service node running (pid ${process.pid}), joined ${natsUrl}`);
   out('Press Ctrl-C to stop.');
   await new Promise<never>(() => undefined);
 }

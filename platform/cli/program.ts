@@ -8,7 +8,7 @@ import {
 } from './app-commands';
 import { crashesCommand, filesCommand, infoCommand, instancesCommand, logsCommand, statsCommand, targetCommand } from './inspect-commands';
 import { out } from './output';
-import { runNatsNode, runPlatform, type PlatformFlags } from './platform-commands';
+import { runNatsNode, runPlatform, runServiceNodeCommand, type PlatformFlags } from './platform-commands';
 import {
   bindServiceCommand, createServiceCommand, deleteServiceCommand, marketplaceCommand, serviceCommand, servicesCommand, unbindServiceCommand,
 } from './services-commands';
@@ -65,6 +65,13 @@ export function buildProgram(): Command {
     .option('--port <n>', 'router port (default: a free port)', portArg)
     .action((opts: PlatformFlags & { port?: number }, cmd: Command) => runPlatform(cmd, { ...opts, routerPort: opts.port }, ['router']));
   component('health', 'health', 'run the health manager alone; joins a platform through NATS');
+  component('gateways', 'gateways', 'run the service gateways and their nodes (PostgreSQL, Redis, MySQL: those installed) alone; joins a platform through NATS (--api URL: the controller they announce to)')
+    .action((opts: PlatformFlags, cmd: Command) => runPlatform(cmd, opts, ['gateways']));
+  program.command('service-node').description('run one service node alone (postgresql, redis or mysql): its servers on this host, provisioned through NATS')
+    .argument('<type>', 'postgresql, redis or mysql')
+    .option('--nats <urls>', 'NATS server(s) of the platform to join (default: the one running on the data folder)')
+    .option('--advertise <addr>', 'address the database servers listen on and hand out in credentials (default 127.0.0.1)', advertiseArg)
+    .action((type: string, opts: PlatformFlags, cmd: Command) => runServiceNodeCommand(cmd, type, opts));
   component('controller', 'controller', 'run the cloud controller alone on the data folder; joins a platform through NATS')
     .option('--api-port <n>', 'controller port (default: a free port)', portArg)
     .action((opts: PlatformFlags, cmd: Command) => runPlatform(cmd, opts, ['controller']));

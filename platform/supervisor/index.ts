@@ -9,6 +9,7 @@ import { startEmbeddedNats } from '../bus';
 import { acquireDirLock, loadOrCreateToken, removeEndpoint, writeEndpoint } from '../data-dir';
 import type { Log } from '../log';
 import { platformComponents, type Platform, type PlatformComponent, type PlatformOptions } from '../platform';
+import type { OwnerAccount } from '../controller';
 import { ComponentProcess } from './component-process';
 
 export { runningUnderSupervisor, isStopMessage, type ReadyMessage } from './protocol';
@@ -74,10 +75,12 @@ export async function startSupervisedPlatform(opts: SupervisedPlatformOptions): 
     let routerPort = opts.routerPort ?? 0;
     let api: string | null = null;
     let router: string | null = null;
+    let owner: OwnerAccount | undefined;
     const argsOf = (c: PlatformComponent): string[] => {
       const base = [...cli.args, '--data', dataDir, c, '--nats', natsUrl, ...addressArgs(opts)];
       if (c === 'controller') return [...base, '--api-port', String(apiPort)];
       if (c === 'router') return [...base, '--port', String(routerPort)];
+      if (c === 'gateways' && api) return [...base, '--api', api];
       return base;
     };
     const launch = (c: PlatformComponent): Promise<unknown> => {
@@ -86,6 +89,7 @@ export async function startSupervisedPlatform(opts: SupervisedPlatformOptions): 
         onReady: (m) => {
           if (m.api) { api = m.api; apiPort = Number(new URL(m.api).port); }
           if (m.router) { router = m.router; routerPort = Number(new URL(m.router).port); }
+          if (m.owner) owner = m.owner;
         },
       });
       procs.set(c, p);
@@ -98,7 +102,8 @@ export async function startSupervisedPlatform(opts: SupervisedPlatformOptions): 
     for (const r of rest) if (r.status === 'rejected') throw r.reason;
     if (!api) throw new Error('the controller did not report its URL');
     // endpoint.json last: once it exists, everything it names answers.
-    writeEndpoint(dataDir, { api, router, nats: natsUrl, token, pid: process.pid });
+    const account = owner as OwnerAccount | undefined;
+    writeEndpoint(dataDir, { api, router, nats: natsUrl, token, pid: process.pid, user: account?.email, password: account?.password ?? undefined });
     started.push({ name: 'endpoint.json', stop: () => removeEndpoint(dataDir) });
 
     let stopping: Promise<void> | null = null;
@@ -108,7 +113,7 @@ export async function startSupervisedPlatform(opts: SupervisedPlatformOptions): 
       return out;
     };
     return {
-      dataDir, api, router, nats: natsUrl, token, components: platformComponents,
+      dataDir, api, router, nats: natsUrl, token, owner: account, components: platformComponents,
       pids: () => ({ ...each((p) => p.pid), ...(natsPid() ? { nats: natsPid() } : {}) }),
       restarts: () => ({ ...each((p) => p.restarts), ...(opts.natsUrl ? {} : { nats: natsRestarts() }) }),
       stop: () => (stopping ??= stopAll()),

@@ -10,6 +10,8 @@ export interface ReadyMessage {
   component: PlatformComponent;
   api: string | null;
   router: string | null;
+  /** The controller's owner account (its password only while the generated one is unchanged). */
+  owner?: { email: string; password: string | null; created: boolean };
 }
 
 /** Supervisor -> component: stop cleanly and exit 0. */
