@@ -244,7 +244,11 @@ export class DesiredState {
       return;
     }
     if (!after.packageHash) return; // STARTED, waiting for its first upload
-    if (after.packageState !== 'STAGED') {
+    // A scale or a route change of an app whose last push failed to stage acts on the version that
+    // runs; only a new upload (or a start) stages again.
+    const keepsRunningVersion = after.packageState === 'FAILED' && before?.state === 'STARTED'
+      && before.packageHash === after.packageHash && after.stagedHash !== null && after.dropletSha1 !== null;
+    if (after.packageState !== 'STAGED' && !keepsRunningVersion) {
       const task = this.o.staging.current(id);
       if (!task || task.packageHash !== after.packageHash) this.stage(after);
       if (urisChanged && before?.state === 'STARTED') dea.update({ droplet: id, uris: this.o.store.urisOf(id) });

@@ -621,6 +621,14 @@ describe('controller protocol: staging, placement, instances, health manager', f
     assert.match((await c.req('GET', '/apps/keeper/instances/0/files/logs/staging.log')).text, /npm ERR! missing script: start\n.*npm install failed\n$/s);
     const bulk = await hmBulk(t, 'keeper');
     assert.equal(bulk.version, v1.version, 'the health manager keeps the running version up');
+    // Scaling it meanwhile scales the version that runs; the failed package is not staged again.
+    const stagingsBefore = stager.requests.length;
+    assert.equal((await c.req('PUT', '/apps/keeper', { json: { instances: 2 } })).status, 200);
+    await waitFor('two v1 instances', async () => (await c.app('keeper')).runningInstances === 2 ? true : undefined, { timeoutMs: 10_000 });
+    assert.deepEqual([...dea.instances.values()].filter((i) => i.droplet === id).map((i) => i.version), [v1.version, v1.version]);
+    assert.equal(stager.requests.length, stagingsBefore, 'no staging of the failed package');
+    assert.equal((await c.app('keeper')).package_state, 'FAILED');
+    assert.equal((await c.req('PUT', '/apps/keeper', { json: { instances: 1 } })).status, 200);
     // A good push afterwards replaces it as usual.
     stager.handler = (req, s) => s.succeed(req);
     assert.equal((await c.upload('keeper', { 'server.js': 'v3' })).status, 200);
