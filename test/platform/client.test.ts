@@ -62,7 +62,12 @@ describe('client against a real platform', function () {
       const info = await c.info();
       assert.ok(info.limits && info.usage, 'limits and usage with a valid token');
       assert.ok('node' in await c.runtimes());
-      assert.deepEqual(await c.services(), {});
+      // The offerings of the gateways `startPlatform` runs: v1's type -> vendor -> version, free tier.
+      const offerings = await c.services();
+      const flat = Object.entries(offerings).flatMap(([type, vendors]) => Object.entries(vendors as Record<string, Record<string, { type: string; vendor: string; version: string; tiers: Record<string, unknown> }>>)
+        .flatMap(([vendor, versions]) => Object.entries(versions).map(([version, o]) => ({ type, vendor, version, o }))));
+      assert.ok(flat.some((f) => f.vendor === 'postgresql') && flat.some((f) => f.vendor === 'redis'), JSON.stringify(offerings));
+      for (const f of flat) assert.deepEqual([f.o.type, f.o.vendor, f.o.version, 'free' in f.o.tiers], [f.type, f.vendor, f.version, true]);
     });
 
     it('creates (302 followed), reads, updates with meta.version (102 on a stale one) and deletes an app', async () => {

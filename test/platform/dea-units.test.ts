@@ -161,7 +161,7 @@ describe('dea units', () => {
 
   it('has local timing defaults shorter than v1 and a 1 h crash retention', () => {
     assert.deepEqual({ ...defaultDeaTimings }, {
-      advertiseMs: 2000, heartbeatMs: 2000, readinessPollMs: 250, readinessLimitMs: 60_000, statsMs: 2000,
+      advertiseMs: 2000, heartbeatMs: 1000, readinessPollMs: 250, readinessLimitMs: 60_000, statsMs: 2000,
       diskMs: 10_000, crashRetentionMs: 3_600_000, stopGraceMs: 5000, downloadIdleMs: 60_000,
     });
     assert.ok(Object.isFrozen(defaultDeaTimings));
