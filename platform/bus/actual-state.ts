@@ -122,6 +122,19 @@ export class ActualState {
     if (e) this.drop(id, e);
   }
 
+  /** The observer could not hear for a while (its bus connection dropped): that silence says nothing, so every DEA counts as seen now. */
+  excuseSilence(): void {
+    const t = this.now();
+    for (const e of this.deas.values()) e.lastSeen = t;
+  }
+
+  /** True while at least one known DEA is within its limit (the observer evidently hears the bus). */
+  hearsAny(): boolean {
+    const t = this.now();
+    for (const e of this.deas.values()) if (!this.silent(e, t)) return true;
+    return false;
+  }
+
   /** What is known of a droplet's instances (not yet expired; a silent DEA's count as gone before the sweep). */
   instancesOf(droplet: number): ActualInstance[] {
     const t = this.now();

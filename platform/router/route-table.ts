@@ -99,16 +99,17 @@ export class RouteTable {
 
   /** Drops host:port from every uri (it refused a connection); a later registration brings it back. */
   dropBackend(key: string): number {
-    let removed = 0;
-    for (const [uri, pool] of [...this.pools]) removed += this.removeFromPool(uri, pool, (b) => b.key === key);
-    return removed;
+    return this.dropWhere((b) => b.key === key);
+  }
+
+  /** Drops every backend the DEA registered (it is lost); its next registration brings them back. */
+  dropDea(dea: string): number {
+    return this.dropWhere((b) => b.dea === dea);
   }
 
   /** Drops every entry registered before `cutoff` (ms since the epoch). Returns how many went. */
   sweep(cutoff: number): number {
-    let removed = 0;
-    for (const [uri, pool] of [...this.pools]) removed += this.removeFromPool(uri, pool, (b) => b.timestamp < cutoff);
-    return removed;
+    return this.dropWhere((b) => b.timestamp < cutoff);
   }
 
   /** The backends of a uri (normalized), in registration order; empty when unknown. */
@@ -148,6 +149,12 @@ export class RouteTable {
 
   get size(): number {
     return this.pools.size;
+  }
+
+  private dropWhere(match: (b: Backend) => boolean): number {
+    let removed = 0;
+    for (const [uri, pool] of [...this.pools]) removed += this.removeFromPool(uri, pool, match);
+    return removed;
   }
 
   private removeFromPool(uri: string, pool: Pool, match: (b: Backend) => boolean): number {

@@ -1,6 +1,7 @@
 // The router: an HTTP/WebSocket reverse proxy whose RouteTable is fed over NATS
 // (`router.register` / `router.unregister`), kept as leases (`router.start` asks everyone to
-// re-register; the sweeper drops what was not), and reported on `router.status`.
+// re-register; the sweeper drops what was not), and reported on `router.status`. A lost DEA's
+// routes go at once (dea-watch.ts).
 import { randomBytes } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -8,6 +9,7 @@ import type { Subscription } from '@nats-io/transport-node';
 import { Subjects, type Bus, type RouterStatusReply } from '../bus';
 import type { Log } from '../log';
 import { ConnectionGuard, defaultMaxConnections, plainReply, replyAndClose } from './connections';
+import { DeaWatch } from './dea-watch';
 import { ReverseProxy } from './proxy';
 import { RouteTable, type Balancing } from './route-table';
 
@@ -39,6 +41,8 @@ export interface RouterTimings {
    * nothing was answered); an idle WebSocket tunnel too (gorouter endpoint_timeout: 900 s).
    */
   backendIdleMs: number;
+  /** How often the router looks for DEAs whose heartbeats stopped, to drop their routes (v1: none). */
+  deaCheckIntervalMs: number;
 }
 
 // Limits after nginx and gorouter: nginx's client-side timeouts (tightened where every client is
@@ -52,6 +56,7 @@ export const defaultRouterTimings: RouterTimings = {
   keepAliveIdleMs: 5_000,
   clientIdleMs: 60_000,
   backendIdleMs: 900_000,
+  deaCheckIntervalMs: 250,
 };
 
 /** The default cap on a request head (nginx: 4 buffers of 8 KiB; gorouter: 1 MiB; Node: 16 KiB). */
@@ -165,6 +170,12 @@ export async function startRouter(opts: RouterOptions): Promise<Router> {
     bus.publish(Subjects.routerStart, { id, hosts: [opts.advertise ?? host], minimumRegisterIntervalInSeconds: timings.startIntervalMs / 1000 });
   };
   announce();
+  const deas = new DeaWatch({
+    bus, checkIntervalMs: timings.deaCheckIntervalMs, rememberMs: timings.leaseMs,
+    onLost: (dea) => { log.warn(`DEA ${dea} lost (heartbeats stopped): dropped ${table.dropDea(dea)} route entries`); },
+    // Its registrations come back with the next router.start; ask now rather than in startIntervalMs.
+    onBack: (dea) => { log.info(`DEA ${dea} heard again: asking for registrations`); announce(); },
+  });
   const startTimer = setInterval(announce, timings.startIntervalMs);
   const sweepTimer = setInterval(() => {
     const n = table.sweep(Date.now() - timings.leaseMs);
@@ -181,7 +192,7 @@ export async function startRouter(opts: RouterOptions): Promise<Router> {
     traceKey,
     stop(): Promise<void> {
       stopped ??= (async () => {
-        clearInterval(startTimer); clearInterval(sweepTimer);
+        clearInterval(startTimer); clearInterval(sweepTimer); deas.stop();
         for (const s of subs) s.unsubscribe();
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeAllConnections();

@@ -2,7 +2,8 @@
 // cluster (`pocket nats` on each), the controller, stager, health manager and router on A, DEAs on
 // B and C. An app of 4 instances is spread over B and C; host B is lost (link cut, processes
 // killed); the test measures the time until 4 instances run again and the requests that failed
-// through the router, then kills C's NATS node and checks the control plane still works.
+// through the router, then kills C's NATS node and checks the control plane still works, then
+// brings B back and checks it takes new instances.
 import { strict as assert } from 'node:assert';
 import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -60,6 +61,8 @@ describe('multi-host: three network namespaces, a NATS cluster, a host lost', fu
   const token = newToken();
   const natsNodes = new Map<string, ChildProcess>();
   const logs: string[] = [];
+  /** When the router said it dropped a lost DEA's routes. */
+  let routerDroppedAt = 0;
 
   const node = (h: TestHost, args: string[]): ChildProcess => {
     assert.ok(net);
@@ -68,6 +71,7 @@ describe('multi-host: three network namespaces, a NATS cluster, a host lost', fu
     const child = net.spawn(h, process.execPath, [cli.script, '--data', path.join(root, h.name), ...args], env);
     child.stdout?.on('data', (d: Buffer) => logs.push(`[${h.name} ${args[0]}] ${d.toString().trimEnd()}`));
     child.stderr?.on('data', (d: Buffer) => logs.push(`[${h.name} ${args[0]}!] ${d.toString().trimEnd()}`));
+    if (args[0] === 'router') for (const s of [child.stdout, child.stderr]) s?.on('data', (d: Buffer) => { if (!routerDroppedAt && d.toString().includes('lost (heartbeats stopped)')) routerDroppedAt = Date.now(); });
     return child;
   };
   const started = (c: ChildProcess, what: string): Promise<void> => new Promise((resolve, reject) => {
@@ -156,6 +160,7 @@ describe('multi-host: three network namespaces, a NATS cluster, a host lost', fu
       return p?.t;
     }, { timeoutMs: 60_000, everyMs: 100 });
     const recoveryMs = recovered - lostAt;
+    const lostMs = routerDroppedAt ? routerDroppedAt - lostAt : Infinity;
     await sleep(3000); // requests after the recovery, to count failures once the replacements are routed
     // Requests sent from the loss on; those still in flight (at most the 15 s timeout) are awaited.
     await waitFor('answers to the requests sent during the loss', () => seen.filter((p) => p.k === 'r' && p.t >= lostAt && p.t < lostAt + 3000).length >= 25, { timeoutMs: 20_000 });
@@ -163,6 +168,7 @@ describe('multi-host: three network namespaces, a NATS cluster, a host lost', fu
     const slow = after.filter((p) => p.s === 200 && (p.ms ?? 0) > 1000);
     const failed = after.filter((p) => p.s !== 200);
     const failedAfterRecovery = failed.filter((p) => p.t >= recovered);
+    const slowAfterRecovery = slow.filter((p) => p.t >= recovered);
     const lastFailure = failed.length ? failed[failed.length - 1].t - lostAt : 0;
 
     // C's NATS node goes: C's DEA fails over to A's node; the control plane still places instances.
@@ -179,19 +185,36 @@ describe('multi-host: three network namespaces, a NATS cluster, a host lost', fu
     assert.equal(apps.code, 0, apps.out);
     assert.match(apps.out, new RegExp(APP));
     const routedAfterNatsLoss = seen.filter((p) => p.k === 'r' && p.t > natsKilledAt);
+
+    // Host B comes back (link, NATS node, DEA): it rejoins and takes the next instances.
+    net.restoreLink(B);
+    const bNats = node(B, ['nats', '--advertise', B.ip, '--routes', net.hosts.map((h) => `nats://${h.ip}:6222`).join(','), '--token', token]);
+    await started(bNats, 'nats on b again');
+    await started(node(B, ['dea', '--nats', [B, A].map((h) => `nats://${h.ip}:4222`).join(','), '--advertise', B.ip, '--token', token]), 'dea on b again');
+    const backAt = Date.now();
+    const scaleUp = await cliIn(A, [...admin, 'scale', APP, '--instances', '8']);
+    assert.equal(scaleUp.code, 0, scaleUp.out);
+    const rejoined = await waitFor('new instances RUNNING on B after it came back', () => {
+      const p = seen.find((x) => x.k === 's' && x.t > backAt && (x.hosts?.[B.ip] ?? 0) > 0 && (x.hosts?.[B.ip] ?? 0) + (x.hosts?.[C.ip] ?? 0) === 8);
+      return p?.hosts;
+    }, { timeoutMs: 30_000, everyMs: 100 });
     probe.kill('SIGKILL');
 
     const figures = {
-      recoveryMs, requestsDuringLoss: after.length, failedRequests: failed.length, failedAfterRecovery: failedAfterRecovery.length,
+      lostMs, recoveryMs, requestsDuringLoss: after.length, failedRequests: failed.length, failedAfterRecovery: failedAfterRecovery.length,
       lastFailureMs: lastFailure, slowerThan1s: slow.length, slowestMs: Math.max(0, ...after.map((p) => p.ms ?? 0)), scaleAfterNatsNodeLossMs: fifth - natsKilledAt,
       failedAfterNatsNodeLoss: routedAfterNatsLoss.filter((p) => p.s !== 200).length,
+      slowAfterRecovery: slowAfterRecovery.length, rejoinedSpread: rejoined,
     };
     process.stdout.write(`      multi-host figures: ${JSON.stringify(figures)}\n`);
-    // The issue's bounds: lost within 3 s and running elsewhere within 5 s, no failure once routed.
-    // Loss detection is bounded by the health manager and controller timings; assert what they meet
-    // today (see docs/reliability.md for the measured gap) and the zero-failure rule after recovery.
-    assert.ok(recoveryMs < 30_000, `recovery took ${recoveryMs} ms`);
+    // The issue's bounds: lost within 3 s, running elsewhere within 5 s, and with 2+ instances no
+    // failed request at all. Requests already sent to B's backends before the router dropped them
+    // still wait their connect timeout (slow, not failed); none sent after the recovery may.
+    assert.ok(lostMs < 3_000, `the router dropped B's routes ${lostMs} ms after the cut`);
+    assert.ok(recoveryMs < 5_000, `recovery took ${recoveryMs} ms`);
+    assert.equal(failed.length, 0, 'no failed request with 2+ instances');
     assert.equal(failedAfterRecovery.length, 0, 'no failed request once the replacements are routed');
+    assert.equal(slowAfterRecovery.length, 0, 'no request waits for a lost backend once the replacements are routed');
     assert.equal(figures.failedAfterNatsNodeLoss, 0, 'losing a NATS node fails no request');
   });
 });

@@ -16,6 +16,8 @@ export interface TestNetwork {
   spawn(host: TestHost, command: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess;
   /** Takes the host's link down: its packets go nowhere, no FIN or RST reaches anyone. */
   cutLink(host: TestHost): void;
+  /** Brings a cut link back up (the host comes back). */
+  restoreLink(host: TestHost): void;
   /** SIGKILL to every process in the host's namespace. */
   killAll(host: TestHost): void;
   cleanup(): void;
@@ -78,6 +80,11 @@ export function makeTestNetwork(names: string[], prefix: string): TestNetwork {
       const i = hosts.indexOf(h);
       ip(['-n', bridgeNs, 'link', 'set', `${tag}b${i}`, 'down']);
       ip(['-n', h.ns, 'link', 'set', `${tag}h${i}`, 'down']);
+    },
+    restoreLink(h) {
+      const i = hosts.indexOf(h);
+      ip(['-n', bridgeNs, 'link', 'set', `${tag}b${i}`, 'up']);
+      ip(['-n', h.ns, 'link', 'set', `${tag}h${i}`, 'up']);
     },
     killAll,
     cleanup,
