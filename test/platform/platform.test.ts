@@ -38,10 +38,12 @@ describe('platform: startPlatform', function () {
 
   it('writes endpoint.json (0600) naming every address, keeps the token in the data dir', async () => {
     const ep = readEndpoint(t.dataDir);
-    assert.deepEqual(ep, { api: t.api, router: t.router, nats: t.platform.nats, token: t.token, pid: process.pid });
+    const owner = t.platform.owner;
+    assert.ok(owner?.email && owner.password, 'the owner account made on first start');
+    assert.deepEqual(ep, { api: t.api, router: t.router, nats: t.platform.nats, token: t.token, pid: process.pid, user: owner.email, password: owner.password });
     assert.equal(fs.statSync(path.join(t.dataDir, 'endpoint.json')).mode & 0o777, 0o600);
     assert.equal(fs.readFileSync(path.join(t.dataDir, 'token'), 'utf8').trim(), t.token);
-    assert.deepEqual([...t.platform.components].sort(), ['controller', 'dea', 'health', 'router', 'stager']);
+    assert.deepEqual([...t.platform.components].sort(), ['controller', 'dea', 'gateways', 'health', 'router', 'stager']);
     assert.equal((await t.client.info()).name.length > 0, true);
   });
 
