@@ -6,9 +6,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
-import * as net from 'node:net';
-import { describeError, UserFacingError, type Log } from '../log';
-import { Backoff, type BackoffOptions } from '../backoff';
+import { UserFacingError, type Log } from '../log';
+import { Restarter, type BackoffOptions } from '../backoff';
+import { freePort } from '../free-port';
 import type { TlsFiles } from './bus';
 
 export interface EmbeddedNats {
@@ -152,14 +152,14 @@ export async function startEmbeddedNats(opts: EmbeddedNatsOptions): Promise<Embe
 /** One nats-server child, started again whenever it ends unasked. */
 class SupervisedNats {
   private child: ChildProcess | undefined;
-  private stopping = false;
-  private timer: NodeJS.Timeout | undefined;
-  private readonly backoff: Backoff;
-  restarts = 0;
+  private readonly restarter: Restarter;
 
   constructor(private readonly bin: string, private readonly args: string[], private readonly log: Log, backoff?: BackoffOptions) {
-    this.backoff = new Backoff(backoff);
+    this.restarter = new Restarter(log, () => this.start(), () => `nats-server is back (restart ${this.restarts})`, backoff);
   }
+
+  /** How many times it was started again after ending unasked. */
+  get restarts(): number { return this.restarter.restarts; }
 
   get pid(): number | undefined { return this.child?.pid; }
 
@@ -178,7 +178,7 @@ class SupervisedNats {
         tail = (tail + text).slice(-2000);
         if (tail.includes('Server is ready')) {
           ready = true;
-          this.backoff.started();
+          this.restarter.started();
           // The platform's own handles keep it alive; a stuck stop must not wait on this one.
           child.unref();
           (child.stderr as unknown as { unref?: () => void } | null)?.unref?.();
@@ -188,28 +188,13 @@ class SupervisedNats {
       child.once('exit', (code, signal) => {
         if (this.child === child) this.child = undefined;
         if (!ready) { reject(new Error(`nats-server exited before becoming ready (${signal ?? `exit code ${code}`}): ${tail.trim().split('\n').pop() ?? ''}`)); return; }
-        if (!this.stopping) this.restartLater(`nats-server ended unexpectedly (${signal ?? `exit code ${code}`})`);
+        if (!this.restarter.stopping) this.restarter.later(`nats-server ended unexpectedly (${signal ?? `exit code ${code}`})`);
       });
     });
   }
 
-  private restartLater(why: string): void {
-    const delay = this.backoff.next();
-    this.log.warn(`${why}; starting it again in ${delay} ms`);
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      if (this.stopping) return;
-      this.restarts++;
-      this.start().then(
-        () => { this.log.info(`nats-server is back (restart ${this.restarts})`); },
-        (e: unknown) => { if (!this.stopping) this.restartLater(describeError(e)); },
-      );
-    }, delay);
-  }
-
   async stop(): Promise<void> {
-    this.stopping = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.restarter.stop();
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     await new Promise<void>((resolve) => {
@@ -217,15 +202,4 @@ class SupervisedNats {
       child.kill('SIGTERM');
     });
   }
-}
-
-function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, host, () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }

@@ -10,22 +10,18 @@ import { CliFailure } from './errors';
 import { out } from './output';
 import { globals } from './shared';
 
-/** The flags of `up` and of a component run alone (each command offers its own subset). */
-export interface PlatformFlags {
+/**
+ * The flags of `up` and of a component run alone (each command offers its own subset): the options
+ * passed on as they are, and those `hostSettings` turns into options.
+ */
+export interface PlatformFlags extends Pick<PlatformOptions, 'natsToken' | 'apiPort' | 'routerPort' | 'advertise' | 'listen' | 'natsPort' | 'api'> {
+  /** `natsUrl`. */
   nats?: string;
-  natsToken?: string;
-  apiPort?: number;
-  routerPort?: number;
-  advertise?: string;
-  listen?: string;
-  natsPort?: number;
   natsRoutes?: string;
   natsClusterPort?: number;
   tlsCert?: string;
   tlsKey?: string;
   tlsCa?: string;
-  /** The controller's URL, for the service gateways run alone. */
-  api?: string;
 }
 
 /** What every platform command takes from its address, cluster and TLS flags. */

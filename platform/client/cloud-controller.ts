@@ -1,31 +1,23 @@
 // Typed v1 REST client for the cloud controller, over node:http. The raw token goes in
 // `Authorization` (no "Bearer"), as v1 clients sent it. Pure JS: the editor uses it in-process.
-import * as http from 'node:http';
-import * as https from 'node:https';
 import type { Readable } from 'node:stream';
-import { gzipSync } from 'node:zlib';
-import type { z } from 'zod';
 import {
-  ErrorCodes, appCreated, appList, app as appSchema, appStats, crashList, decode, empty, info, instanceList, instanceRestart, resourceList,
+  ErrorCodes, appCreated, appList, app as appSchema, appStats, crashList, empty, info, instanceList, instanceRestart, resourceList,
   runtimesInfo, serviceInstance, serviceInstanceList, servicesInfo, stagingCancelled, tokenIssued, uploadResult, userInfo, userList,
   type App, type AppCreateRequest, type AppStats, type AppUpdateRequest, type CrashInfo, type Info, type InstanceInfo, type InstanceRestart,
   type PlatformEvent, type Resource, type RuntimesInfo, type ServiceCreateRequest, type ServiceInstance, type ServicesInfo, type UserInfo,
 } from '../contract';
-import { CloudControllerError, CloudControllerUnreachableError, controllerErrorOf } from './errors';
+import { CloudControllerError } from './errors';
 import { openEventStream, type EventStreamOptions, type EventSubscription } from './events';
+import { HttpTransport, isLocal, jsonBody, type CallOptions } from './http-transport';
+
+export type { CallOptions } from './http-transport';
 
 export interface CloudControllerClientOptions {
   /** Base URL, e.g. `http://127.0.0.1:9022`. */
   api: string;
   token: string;
   /** Time limit for ordinary requests (not uploads, staging or streams). Default 30 s. */
-  timeoutMs?: number;
-}
-
-/** Per-call options: cancellation and a meter that adds up request body bytes (for push summaries). */
-export interface CallOptions {
-  signal?: AbortSignal;
-  meter?: { bytesSent: number };
   timeoutMs?: number;
 }
 
@@ -47,75 +39,48 @@ export interface UploadResult {
   packageHash: string | null;
 }
 
-interface RawResponse {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: Buffer;
-}
-
-interface RequestSpec extends CallOptions {
-  method: string;
-  path: string;
-  /** The route in errors, e.g. `GET /apps/:name` (default: method and path). */
-  route?: string;
-  body?: Buffer | string;
-  /** Gzip the body when the controller accepts gzip request bodies (RFC 7694 `Accept-Encoding` in its responses). */
-  compressible?: boolean;
-  contentType?: string;
-  headers?: Record<string, string>;
-}
-
 const longTimeoutMs = 15 * 60_000;
 
 export class CloudControllerClient {
   readonly api: string;
-  private readonly token: string;
-  private readonly timeoutMs: number;
-  private readonly agent: http.Agent;
-  /** Learnt from the controller's `Accept-Encoding` response header (RFC 7694); a 415 turns it off again. */
-  private acceptsGzip = false;
+  private readonly http: HttpTransport;
 
   constructor(opts: CloudControllerClientOptions) {
-    let u: URL;
-    try { u = new URL(opts.api); } catch { throw new CloudControllerError(0, 0, `Not a valid API URL: ${opts.api}`); }
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new CloudControllerError(0, 0, `Not an http(s) API URL: ${opts.api}`);
-    this.api = opts.api.replace(/\/+$/, '');
-    this.token = opts.token;
-    this.timeoutMs = opts.timeoutMs ?? 30_000;
-    this.agent = u.protocol === 'https:' ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
+    this.http = new HttpTransport(opts.api, opts.token, opts.timeoutMs ?? 30_000);
+    this.api = this.http.api;
   }
 
   /** Closes idle keep-alive sockets so a short-lived process can exit at once. */
   close(): void {
-    this.agent.destroy();
+    this.http.close();
   }
 
   // ---- info ----------------------------------------------------------------------------------
 
   async info(opts: CallOptions = {}): Promise<Info> {
-    return this.json(info, { method: 'GET', path: '/info', ...opts });
+    return this.http.json(info, { method: 'GET', path: '/info', ...opts });
   }
 
   async runtimes(opts: CallOptions = {}): Promise<RuntimesInfo> {
-    return this.json(runtimesInfo, { method: 'GET', path: '/info/runtimes', ...opts });
+    return this.http.json(runtimesInfo, { method: 'GET', path: '/info/runtimes', ...opts });
   }
 
   /** The offerings (`GET /info/services`): `{type: {vendor: {version: offering}}}`. */
   async services(opts: CallOptions = {}): Promise<ServicesInfo> {
-    return this.json(servicesInfo, { method: 'GET', path: '/info/services', ...opts });
+    return this.http.json(servicesInfo, { method: 'GET', path: '/info/services', ...opts });
   }
 
   // ---- services ------------------------------------------------------------------------------
 
   /** The provisioned services the token's user sees (`GET /services`). */
   async serviceInstances(opts: CallOptions = {}): Promise<ServiceInstance[]> {
-    return this.json(serviceInstanceList, { method: 'GET', path: '/services', ...opts });
+    return this.http.json(serviceInstanceList, { method: 'GET', path: '/services', ...opts });
   }
 
   /** One service with its credentials, or null when the controller answers `serviceNotFound` (500). */
   async serviceInstance(name: string, opts: CallOptions = {}): Promise<ServiceInstance | null> {
     try {
-      return await this.json(serviceInstance, { method: 'GET', path: servicePath(name), route: 'GET /services/:name', ...opts });
+      return await this.http.json(serviceInstance, { method: 'GET', path: servicePath(name), route: 'GET /services/:name', ...opts });
     } catch (e) {
       if (e instanceof CloudControllerError && e.code === ErrorCodes.serviceNotFound) return null;
       throw e;
@@ -123,12 +88,12 @@ export class CloudControllerClient {
   }
 
   async createService(req: ServiceCreateRequest, opts: CallOptions = {}): Promise<ServiceInstance> {
-    return this.json(serviceInstance, { method: 'POST', path: '/services', ...jsonBody(req), timeoutMs: 120_000, ...opts });
+    return this.http.json(serviceInstance, { method: 'POST', path: '/services', ...jsonBody(req), timeoutMs: 120_000, ...opts });
   }
 
   /** Unprovisions the service; its bindings go with it and the bound apps restart without it. */
   async deleteService(name: string, opts: CallOptions = {}): Promise<void> {
-    await this.json(empty, { method: 'DELETE', path: servicePath(name), route: 'DELETE /services/:name', timeoutMs: 120_000, ...opts });
+    await this.http.json(empty, { method: 'DELETE', path: servicePath(name), route: 'DELETE /services/:name', timeoutMs: 120_000, ...opts });
   }
 
   /** Binds the v1 way: the app's `services` list, sent back with `PUT /apps/:name`. */
@@ -150,46 +115,46 @@ export class CloudControllerClient {
 
   /** v1 login: a new token for the email and password (`POST /users/:email/tokens`). */
   async login(email: string, password: string, opts: CallOptions = {}): Promise<string> {
-    return (await this.json(tokenIssued, { method: 'POST', path: `${userPath(email)}/tokens`, route: 'POST /users/:email/tokens', ...jsonBody({ password }), ...opts })).token;
+    return (await this.http.json(tokenIssued, { method: 'POST', path: `${userPath(email)}/tokens`, route: 'POST /users/:email/tokens', ...jsonBody({ password }), ...opts })).token;
   }
 
   /** Revokes every login token of the user. */
   async revokeTokens(email: string, opts: CallOptions = {}): Promise<void> {
-    await this.json(empty, { method: 'DELETE', path: `${userPath(email)}/tokens`, route: 'DELETE /users/:email/tokens', ...opts });
+    await this.http.json(empty, { method: 'DELETE', path: `${userPath(email)}/tokens`, route: 'DELETE /users/:email/tokens', ...opts });
   }
 
   async user(email: string, opts: CallOptions = {}): Promise<UserInfo> {
-    return this.json(userInfo, { method: 'GET', path: userPath(email), route: 'GET /users/:email', ...opts });
+    return this.http.json(userInfo, { method: 'GET', path: userPath(email), route: 'GET /users/:email', ...opts });
   }
 
   async users(opts: CallOptions = {}): Promise<UserInfo[]> {
-    return this.json(userList, { method: 'GET', path: '/users', ...opts });
+    return this.http.json(userList, { method: 'GET', path: '/users', ...opts });
   }
 
   async createUser(email: string, password: string, opts: CallOptions & { admin?: boolean } = {}): Promise<void> {
     const { admin, ...call } = opts;
-    await this.json(empty, { method: 'POST', path: '/users', ...jsonBody({ email, password, ...(admin ? { admin } : {}) }), ...call });
+    await this.http.json(empty, { method: 'POST', path: '/users', ...jsonBody({ email, password, ...(admin ? { admin } : {}) }), ...call });
   }
 
   /** A new password; every login token of the user is revoked. */
   async changePassword(email: string, password: string, opts: CallOptions = {}): Promise<void> {
-    await this.json(empty, { method: 'PUT', path: userPath(email), route: 'PUT /users/:email', ...jsonBody({ password }), ...opts });
+    await this.http.json(empty, { method: 'PUT', path: userPath(email), route: 'PUT /users/:email', ...jsonBody({ password }), ...opts });
   }
 
   async deleteUser(email: string, opts: CallOptions = {}): Promise<void> {
-    await this.json(empty, { method: 'DELETE', path: userPath(email), route: 'DELETE /users/:email', ...opts });
+    await this.http.json(empty, { method: 'DELETE', path: userPath(email), route: 'DELETE /users/:email', ...opts });
   }
 
   // ---- apps ----------------------------------------------------------------------------------
 
   async apps(opts: CallOptions = {}): Promise<App[]> {
-    return this.json(appList, { method: 'GET', path: '/apps', ...opts });
+    return this.http.json(appList, { method: 'GET', path: '/apps', ...opts });
   }
 
   /** The app, or null when the controller answers `appNotFound` (301). */
   async app(name: string, opts: CallOptions = {}): Promise<App | null> {
     try {
-      return await this.json(appSchema, { method: 'GET', path: appPath(name), route: 'GET /apps/:name', ...opts });
+      return await this.http.json(appSchema, { method: 'GET', path: appPath(name), route: 'GET /apps/:name', ...opts });
     } catch (e) {
       if (e instanceof CloudControllerError && e.code === ErrorCodes.appNotFound) return null;
       throw e;
@@ -198,7 +163,7 @@ export class CloudControllerClient {
 
   /** POST /apps (answered 302 + `{result, redirect}`), then the created app. */
   async createApp(req: AppCreateRequest, opts: CallOptions = {}): Promise<App> {
-    await this.json(appCreated, { method: 'POST', path: '/apps', ...jsonBody(req), ...opts });
+    await this.http.json(appCreated, { method: 'POST', path: '/apps', ...jsonBody(req), ...opts });
     const app = await this.app(req.name, opts);
     if (!app) throw new CloudControllerError(ErrorCodes.appNotFound, 404, `App ${req.name} was created but cannot be read back`);
     return app;
@@ -207,16 +172,16 @@ export class CloudControllerClient {
   /** PUT /apps/:name with any subset of fields; put `meta.version` in to lock against concurrent changes (`lockConflict`, 102). */
   async updateApp(name: string, changes: AppUpdateRequest, opts: CallOptions = {}): Promise<App> {
     // Starting may stage first (v1 blocked until staging ended), so this call may take long.
-    return this.json(appSchema, { method: 'PUT', path: appPath(name), route: 'PUT /apps/:name', ...jsonBody(changes), timeoutMs: longTimeoutMs, ...opts });
+    return this.http.json(appSchema, { method: 'PUT', path: appPath(name), route: 'PUT /apps/:name', ...jsonBody(changes), timeoutMs: longTimeoutMs, ...opts });
   }
 
   async deleteApp(name: string, opts: CallOptions = {}): Promise<void> {
-    await this.json(empty, { method: 'DELETE', path: appPath(name), route: 'DELETE /apps/:name', timeoutMs: 120_000, ...opts });
+    await this.http.json(empty, { method: 'DELETE', path: appPath(name), route: 'DELETE /apps/:name', timeoutMs: 120_000, ...opts });
   }
 
   /** Cancels the app's staging task, if one runs; the droplet already running stays. Answers whether one ran. */
   async cancelStaging(name: string, opts: CallOptions = {}): Promise<boolean> {
-    const r = await this.json(stagingCancelled, { method: 'DELETE', path: `${appPath(name)}/staging`, route: 'DELETE /apps/:name/staging', ...opts });
+    const r = await this.http.json(stagingCancelled, { method: 'DELETE', path: `${appPath(name)}/staging`, route: 'DELETE /apps/:name/staging', ...opts });
     return r.cancelled;
   }
 
@@ -224,7 +189,7 @@ export class CloudControllerClient {
 
   /** POST /resources: the subset of `resources` the controller's pool already holds. */
   async matchResources(resources: Resource[], opts: CallOptions = {}): Promise<Resource[]> {
-    return this.json(resourceList, { method: 'POST', path: '/resources', ...jsonBody(resources), compressible: true, timeoutMs: 120_000, ...opts });
+    return this.http.json(resourceList, { method: 'POST', path: '/resources', ...jsonBody(resources), compressible: true, timeoutMs: 120_000, ...opts });
   }
 
   /**
@@ -252,7 +217,7 @@ export class CloudControllerClient {
     // A small upload is mostly the resources list, which compresses well; a big zip is not worth the time locally.
     const meter = { bytesSent: 0 };
     // A v1 controller answers with no body: every field of the result is optional.
-    const answer = await this.json(uploadResult, {
+    const answer = await this.http.json(uploadResult, {
       method: 'PUT', path: `${appPath(name)}/application`, route: 'PUT /apps/:name/application', body, contentType,
       compressible: body.length <= 8 * 1024 * 1024 || !isLocal(this.api), timeoutMs: longTimeoutMs, ...opts, meter,
     });
@@ -262,14 +227,14 @@ export class CloudControllerClient {
 
   /** The unstaged package zip. */
   async downloadApplication(name: string, opts: CallOptions = {}): Promise<Buffer> {
-    const r = await this.request({ method: 'GET', path: `${appPath(name)}/application`, timeoutMs: longTimeoutMs, ...opts });
+    const r = await this.http.request({ method: 'GET', path: `${appPath(name)}/application`, timeoutMs: longTimeoutMs, ...opts });
     return r.body;
   }
 
   // ---- instances -----------------------------------------------------------------------------
 
   async instances(name: string, opts: CallOptions = {}): Promise<InstanceInfo[]> {
-    const r = await this.json(instanceList, { method: 'GET', path: `${appPath(name)}/instances`, route: 'GET /apps/:name/instances', ...opts });
+    const r = await this.http.json(instanceList, { method: 'GET', path: `${appPath(name)}/instances`, route: 'GET /apps/:name/instances', ...opts });
     return r.instances ?? [];
   }
 
@@ -279,21 +244,21 @@ export class CloudControllerClient {
    */
   async restartInstance(name: string, index: number, opts: CallOptions = {}): Promise<InstanceRestart> {
     if (!Number.isInteger(index) || index < 0) throw new CloudControllerError(ErrorCodes.instanceNotFound, 0, `Not an instance index: ${index} (a whole number from 0)`);
-    return this.json(instanceRestart, { method: 'DELETE', path: `${appPath(name)}/instances/${index}`, route: 'DELETE /apps/:name/instances/:index', ...opts });
+    return this.http.json(instanceRestart, { method: 'DELETE', path: `${appPath(name)}/instances/${index}`, route: 'DELETE /apps/:name/instances/:index', ...opts });
   }
 
   async stats(name: string, opts: CallOptions = {}): Promise<AppStats> {
-    return this.json(appStats, { method: 'GET', path: `${appPath(name)}/stats`, route: 'GET /apps/:name/stats', ...opts });
+    return this.http.json(appStats, { method: 'GET', path: `${appPath(name)}/stats`, route: 'GET /apps/:name/stats', ...opts });
   }
 
   async crashes(name: string, opts: CallOptions = {}): Promise<CrashInfo[]> {
-    const r = await this.json(crashList, { method: 'GET', path: `${appPath(name)}/crashes`, route: 'GET /apps/:name/crashes', ...opts });
+    const r = await this.http.json(crashList, { method: 'GET', path: `${appPath(name)}/crashes`, route: 'GET /apps/:name/crashes', ...opts });
     return r.crashes ?? [];
   }
 
   /** A directory listing (lines `name  size`, dirs end in `/`) or a file's raw bytes. */
   async files(name: string, index: number, filePath: string, opts: CallOptions = {}): Promise<Buffer> {
-    const r = await this.request({ method: 'GET', path: filesPath(name, index, filePath), timeoutMs: 120_000, ...opts });
+    const r = await this.http.request({ method: 'GET', path: filesPath(name, index, filePath), timeoutMs: 120_000, ...opts });
     return r.body;
   }
 
@@ -303,12 +268,7 @@ export class CloudControllerClient {
    */
   async streamFile(name: string, index: number, filePath: string, opts: CallOptions & { tail?: boolean } = {}): Promise<Readable> {
     const p = filesPath(name, index, filePath) + (opts.tail ? '?tail=1' : '');
-    const res = await this.send({ method: 'GET', path: p, signal: opts.signal, timeoutMs: 0 });
-    if (res.statusCode && res.statusCode >= 400) {
-      const body = await readAll(res);
-      throw toControllerError(res.statusCode, body);
-    }
-    return res;
+    return this.http.stream({ method: 'GET', path: p, signal: opts.signal, timeoutMs: 0 });
   }
 
   // ---- events --------------------------------------------------------------------------------
@@ -317,86 +277,11 @@ export class CloudControllerClient {
   events(filter: { app?: string }, onEvent: (e: PlatformEvent) => void, opts: EventStreamOptions = {}): EventSubscription {
     const q = filter.app ? `?app=${encodeURIComponent(filter.app)}` : '';
     return openEventStream({
-      open: (signal) => this.send({ method: 'GET', path: `/events${q}`, signal, timeoutMs: 0, headers: { Accept: 'text/event-stream' } }),
+      open: (signal) => this.http.send({ method: 'GET', path: `/events${q}`, signal, timeoutMs: 0, headers: { Accept: 'text/event-stream' } }),
       onEvent,
       ...opts,
     });
   }
-
-  // ---- plumbing ------------------------------------------------------------------------------
-
-  /** The response decoded by its contract schema; a mismatch is a ContractError naming the route and field. */
-  private async json<S extends z.ZodType>(schema: S, spec: RequestSpec): Promise<z.infer<S>> {
-    const r = await this.request(spec);
-    let body: unknown = {};
-    if (r.body.length > 0) {
-      try {
-        body = JSON.parse(r.body.toString('utf8'));
-      } catch {
-        throw new CloudControllerError(0, r.status, `${spec.method} ${spec.path}: the controller answered with something that is not JSON`);
-      }
-    }
-    return decode(schema, body, spec.route ?? `${spec.method} ${spec.path}`);
-  }
-
-  private async request(spec: RequestSpec): Promise<RawResponse> {
-    const gzipped = spec.compressible === true && this.acceptsGzip;
-    let res = await this.send(spec);
-    if (gzipped && res.statusCode === 415) {
-      // The controller no longer takes gzip bodies: send it plain.
-      await readAll(res);
-      this.acceptsGzip = false;
-      res = await this.send(spec);
-    }
-    const body = await readAll(res);
-    const status = res.statusCode ?? 0;
-    if (status >= 400) throw toControllerError(status, body);
-    return { status, headers: res.headers, body };
-  }
-
-  /** Sends one request and resolves with the response head; maps socket failures to an unreachable error. */
-  private send(spec: RequestSpec): Promise<http.IncomingMessage> {
-    const url = new URL(this.api + spec.path);
-    let body = typeof spec.body === 'string' ? Buffer.from(spec.body) : spec.body;
-    const headers: Record<string, string> = { Authorization: this.token, ...spec.headers };
-    if (body) {
-      headers['Content-Type'] = spec.contentType ?? 'application/octet-stream';
-      if (spec.compressible && this.acceptsGzip && body.length >= 1024) {
-        body = gzipSync(body, { level: 6 });
-        headers['Content-Encoding'] = 'gzip';
-      }
-      headers['Content-Length'] = String(body.length);
-    }
-    const mod = url.protocol === 'https:' ? https : http;
-    const timeoutMs = spec.timeoutMs ?? this.timeoutMs;
-    const attempt = (firstTry: boolean): Promise<http.IncomingMessage> => new Promise<http.IncomingMessage>((resolve, reject) => {
-      if (spec.signal?.aborted) { reject(abortError(spec.signal)); return; }
-      let answered = false;
-      const req = mod.request(url, { method: spec.method, headers, agent: this.agent, signal: spec.signal }, (res) => {
-        answered = true;
-        if (spec.meter && body) spec.meter.bytesSent += body.length;
-        const accepted = res.headers['accept-encoding'];
-        if (typeof accepted === 'string' && /\bgzip\b/i.test(accepted)) this.acceptsGzip = true;
-        resolve(res);
-      });
-      if (timeoutMs > 0) {
-        req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error(`no answer within ${Math.round(timeoutMs / 1000)} s`), { code: 'ETIMEDOUT' })));
-      }
-      req.on('error', (err: NodeJS.ErrnoException) => {
-        if (spec.signal?.aborted) { reject(abortError(spec.signal)); return; }
-        // A kept-alive socket the server closed while idle fails at once: the request never reached it, so send it again.
-        if (firstTry && !answered && req.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) { resolve(attempt(false)); return; }
-        reject(new CloudControllerUnreachableError(this.api, err.code ?? err.message, { cause: err }));
-      });
-      req.end(body);
-    });
-    return attempt(true);
-  }
-}
-
-function isLocal(api: string): boolean {
-  const h = new URL(api).hostname;
-  return h === 'localhost' || h.endsWith('.localhost') || h.startsWith('127.') || h === '[::1]';
 }
 
 function appPath(name: string): string {
@@ -414,28 +299,4 @@ function userPath(email: string): string {
 function filesPath(name: string, index: number, filePath: string): string {
   const rel = filePath.replace(/^\/+/, '').split('/').map(encodeURIComponent).join('/');
   return `${appPath(name)}/instances/${index}/files/${rel}`;
-}
-
-function jsonBody(value: unknown): { body: string; contentType: string } {
-  return { body: JSON.stringify(value), contentType: 'application/json' };
-}
-
-async function readAll(res: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of res) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
-
-function toControllerError(status: number, body: Buffer): CloudControllerError {
-  const text = body.toString('utf8');
-  const snippet = text.trim().split('\n')[0]?.slice(0, 200);
-  return controllerErrorOf(status, text, `HTTP ${status}${snippet ? `: ${snippet}` : ''}`);
-}
-
-function abortError(signal: AbortSignal): Error {
-  const reason: unknown = signal.reason;
-  if (reason instanceof Error) return reason;
-  const e = new Error('The operation was aborted');
-  e.name = 'AbortError';
-  return e;
 }

@@ -151,3 +151,25 @@ export const migrations: readonly Migration[] = [
     },
   },
 ];
+
+/** The newest migration applied to the database (0 for a new one). */
+export function currentVersion(db: Database): number {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
+  const r = db.prepare('SELECT MAX(version) AS v FROM schema_version').get() as { v: number | null };
+  return r.v === null ? 0 : Number(r.v);
+}
+
+/** Applies the migrations newer than the database, oldest first; refuses a database newer than the list. */
+export function migrate(db: Database, list: readonly Migration[]): void {
+  const sorted = [...list].sort((a, b) => a.version - b.version);
+  const have = currentVersion(db);
+  const newest = sorted.length ? sorted[sorted.length - 1].version : 0;
+  if (have > newest) throw new Error(`controller.db has schema version ${have}, newer than this controller knows (${newest}); upgrade Pocket Foundry`);
+  for (const m of sorted) {
+    if (m.version <= have) continue;
+    db.transaction(() => {
+      m.up(db);
+      db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(m.version);
+    })();
+  }
+}

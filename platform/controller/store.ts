@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import type { Database } from 'better-sqlite3';
 import type { AppState, PackageState } from '../contract';
-import { migrations as defaultMigrations, type Migration } from './migrations';
+import { currentVersion, migrate, migrations as defaultMigrations, type Migration } from './migrations';
 
 export type { AppState, PackageState };
 export type StagingLogState = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
@@ -384,25 +384,5 @@ export class Store {
       appId: num(r.app_id), instance: String(r.instance), index: num(r.idx), version: str(r.version), since: num(r.since),
       reason: str(r.reason), description: str(r.description),
     }));
-  }
-}
-
-function currentVersion(db: Database): number {
-  db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
-  const r = db.prepare('SELECT MAX(version) AS v FROM schema_version').get() as Row;
-  return r.v === null ? 0 : num(r.v);
-}
-
-export function migrate(db: Database, list: readonly Migration[]): void {
-  const sorted = [...list].sort((a, b) => a.version - b.version);
-  const have = currentVersion(db);
-  const newest = sorted.length ? sorted[sorted.length - 1].version : 0;
-  if (have > newest) throw new Error(`controller.db has schema version ${have}, newer than this controller knows (${newest}); upgrade Pocket Foundry`);
-  for (const m of sorted) {
-    if (m.version <= have) continue;
-    db.transaction(() => {
-      m.up(db);
-      db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(m.version);
-    })();
   }
 }

@@ -5,21 +5,23 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { freePort } from '../free-port';
 import type { DriverContext, ServiceDriver } from './driver';
 import type { BindingRecord, InstanceRecord } from './node-state';
-import { ServerProcess } from './server-process';
-import { freePort, newSecret, prepareServerDir, run, serviceAccount, writeServerFile, type RunAs } from './system';
+import { ServerProcess, SharedServer } from './server-process';
+import { newSecret, prepareServerDir, run, serviceAccount, writeServerFile, type RunAs } from './system';
 
 const admin = 'pocket_admin';
 
 export class MysqlDriver implements ServiceDriver {
-  private server: ServerProcess | undefined;
+  private readonly server: SharedServer;
   private readonly runAs: RunAs | undefined = serviceAccount('mysql');
   private readonly data: string;
   /** Kept short (sun_path is ~107 bytes): a name in the temp dir, by data folder. */
   private readonly socket: string;
 
   constructor(private readonly ctx: DriverContext) {
+    this.server = new SharedServer(ctx.state, 'mysql');
     this.data = path.join(ctx.dir, 'data');
     this.socket = path.join(os.tmpdir(), `pocket-mysql-${createHash('sha1').update(this.data).digest('hex').slice(0, 12)}.sock`);
   }
@@ -64,9 +66,7 @@ export class MysqlDriver implements ServiceDriver {
   }
 
   port(): number {
-    const s = this.ctx.state.data.server;
-    if (!s) throw new Error('mysql server not initialised');
-    return s.port;
+    return this.server.settings().port;
   }
 
   uri(inst: InstanceRecord, user: string, password: string): string {
@@ -74,19 +74,17 @@ export class MysqlDriver implements ServiceDriver {
   }
 
   servers(): ServerProcess[] {
-    return this.server ? [this.server] : [];
+    return this.server.servers();
   }
 
   async stop(): Promise<void> {
-    await this.server?.stop();
-    this.server = undefined;
+    await this.server.stop();
     // A server killed with SIGKILL leaves its socket behind.
     fs.rmSync(this.socket, { force: true });
   }
 
   private async sql(statements: readonly string[]): Promise<string> {
-    const s = this.ctx.state.data.server;
-    if (!s) throw new Error('mysql server not initialised');
+    const s = this.server.settings();
     const r = await run(this.ctx.install.bins.client, ['--no-defaults', '-h', this.ctx.host, '-P', String(s.port), '-u', admin, '--batch', '--skip-column-names', '--connect-timeout=10'], {
       env: { MYSQL_PWD: s.adminPassword }, input: statements.map((x) => `${x};\n`).join(''),
     });
@@ -94,7 +92,7 @@ export class MysqlDriver implements ServiceDriver {
   }
 
   private async ensureServer(): Promise<void> {
-    if (this.server) return;
+    if (this.server.started) return;
     const state = this.ctx.state;
     if (!state.data.server || !fs.existsSync(path.join(this.data, 'mysql'))) await this.initData();
     const { port, adminPassword } = state.data.server!;
@@ -120,14 +118,7 @@ export class MysqlDriver implements ServiceDriver {
       ready: async () => { await this.sql(['SELECT 1']); return true; },
       readyTimeoutMs: 60_000,
     }, this.ctx.log);
-    this.server = server;
-    try {
-      await server.start();
-    } catch (e) {
-      this.server = undefined;
-      await server.stop();
-      throw e;
-    }
+    await this.server.start(server);
   }
 
   private async initData(): Promise<void> {

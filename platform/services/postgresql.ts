@@ -4,19 +4,21 @@
 // instance's users cannot reach another's. Admin work goes through `psql` on loopback.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { freePort } from '../free-port';
 import type { DriverContext, ServiceDriver } from './driver';
 import type { BindingRecord, InstanceRecord } from './node-state';
-import { ServerProcess } from './server-process';
-import { freePort, newSecret, prepareServerDir, run, serviceAccount, writeServerFile, type RunAs } from './system';
+import { ServerProcess, SharedServer } from './server-process';
+import { newSecret, prepareServerDir, run, serviceAccount, writeServerFile, type RunAs } from './system';
 
 const admin = 'postgres';
 
 export class PostgresqlDriver implements ServiceDriver {
-  private server: ServerProcess | undefined;
+  private readonly server: SharedServer;
   private readonly runAs: RunAs | undefined = serviceAccount('postgres');
   private readonly cluster: string;
 
   constructor(private readonly ctx: DriverContext) {
+    this.server = new SharedServer(ctx.state, 'postgresql');
     this.cluster = path.join(ctx.dir, 'cluster');
   }
 
@@ -68,9 +70,7 @@ export class PostgresqlDriver implements ServiceDriver {
   }
 
   port(): number {
-    const s = this.ctx.state.data.server;
-    if (!s) throw new Error('postgresql server not initialised');
-    return s.port;
+    return this.server.settings().port;
   }
 
   uri(inst: InstanceRecord, user: string, password: string): string {
@@ -78,18 +78,16 @@ export class PostgresqlDriver implements ServiceDriver {
   }
 
   servers(): ServerProcess[] {
-    return this.server ? [this.server] : [];
+    return this.server.servers();
   }
 
   async stop(): Promise<void> {
-    await this.server?.stop();
-    this.server = undefined;
+    await this.server.stop();
   }
 
   /** Runs statements one by one in `db` as the cluster's superuser; stops at the first error. */
   private async sql(db: string, statements: readonly string[]): Promise<string> {
-    const s = this.ctx.state.data.server;
-    if (!s) throw new Error('postgresql server not initialised');
+    const s = this.server.settings();
     const r = await run(this.ctx.install.bins.client, ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', String(s.port), '-U', admin, '-d', db, '-f', '-'], {
       env: { PGPASSWORD: s.adminPassword, PGCONNECT_TIMEOUT: '10' }, input: statements.map((x) => `${x};\n`).join(''),
     });
@@ -97,7 +95,7 @@ export class PostgresqlDriver implements ServiceDriver {
   }
 
   private async ensureServer(): Promise<void> {
-    if (this.server) return;
+    if (this.server.started) return;
     const state = this.ctx.state;
     if (!state.data.server || !fs.existsSync(path.join(this.cluster, 'PG_VERSION'))) await this.initCluster();
     const port = state.data.server!.port;
@@ -111,14 +109,7 @@ export class PostgresqlDriver implements ServiceDriver {
       pidFile: path.join(this.cluster, 'postmaster.pid'),
       ready: async () => { await run(this.ctx.install.bins.ready, ['-q', '-h', '127.0.0.1', '-p', String(port)], { timeoutMs: 5000 }); return true; },
     }, this.ctx.log);
-    this.server = server;
-    try {
-      await server.start();
-    } catch (e) {
-      this.server = undefined;
-      await server.stop();
-      throw e;
-    }
+    await this.server.start(server);
   }
 
   private async initCluster(): Promise<void> {

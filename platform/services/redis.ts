@@ -5,11 +5,12 @@
 // (redis-cli 7.0 sends no AUTH for `redis://:pass@...`).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { freePort } from '../free-port';
 import type { DriverContext, ServiceDriver } from './driver';
 import type { BindingRecord, InstanceRecord } from './node-state';
 import { RespError, respCommands, type RespValue } from './resp';
 import { ServerProcess } from './server-process';
-import { freePort, prepareServerDir, serviceAccount, writeServerFile, type RunAs } from './system';
+import { prepareServerDir, serviceAccount, writeServerFile, type RunAs } from './system';
 
 /** The instance's own user in its credentials: Redis's `default` user, whose password is `requirepass`. */
 export const redisDefaultUser = 'default';

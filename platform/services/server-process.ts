@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import type { Log } from '../log';
 import { describeError } from '../log';
+import type { NodeState } from './node-state';
 import { killStale, sleep, type RunAs } from './system';
 
 export interface ServerSpec {
@@ -86,5 +87,45 @@ export class ServerProcess {
     const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
     await gone;
     clearTimeout(t);
+  }
+}
+
+/**
+ * The one server a node's instances share (postgresql, mysql): its process, and its port and admin
+ * password as the node's state keeps them.
+ */
+export class SharedServer {
+  private process: ServerProcess | undefined;
+
+  constructor(private readonly state: NodeState, private readonly name: string) {}
+
+  get started(): boolean { return this.process !== undefined; }
+
+  /** Port and admin password; throws before the server's data was initialised. */
+  settings(): { port: number; adminPassword: string } {
+    const s = this.state.data.server;
+    if (!s) throw new Error(`${this.name} server not initialised`);
+    return s;
+  }
+
+  /** Starts it and waits until it answers; one that does not come up is stopped and forgotten. */
+  async start(server: ServerProcess): Promise<void> {
+    this.process = server;
+    try {
+      await server.start();
+    } catch (e) {
+      this.process = undefined;
+      await server.stop();
+      throw e;
+    }
+  }
+
+  servers(): ServerProcess[] {
+    return this.process ? [this.process] : [];
+  }
+
+  async stop(): Promise<void> {
+    await this.process?.stop();
+    this.process = undefined;
   }
 }

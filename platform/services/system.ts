@@ -1,9 +1,8 @@
 // Operating-system helpers of the service nodes: the account a server runs as (databases refuse to
-// run as root), commands run to completion, free ports, random secrets, stale server processes.
+// run as root), commands run to completion, random secrets, stale server processes.
 import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 
 /** The account a server process runs as; undefined: the platform's own. */
@@ -64,18 +63,6 @@ export function versionOutput(bin: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** A port free on `host` right now (the kernel picks it). */
-export function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, host, () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** A random secret in an alphabet that is safe in SQL literals, config files and URIs. */

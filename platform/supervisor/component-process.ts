@@ -1,8 +1,8 @@
 // One component of `pocket up` as its own process (`pocket <component> --nats URL`), started again
 // with backoff whenever it ends without being asked to; the others keep running meanwhile.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { Backoff, type BackoffOptions } from '../backoff';
-import { describeError, UserFacingError, type Log } from '../log';
+import { Restarter, type BackoffOptions } from '../backoff';
+import { UserFacingError, type Log } from '../log';
 import type { PlatformComponent } from '../platform';
 import { isReadyMessage, supervisedEnv, type ReadyMessage, type StopMessage } from './protocol';
 
@@ -25,14 +25,14 @@ export interface ComponentProcessOptions {
 
 export class ComponentProcess {
   private child: ChildProcess | undefined;
-  private stopping = false;
-  private timer: NodeJS.Timeout | undefined;
-  private readonly backoff: Backoff;
-  restarts = 0;
+  private readonly restarter: Restarter;
 
   constructor(private readonly opts: ComponentProcessOptions) {
-    this.backoff = new Backoff(opts.backoff);
+    this.restarter = new Restarter(opts.log, () => this.start(), () => `${this.name} is back (pid ${this.pid}, restart ${this.restarts})`, opts.backoff);
   }
+
+  /** How many times it was started again after ending unasked. */
+  get restarts(): number { return this.restarter.restarts; }
 
   get name(): PlatformComponent { return this.opts.component; }
   get pid(): number | undefined { return this.child?.pid; }
@@ -53,7 +53,7 @@ export class ComponentProcess {
         if (ready || !isReadyMessage(m)) return;
         ready = true;
         clearTimeout(timeout);
-        this.backoff.started();
+        this.restarter.started();
         o.onReady?.(m);
         resolve(m);
       });
@@ -63,29 +63,14 @@ export class ComponentProcess {
         if (this.child === child) this.child = undefined;
         const how = signal ?? `exit code ${code}`;
         if (!ready) { reject(new UserFacingError(`The ${o.component} did not start (${how}); its messages are above.`)); return; }
-        if (!this.stopping) this.restartLater(`${o.component} (pid ${child.pid}) ended unexpectedly (${how})`);
+        if (!this.restarter.stopping) this.restarter.later(`${o.component} (pid ${child.pid}) ended unexpectedly (${how})`);
       });
     });
   }
 
-  private restartLater(why: string): void {
-    const delay = this.backoff.next();
-    this.opts.log.warn(`${why}; starting it again in ${delay} ms`);
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      if (this.stopping) return;
-      this.restarts++;
-      this.start().then(
-        () => { this.opts.log.info(`${this.name} is back (pid ${this.pid}, restart ${this.restarts})`); },
-        (e: unknown) => { if (!this.stopping) this.restartLater(describeError(e)); },
-      );
-    }, delay);
-  }
-
   /** Asks it to stop (it stops its own work cleanly), SIGKILL after the grace time. */
   async stop(): Promise<void> {
-    this.stopping = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.restarter.stop();
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     await new Promise<void>((resolve) => {
