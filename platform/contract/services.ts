@@ -29,6 +29,9 @@ export const serviceOffering = z.object({
   type: text('type', 50).optional(),
   /** The gateway's rank for the default plan (v1's plan options); kept as given. */
   plan_options: z.record(z.string(), z.unknown()).optional(),
+  /** v1's version list and aliases (`{current: "15"}`). */
+  supported_versions: z.array(text('a version', 50)).max(20).optional(),
+  version_aliases: z.record(z.string(), text('a version', 50)).optional(),
 }, { error: 'request body must be a JSON object' });
 export type ServiceOffering = z.infer<typeof serviceOffering>;
 
@@ -79,7 +82,10 @@ export const serviceInstanceList = z.array(serviceInstance);
 // ---- the gateway interface (controller -> gateway, header X-VCAP-Service-Token) --------------------
 
 /** `POST <gateway>/gateway/v1/configurations`. */
-export const gatewayProvisionRequest = z.object({ label: z.string(), name: z.string(), plan: z.string(), email: z.string(), plan_option: z.string().optional() });
+export const gatewayProvisionRequest = z.object({
+  label: z.string().min(1).max(64), name: z.string().min(1).max(255), plan: z.string().min(1).max(32), email: z.string().max(255),
+  plan_option: z.unknown().optional(),
+});
 export type GatewayProvisionRequest = z.infer<typeof gatewayProvisionRequest>;
 
 /** The answer to a provision, and (with the handle id as `service_id`) to a bind. */
@@ -91,11 +97,13 @@ export const gatewayConfiguration = z.object({
 export type GatewayConfiguration = z.infer<typeof gatewayConfiguration>;
 
 /** `POST <gateway>/gateway/v1/configurations/:service_id/handles`. */
-export const gatewayBindRequest = z.object({ service_id: z.string(), label: z.string(), email: z.string(), binding_options: z.record(z.string(), z.unknown()) });
+export const gatewayBindRequest = z.object({
+  service_id: z.string().min(1).max(64), label: z.string().min(1).max(64), email: z.string().max(255), binding_options: z.unknown().optional(),
+});
 export type GatewayBindRequest = z.infer<typeof gatewayBindRequest>;
 
 /** A gateway's error: `{code, description}`. */
 export const gatewayError = z.object({ code: int.optional(), description: z.string().optional() });
 
-/** Header a gateway and the controller authenticate each other with. */
-export const serviceTokenHeader = 'x-vcap-service-token';
+/** Header a gateway and the controller authenticate each other with (v1's spelling; HTTP compares it without case). */
+export const serviceTokenHeader = 'X-VCAP-Service-Token';

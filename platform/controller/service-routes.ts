@@ -23,7 +23,7 @@ const seg = '([^/]+)';
 
 export function serviceRoutes(r: Register, d: ServiceRouteDeps): void {
   const gatewayOnly = (req: IncomingMessage): void => {
-    const given = req.headers[serviceTokenHeader];
+    const given = req.headers[serviceTokenHeader.toLowerCase()];
     if (!tokenMatches(typeof given === 'string' ? given : undefined, d.token)) throw new CcError(ErrorCodes.forbidden, `a valid ${serviceTokenHeader} header is required`);
   };
   r('POST', '/services/v1/offerings', async (c) => {
