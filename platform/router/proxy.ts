@@ -100,34 +100,46 @@ export class ReverseProxy {
   }
 }
 
+/** What an HTTP exchange and an upgrade share: the request, its route, the backends tried so far. */
+abstract class Exchange {
+  protected readonly tried = new Set<string>();
+  protected readonly trace: boolean;
+  protected attempts = 0;
+  protected clientGone = false;
+  protected upstream: http.ClientRequest | undefined;
+
+  constructor(
+    protected readonly proxy: ReverseProxy,
+    protected readonly o: ProxyOptions,
+    protected readonly req: http.IncomingMessage,
+    protected readonly uri: string,
+    protected readonly path: string,
+  ) {
+    this.trace = req.headers['x-vcap-trace'] === o.traceKey;
+  }
+
+  /** The client left: nothing more is tried, and the backend request in flight is dropped. */
+  protected clientLeft(): void {
+    this.clientGone = true;
+    this.upstream?.destroy();
+  }
+}
+
 /** The state of one proxied HTTP request across its attempts. */
-class HttpExchange {
-  private readonly tried = new Set<string>();
+class HttpExchange extends Exchange {
   private readonly sticky: string | undefined;
   private readonly hasBody: boolean;
-  private readonly trace: boolean;
-  private attempts = 0;
   /** Resets retried so far: an idempotent request is retried after a reset once. */
   private resets = 0;
   private bodyStarted = false;
-  private clientGone = false;
-  private upstream: http.ClientRequest | undefined;
 
-  constructor(
-    private readonly proxy: ReverseProxy,
-    private readonly o: ProxyOptions,
-    private readonly req: http.IncomingMessage,
-    private readonly res: http.ServerResponse,
-    private readonly uri: string,
-    private readonly path: string,
-  ) {
+  constructor(proxy: ReverseProxy, o: ProxyOptions, req: http.IncomingMessage, private readonly res: http.ServerResponse, uri: string, path: string) {
+    super(proxy, o, req, uri, path);
     this.sticky = stickyId(req.headers.cookie);
     this.hasBody = requestHasBody(req);
-    this.trace = req.headers['x-vcap-trace'] === o.traceKey;
     res.on('close', () => {
       if (res.writableFinished) return;
-      this.clientGone = true;
-      this.upstream?.destroy();
+      this.clientLeft();
     });
     this.watchClient();
   }
@@ -247,24 +259,10 @@ class HttpExchange {
 }
 
 /** One upgrade request (WebSocket): once the backend answers 101, bytes flow both ways untouched. */
-class UpgradeExchange {
-  private readonly tried = new Set<string>();
-  private readonly trace: boolean;
-  private attempts = 0;
-  private clientGone = false;
-  private upstream: http.ClientRequest | undefined;
-
-  constructor(
-    private readonly proxy: ReverseProxy,
-    private readonly o: ProxyOptions,
-    private readonly req: http.IncomingMessage,
-    private readonly socket: Duplex,
-    private readonly head: Buffer,
-    private readonly uri: string,
-    private readonly path: string,
-  ) {
-    this.trace = req.headers['x-vcap-trace'] === o.traceKey;
-    socket.once('close', () => { this.clientGone = true; this.upstream?.destroy(); });
+class UpgradeExchange extends Exchange {
+  constructor(proxy: ReverseProxy, o: ProxyOptions, req: http.IncomingMessage, private readonly socket: Duplex, private readonly head: Buffer, uri: string, path: string) {
+    super(proxy, o, req, uri, path);
+    socket.once('close', () => { this.clientLeft(); });
   }
 
   attempt(): void {
