@@ -10,6 +10,7 @@ import type { PocketFoundry } from './context';
 import type { PanelHost } from './instancePanel';
 import { describe, userText } from './log';
 import { pushWorkspace, type PushOutcome } from './pushWorkspace';
+import { registerServiceCommands } from './serviceCommands';
 
 type Target = ExplorerNode | string | undefined;
 
@@ -31,7 +32,7 @@ export function registerCommands(ctx: PocketFoundry): vscode.Disposable[] {
 
   return [
     reg('pocketFoundry.pushWorkspace', (uri?: vscode.Uri): Promise<PushOutcome> => push(ctx, uri)),
-    reg('pocketFoundry.refresh', () => { ctx.explorer.refresh(); ctx.panels.notify(); }),
+    reg('pocketFoundry.refresh', () => { ctx.explorer.refresh(); ctx.services.refresh(); ctx.panels.notify(); }),
     reg('pocketFoundry.start', (t?: Target) => withApp(ctx, t, 'Start', (c, app) => changeState(ctx, c, app, 'start'))),
     reg('pocketFoundry.stop', (t?: Target) => withApp(ctx, t, 'Stop', (c, app) => changeState(ctx, c, app, 'stop'))),
     reg('pocketFoundry.restart', (t?: Target) => withApp(ctx, t, 'Restart', (c, app) => changeState(ctx, c, app, 'restart'))),
@@ -53,6 +54,7 @@ export function registerCommands(ctx: PocketFoundry): vscode.Disposable[] {
     reg('pocketFoundry.platform.restart', () => ctx.restartPlatform()),
     reg('pocketFoundry.platform.showLog', () => { ctx.log.show(); }),
     reg('pocketFoundry.platform.actions', () => platformActions(ctx)),
+    ...registerServiceCommands(ctx, reg),
   ];
 }
 

@@ -9,6 +9,7 @@ import { InstancePanels } from './instancePanel';
 import { ExtensionLog } from './log';
 import { StagingLogs } from './stagingLogs';
 import { StagingDiagnostics } from './stagingDiagnostics';
+import { ServiceExplorer, type ServiceTreeNode } from './serviceExplorer';
 import { PlatformStatusBar } from './statusBar';
 import { PlatformSupervisor, type RunningEndpoint, type PlatformState } from './supervisor';
 
@@ -19,6 +20,8 @@ export class PocketFoundry implements vscode.Disposable {
   readonly supervisor: PlatformSupervisor;
   readonly explorer: AppExplorer;
   readonly treeView: vscode.TreeView<ExplorerNode>;
+  readonly services: ServiceExplorer;
+  readonly servicesView: vscode.TreeView<ServiceTreeNode>;
   readonly statusBar: PlatformStatusBar;
   readonly stagingLogs: StagingLogs;
   readonly problems: StagingDiagnostics;
@@ -48,8 +51,10 @@ export class PocketFoundry implements vscode.Disposable {
       routerUrl: () => this.connection?.routerUrl,
     });
     this.treeView = vscode.window.createTreeView('pocketFoundry.apps', { treeDataProvider: this.explorer, showCollapseAll: false });
+    this.services = new ServiceExplorer(() => this.clientIfRunning(false));
+    this.servicesView = vscode.window.createTreeView('pocketFoundry.services', { treeDataProvider: this.services, showCollapseAll: true });
     this.disposables.push(
-      this.log, this.supervisor, this.statusBar, this.stagingLogs, this.problems, this.files, this.explorer, this.treeView,
+      this.log, this.supervisor, this.statusBar, this.stagingLogs, this.problems, this.files, this.explorer, this.treeView, this.services, this.servicesView,
       vscode.workspace.registerTextDocumentContentProvider(filesScheme, this.files),
       this.supervisor.onDidChangeState((s) => this.onPlatformState(s)),
       this.explorer.onDidReadApps((apps) => this.onApps(apps)),
@@ -151,7 +156,7 @@ export class PocketFoundry implements vscode.Disposable {
     this.connection?.dispose();
     this.connection = new PlatformConnection(endpoint, {
       onEvent: (e) => this.onEvent(e),
-      onOpen: () => { this.countAppsSoon(); this.explorer.refreshSoon(); this.panels.notify(); },
+      onOpen: () => { this.countAppsSoon(); this.explorer.refreshSoon(); this.services.refreshSoon(); this.panels.notify(); },
       onDrop: () => { void this.supervisor.checkAlive(); },
     });
     return this.connection;
@@ -166,6 +171,7 @@ export class PocketFoundry implements vscode.Disposable {
       case 'app':
         this.countAppsSoon();
         this.explorer.refreshSoon(30, true);
+        this.services.refreshSoon();
         this.panels.notify(e.name);
         break;
       case 'instances':
@@ -185,6 +191,7 @@ export class PocketFoundry implements vscode.Disposable {
       this.connection = undefined;
     }
     this.explorer.refreshSoon();
+    this.services.refreshSoon();
     this.panels.notify();
   }
 

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
 import type { App, AppStats, CloudControllerClient, CrashInfo, InstanceInfo } from '../platform/client';
-import { FromPanel, isFromPanelMessage, ToPanel, type FromPanelMessage, type InstanceRow, type PanelSnapshot, type ToPanelMessage } from './panelProtocol';
+import { FromPanel, isFromPanelMessage, ToPanel, type FromPanelMessage, type BoundServiceRow, type InstanceRow, type PanelSnapshot, type ToPanelMessage } from './panelProtocol';
 
 export interface PanelHost {
   client(): Promise<CloudControllerClient | undefined>;
@@ -123,10 +123,11 @@ export class InstancePanel implements vscode.Disposable {
       const app = await client.app(this.app);
       if (!app) { this.post({ type: ToPanel.Error, message: `App ${this.app} no longer exists.` }); return; }
       const running = app.state === 'STARTED';
-      const [instances, stats, crashes] = await Promise.all([
+      const [instances, stats, crashes, services] = await Promise.all([
         running ? client.instances(this.app).catch((): InstanceInfo[] => []) : Promise.resolve<InstanceInfo[]>([]),
         running ? client.stats(this.app).catch((): AppStats => ({})) : Promise.resolve<AppStats>({}),
         client.crashes(this.app).catch((): CrashInfo[] => []),
+        boundServices(client, app.services),
       ]);
       const snapshot: PanelSnapshot = {
         app: app.name,
@@ -136,6 +137,7 @@ export class InstancePanel implements vscode.Disposable {
         rows: buildRows(instances, stats, crashes, app.resources.memory),
         takenAt: Date.now(),
         instanceControl: this.host.canControlInstances(client),
+        services,
       };
       this.lastSnapshot = snapshot;
       this.post({ type: ToPanel.Snapshot, snapshot });
@@ -198,6 +200,8 @@ export class InstancePanel implements vscode.Disposable {
 </table>
 </div>
 <p id="empty" class="muted" hidden></p>
+<h2>Bound services</h2>
+<ul id="services"></ul>
 <script nonce="${nonce}" src="${script.toString()}"></script>
 </body>
 </html>`;
@@ -227,6 +231,20 @@ export function buildRows(instances: InstanceInfo[], stats: AppStats, crashes: C
         lastCrash: last ? { since: last.since, reason: typeof last.reason === 'string' ? last.reason : null } : null,
       };
     });
+}
+
+/** The app's bound services with their credentials masked (the panel never holds a password). */
+async function boundServices(client: CloudControllerClient, names: readonly string[]): Promise<BoundServiceRow[]> {
+  return Promise.all([...names].sort().map(async (name): Promise<BoundServiceRow> => {
+    const s = await client.serviceInstance(name).catch(() => null);
+    const cr = s?.credentials;
+    return {
+      name,
+      label: s ? s.label ?? `${s.vendor}-${s.version}` : 'unknown',
+      plan: s?.tier ?? '',
+      credentials: cr ? { host: cr.hostname ?? cr.host ?? null, port: cr.port ?? null, user: cr.username ?? cr.user ?? null, database: cr.name ?? null, password: '••••••••' } : null,
+    };
+  }));
 }
 
 function crashIndex(c: CrashInfo): number | undefined {

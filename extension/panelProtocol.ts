@@ -22,6 +22,16 @@ export interface InstanceRow {
   lastCrash: { since: number; reason: string | null } | null;
 }
 
+/** A service bound to the app, as the panel lists it (the password masked). */
+export interface BoundServiceRow {
+  name: string;
+  /** VCAP_SERVICES' key, e.g. postgresql-15. */
+  label: string;
+  plan: string;
+  /** host:port, user and database, password masked; null when the platform gave none. */
+  credentials: { host: string | null; port: number | null; user: string | null; database: string | null; password: string } | null;
+}
+
 export interface PanelSnapshot {
   app: string;
   appState: string;
@@ -36,6 +46,8 @@ export interface PanelSnapshot {
    * stop: the instance count is the desired state, so a stopped index would be started again.
    */
   instanceControl: boolean;
+  /** The services bound to the app. */
+  services: BoundServiceRow[];
 }
 
 export const ToPanel = {

@@ -6,6 +6,8 @@ import * as vscode from 'vscode';
 import type { ExplorerNode, RefreshProbe } from './appExplorer';
 import type { PocketFoundry } from './context';
 import type { PanelSnapshot } from './panelProtocol';
+import type { ServiceTreeNode } from './serviceExplorer';
+import { queuePromptAnswers } from './servicePrompts';
 import type { RunningEndpoint, PlatformState } from './supervisor';
 
 export interface TreeItemSnapshot {
@@ -15,6 +17,14 @@ export interface TreeItemSnapshot {
   children: TreeItemSnapshot[];
   /** The node, to pass to commands as the tree would. */
   node: ExplorerNode;
+}
+
+export interface ServiceItemSnapshot {
+  label: string;
+  description: string;
+  contextValue: string;
+  children: ServiceItemSnapshot[];
+  node: ServiceTreeNode;
 }
 
 export interface ProblemSnapshot {
@@ -41,6 +51,10 @@ export interface PocketFoundryTestApi {
   problems(): ProblemSnapshot[];
   panel(app: string): PanelSnapshot | undefined;
   statusBarText(): string;
+  /** The Services view as it shows it (groups, then offerings or services, then bound apps). */
+  servicesTree(): Promise<ServiceItemSnapshot[]>;
+  /** Answers the next quick picks, input boxes and confirmations of the service commands, in order. */
+  answerPrompts(answers: readonly (string | undefined)[]): void;
   /** Milliseconds from platform events to the app explorer having re-read the apps. */
   eventToTreeMs(): readonly number[];
   /** The same, split: [event -> refresh fired, fired -> VS Code asked, reading the apps]. */
@@ -109,6 +123,16 @@ export function createTestApi(ctx: PocketFoundry, activation: { wallMs: number; 
       node,
     };
   };
+  const serviceSnapshot = async (node: ServiceTreeNode): Promise<ServiceItemSnapshot> => {
+    const item = ctx.services.getTreeItem(node);
+    return {
+      label: typeof item.label === 'string' ? item.label : item.label?.label ?? '',
+      description: typeof item.description === 'string' ? item.description : '',
+      contextValue: item.contextValue ?? '',
+      children: await Promise.all((await ctx.services.getChildren(node)).map(serviceSnapshot)),
+      node,
+    };
+  };
   return {
     activationMs: activation.wallMs,
     activationCpuMs: activation.cpuMs,
@@ -136,6 +160,8 @@ export function createTestApi(ctx: PocketFoundry, activation: { wallMs: number; 
     },
     panel: (app) => ctx.panels.get(app)?.snapshot,
     statusBarText: () => ctx.statusBar.text,
+    servicesTree: async () => Promise.all((await ctx.services.getChildren()).map(serviceSnapshot)),
+    answerPrompts: (answers) => { queuePromptAnswers(answers); },
     eventToTreeMs: () => probe.latencies,
     eventToTreeBreakdown: () => probe.breakdown,
     eventToTreeOwn: () => ({ fire: probe.fireDelays, read: probe.readTimes }),

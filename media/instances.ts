@@ -1,7 +1,7 @@
 /// <reference lib="dom" />
 // The instance panel's script (runs in the webview; bundled to media/dist/instances.js). It renders
 // what the extension sends and posts the user's clicks back; it never talks to the platform itself.
-import { FromPanel, ToPanel, type FromPanelMessage, type InstanceRow, type PanelSnapshot, type ToPanelMessage } from '../extension/panelProtocol';
+import { FromPanel, ToPanel, type BoundServiceRow, type FromPanelMessage, type InstanceRow, type PanelSnapshot, type ToPanelMessage } from '../extension/panelProtocol';
 
 interface VsCodeApi {
   postMessage(message: FromPanelMessage): void;
@@ -20,6 +20,7 @@ const openButton = must(document.getElementById('open') as HTMLButtonElement | n
 const startButton = must(document.getElementById('start') as HTMLButtonElement | null);
 const restartButton = must(document.getElementById('restart') as HTMLButtonElement | null);
 const stopButton = must(document.getElementById('stop') as HTMLButtonElement | null);
+const servicesList = must(document.getElementById('services'));
 
 let current: PanelSnapshot | undefined;
 /** Per-instance restart is offered only when the platform supports it (there is no per-instance stop: the instance count is the desired state). */
@@ -82,6 +83,23 @@ function render(s: PanelSnapshot): void {
   table.hidden = s.rows.length === 0;
   empty.hidden = s.rows.length > 0;
   empty.textContent = s.appState === 'STARTED' ? 'No instances reported yet.' : 'The app is stopped: it has no instances.';
+  servicesList.replaceChildren(...(s.services.length ? s.services.map(serviceItem) : [muted('None: bind one from the Services view.')]));
+}
+
+function serviceItem(b: BoundServiceRow): HTMLLIElement {
+  const li = document.createElement('li');
+  li.dataset.service = b.name;
+  const c = b.credentials;
+  const where = c ? ` · ${c.user ?? ''}:${c.password}@${c.host ?? ''}:${c.port ?? ''}${c.database ? `/${c.database}` : ''}` : '';
+  li.textContent = `${b.name} · ${b.label} · ${b.plan}${where}`;
+  return li;
+}
+
+function muted(text: string): HTMLLIElement {
+  const li = document.createElement('li');
+  li.className = 'muted';
+  li.textContent = text;
+  return li;
 }
 
 function row(r: InstanceRow): HTMLTableRowElement {

@@ -129,7 +129,7 @@ async function main(): Promise<void> {
       name: 'Extension suites',
       devPath: repoRoot,
       testsPath: path.join(out, 'suite', 'index.js'),
-      fixtures: ['node-hello', 'staging-fail'],
+      fixtures: ['node-hello', 'staging-fail', 'env-echo'],
       settings: (tmp) => ({ 'pocketFoundry.dataDir': path.join(tmp, 'data') }),
     }));
   }
