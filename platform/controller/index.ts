@@ -133,6 +133,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     bus, store, droplets, events, log: log.child('staging'), url: () => url,
     timeoutSec: opts.stagingTimeoutSec ?? 120,
     replyGraceMs: timings.stagingReplyGraceMs,
+    stagerWaitMs: timings.stagerWaitMs,
     maxDropletBytes: opts.maxDropletBytes ?? 2048 * MiB,
   });
   const gc = new ContentGc({ store, packages, droplets, staging, log });

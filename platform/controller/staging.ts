@@ -39,6 +39,8 @@ export interface StagingOptions {
   timeoutSec: number;
   /** Extra time the stager gets beyond its own limit to report the failure itself. */
   replyGraceMs: number;
+  /** How long to keep asking while no stager answers (default: fail at once). */
+  stagerWaitMs?: number;
   maxDropletBytes: number;
 }
 
@@ -98,10 +100,24 @@ export class StagingCoordinator {
     return task;
   }
 
+  /** A stager that crashed is back within a second or two: until `stagerWaitMs`, no stager means ask again. */
+  private async askStager(task: StagingRecord, req: StagingRequest): Promise<StagingReply> {
+    const deadline = Date.now() + (this.o.stagerWaitMs ?? 0);
+    for (;;) {
+      try {
+        return await this.o.bus.request(Subjects.staging, req, this.o.timeoutSec * 1000 + this.o.replyGraceMs);
+      } catch (e) {
+        const left = deadline - Date.now();
+        if (!isNoResponders(e) || task.settled || left <= 0) throw e;
+        await new Promise((r) => setTimeout(r, Math.min(250, left)));
+      }
+    }
+  }
+
   private async run(task: StagingRecord, req: StagingRequest): Promise<void> {
     let reply: StagingReply;
     try {
-      reply = await this.o.bus.request(Subjects.staging, req, this.o.timeoutSec * 1000 + this.o.replyGraceMs);
+      reply = await this.askStager(task, req);
     } catch (e) {
       if (task.settled) return;
       if (isNoResponders(e)) {

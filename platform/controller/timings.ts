@@ -19,6 +19,8 @@ export interface ControllerTimings {
   instanceLostMs: number;
   /** Beyond the staging time limit, how long the stager may take to report its own timeout. */
   stagingReplyGraceMs: number;
+  /** With no stager answering (one being restarted), how long to keep asking before the staging fails. */
+  stagerWaitMs: number;
 }
 
 export const defaultControllerTimings: ControllerTimings = {
@@ -32,4 +34,5 @@ export const defaultControllerTimings: ControllerTimings = {
   startGraceMs: 8000,
   instanceLostMs: 10_000,
   stagingReplyGraceMs: 10_000,
+  stagerWaitMs: 5000,
 };

@@ -774,12 +774,14 @@ describe('controller protocol: staging, placement, instances, health manager', f
   });
 
   it('with no stager the app fails staging clearly (310); with no fitting DEA the placement error is recorded', async () => {
-    const lone = await startTestController({ timings: { discoverWaitMs: 200 } });
+    const lone = await startTestController({ timings: { discoverWaitMs: 200, stagerWaitMs: 1000 } });
     try {
       const lc = new Client(lone);
+      const t0 = Date.now();
       await lc.push('orphan', { 'server.js': 'x' });
       const app = await waitFor('FAILED', async () => { const a = await lc.app('orphan'); return a.package_state === 'FAILED' ? a : undefined; }, { timeoutMs: 8000 });
       assert.deepEqual(app.staging_error, { code: 310, description: 'no stager is running to stage the app' });
+      assert.ok(Date.now() - t0 >= 900, `it kept asking for a stager for stagerWaitMs first (${Date.now() - t0} ms)`);
       // Now a stager but no DEA.
       const b = await lone.nats.connect('stager');
       const s = new FakeStager(b, lone.token);
@@ -790,6 +792,24 @@ describe('controller protocol: staging, placement, instances, health manager', f
       assert.equal(placed.package_state, 'STAGED');
       assert.match(String(placed.placement_error), /no DEA is running/);
       assert.deepEqual((await lc.instances('orphan')).map((i) => i.state), ['DOWN']);
+      assert.equal(s.requests.length, 1);
+    } finally {
+      await lone.stop();
+    }
+  });
+
+  it('a stager that comes up while the staging request waits (one being restarted) still stages the app', async () => {
+    const lone = await startTestController({ timings: { discoverWaitMs: 200, stagerWaitMs: 5000 } });
+    try {
+      const lc = new Client(lone);
+      await lc.push('late', { 'server.js': 'x' });
+      await sleep(800);
+      const b = await lone.nats.connect('stager');
+      const s = new FakeStager(b, lone.token);
+      s.handler = (req, st) => st.succeed(req);
+      await b.flush();
+      const app = await waitFor('STAGED', async () => { const a = await lc.app('late'); return a.package_state !== 'PENDING' ? a : undefined; }, { timeoutMs: 8000 });
+      assert.equal(app.package_state, 'STAGED', JSON.stringify(app.staging_error));
       assert.equal(s.requests.length, 1);
     } finally {
       await lone.stop();
