@@ -86,22 +86,26 @@ async function measureUploads(t: Target): Promise<Figures[]> {
   const qr = [...q.routed].sort((a, b) => a - b);
   console.log(`      no upload: routed ${qr.length} requests, p50 ${p(qr, 0.5).toFixed(1)} p99 ${p(qr, 0.99).toFixed(1)} ms; /info max ${p([...q.info].sort((a, b) => a - b), 1).toFixed(1)} ms`);
   const out: Figures[] = [];
-  for (const [n, status] of [[400_000, 400], [100_000, 200]] as const) {
+  // The refused upload takes well under a second: five in a row give its percentile enough requests.
+  for (const [n, status, rounds] of [[400_000, 400, 5], [100_000, 200, 1]] as const) {
     const zip = await emptyEntries(n);
     const mp = multipartBody([{ name: 'resources', value: '[]' }, { name: 'application', value: zip, filename: 'app.zip', contentType: 'application/zip' }]);
     const stop = { done: false };
     await sleep(200);
     const running = probe(t, stop);
     const t0 = performance.now();
-    const r = await httpRequest(`${t.api}/apps/bulk/application`, { method: 'PUT', body: mp.body, token: t.token, headers: { 'content-type': mp.contentType } });
-    const uploadMs = performance.now() - t0;
+    let r = await httpRequest(`${t.api}/apps/bulk/application`, { method: 'PUT', body: mp.body, token: t.token, headers: { 'content-type': mp.contentType } });
+    for (let i = 1; i < rounds && r.status === status; i++) {
+      r = await httpRequest(`${t.api}/apps/bulk/application`, { method: 'PUT', body: mp.body, token: t.token, headers: { 'content-type': mp.contentType } });
+    }
+    const uploadMs = (performance.now() - t0) / rounds;
     await sleep(200);
     stop.done = true;
     const l = await running.result;
     assert.equal(r.status, status, r.text);
     const routed = [...l.routed].sort((a, b) => a - b);
     const info = [...l.info].sort((a, b) => a - b);
-    const text = `${n} entries (${(zip.length / 2 ** 20).toFixed(1)} MiB) answered ${r.status} in ${Math.round(uploadMs)} ms; routed: ${routed.length} requests, p50 ${p(routed, 0.5).toFixed(1)} p99 ${p(routed, 0.99).toFixed(1)} max ${p(routed, 1).toFixed(1)} ms; /info: ${info.length}, p99 ${p(info, 0.99).toFixed(1)} max ${p(info, 1).toFixed(1)} ms; failed ${l.failed}`;
+    const text = `${n} entries (${(zip.length / 2 ** 20).toFixed(1)} MiB)${rounds > 1 ? ` x${rounds}` : ''} answered ${r.status} in ${Math.round(uploadMs)} ms each; routed: ${routed.length} requests, p50 ${p(routed, 0.5).toFixed(1)} p99 ${p(routed, 0.99).toFixed(1)} max ${p(routed, 1).toFixed(1)} ms; /info: ${info.length}, p99 ${p(info, 0.99).toFixed(1)} max ${p(info, 1).toFixed(1)} ms; failed ${l.failed}`;
     console.log(`      ${text}`);
     out.push({ entries: n, text, failed: l.failed, routedP99: p(routed, 0.99), infoP99: p(info, 0.99) });
   }
