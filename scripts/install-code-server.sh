@@ -38,6 +38,14 @@ clean_npm_env() {
   if [ -n "$keep_cache" ]; then export npm_config_cache="$keep_cache"; fi
 }
 
+# The npm package's Node trusts only its own built-in CAs, unlike a distribution's Node: let it trust
+# the system's too (a proxy or registry mirror signed by a local CA), unless told otherwise.
+if [ -z "${NODE_EXTRA_CA_CERTS:-}" ]; then
+  for bundle in /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt /etc/ssl/cert.pem; do
+    if [ -r "$bundle" ]; then export NODE_EXTRA_CA_CERTS="$bundle"; break; fi
+  done
+fi
+
 mkdir -p "$CACHE"
 # One install at a time: a set-up script and a test launcher may both call this.
 exec 9>"$CACHE/.install.lock"
