@@ -17,7 +17,7 @@ export class PlatformConnection implements vscode.Disposable {
   private readonly events: EventSubscription;
 
   constructor(readonly endpoint: RunningEndpoint, handlers: ConnectionHandlers) {
-    this.client = new (clientLib().CloudControllerClient)({ api: endpoint.api, token: endpoint.token });
+    this.client = new (clientLib().CloudControllerClient)({ api: endpoint.api, token: endpoint.token, ca: endpoint.ca });
     this.events = this.client.events({}, (e) => handlers.onEvent(e), {
       onOpen: () => handlers.onOpen(),
       onError: (err) => handlers.onDrop(err),

@@ -8,7 +8,7 @@ import { UserFacingError } from '../platform/log';
 
 /** `<dataDir>/endpoint.json` of a running platform (the contract's Endpoint): every field present (`''` for an unknown address). */
 // The owner's email and password are for `pocket login`, not for connecting: left out.
-export type RunningEndpoint = { [K in Exclude<keyof EndpointFile, 'user' | 'password'>]-?: NonNullable<EndpointFile[K]> };
+export type RunningEndpoint = { [K in Exclude<keyof EndpointFile, 'user' | 'password' | 'ca'>]-?: NonNullable<EndpointFile[K]> } & Pick<EndpointFile, 'ca'>;
 
 /** Whether the platform's API answers at an endpoint (a real request; injected so tests need no bundle). */
 export type EndpointProbe = (ep: RunningEndpoint) => Promise<boolean>;
@@ -30,7 +30,7 @@ export function readRunningEndpoint(dataDir: string): RunningEndpoint | undefine
   try { raw = JSON.parse(fs.readFileSync(path.join(dataDir, 'endpoint.json'), 'utf8')); } catch { return undefined; }
   const o = decodeEndpoint(raw);
   if (!o || o.pid === undefined) return undefined;
-  return { api: o.api, token: o.token, pid: o.pid, router: o.router ?? '', nats: o.nats ?? '' };
+  return { api: o.api, token: o.token, pid: o.pid, router: o.router ?? '', nats: o.nats ?? '', ...(o.ca ? { ca: o.ca } : {}) };
 }
 
 /** Waits for an endpoint.json written since `since` by a live platform that answers. */

@@ -64,6 +64,6 @@ export class PlatformSupervisor implements vscode.Disposable {
 }
 
 async function answers(ep: RunningEndpoint): Promise<boolean> {
-  const client = new (clientLib().CloudControllerClient)({ api: ep.api, token: ep.token, timeoutMs: 3000 });
+  const client = new (clientLib().CloudControllerClient)({ api: ep.api, token: ep.token, timeoutMs: 3000, ca: ep.ca });
   try { await client.apps(); return true; } catch { return false; } finally { client.close(); }
 }

@@ -11,6 +11,7 @@ import { UserFacingError, type Log } from './log';
 import { startRouter, type RouterTimings } from './router';
 import { startServices } from './services';
 import { startStager } from './stager';
+import { HttpTls } from './tls';
 
 export const platformComponents = ['controller', 'stager', 'dea', 'health', 'router', 'gateways'] as const;
 export type PlatformComponent = (typeof platformComponents)[number];
@@ -31,7 +32,7 @@ export interface PlatformOptions {
   /** The embedded nats-server: its client port (default: a free one) and the cluster it joins. */
   natsPort?: number;
   natsCluster?: NatsClusterOptions;
-  /** TLS files for NATS client and route connections. */
+  /** TLS files for NATS client and route connections and for the HTTP surfaces (API, transfers, file servers, gateways). */
   tls?: TlsFiles;
   log: Log;
   /** Run only these components (`pocket dea`, `pocket router`, ...). Default: all. */
@@ -82,6 +83,8 @@ interface Assembly {
   token: string;
   tuning: PlatformTuning;
   nats: string;
+  /** HTTPS settings of every HTTP server and client here. */
+  http: HttpTls;
   started: Stoppable[];
   owner?: OwnerAccount;
 }
@@ -104,7 +107,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       const lock = acquireDirLock(dataDir);
       started.push({ name: 'data dir lock', stop: () => lock.release() });
     }
-    const a: Assembly = { opts, log, dataDir, token: opts.natsToken ?? loadOrCreateToken(dataDir), tuning: opts.tuning ?? {}, nats: '', started };
+    const a: Assembly = { opts, log, dataDir, token: opts.natsToken ?? loadOrCreateToken(dataDir), tuning: opts.tuning ?? {}, nats: '', http: HttpTls.load(opts.tls), started };
     a.nats = await setupNats(a);
     const api = only.has('controller') ? await setupController(a) : null;
     if (only.has('stager')) await setupStager(a);
@@ -148,7 +151,7 @@ async function setupController(a: Assembly): Promise<string> {
   // Back from a NATS outage: find the DEAs again rather than wait for their next advertisement.
   bus.onReconnect(() => { bus.publish(Subjects.deaLocate, {}); });
   const controller = await startController({
-    bus, dataDir: path.join(a.dataDir, 'controller'), token: a.token, port: a.opts.apiPort ?? 0, ...addresses(a),
+    bus, dataDir: path.join(a.dataDir, 'controller'), token: a.token, port: a.opts.apiPort ?? 0, ...addresses(a), tls: a.http,
     maxPackageBytes: a.tuning.maxPackageBytes, memoryLimitMb: a.tuning.memoryLimitMb, stagingTimeoutSec: a.tuning.stagingTimeoutSec,
     timings: a.tuning.controller, log: a.log.child('cc'),
   });
@@ -160,7 +163,7 @@ async function setupController(a: Assembly): Promise<string> {
 async function setupStager(a: Assembly): Promise<void> {
   const dir = claimComponentDir(path.join(a.dataDir, 'stager'));
   a.started.push({ name: 'stager folder', stop: () => dir.release() });
-  const stager = await startStager({ bus: await connect(a, 'stager'), workDir: dir.dir, token: a.token, timeoutSec: a.tuning.stagingTimeoutSec, log: a.log.child('stager') });
+  const stager = await startStager({ bus: await connect(a, 'stager'), workDir: dir.dir, token: a.token, tls: a.http, timeoutSec: a.tuning.stagingTimeoutSec, log: a.log.child('stager') });
   a.started.push({ name: 'stager', stop: () => stager.stop() });
 }
 
@@ -171,7 +174,7 @@ async function setupDea(a: Assembly): Promise<void> {
   // Back from a NATS outage: advertise and heartbeat at once (the DEA answers its own dea.locate and healthmanager.start).
   bus.onReconnect(() => { bus.publish(Subjects.deaLocate, {}); bus.publish(Subjects.healthmanagerStart, {}); });
   const dea = await startDea({
-    bus, baseDir: dir.dir, token: a.token, maxMemoryMb: a.tuning.deaMaxMemoryMb, host: a.opts.advertise, listen: a.opts.listen, timings: a.tuning.dea, log: a.log.child('dea'),
+    bus, baseDir: dir.dir, token: a.token, maxMemoryMb: a.tuning.deaMaxMemoryMb, host: a.opts.advertise, listen: a.opts.listen, tls: a.http, timings: a.tuning.dea, log: a.log.child('dea'),
   });
   a.started.push({ name: 'dea', stop: () => dea.stop() });
 }
@@ -197,7 +200,7 @@ async function setupServices(a: Assembly, api: string | null | undefined): Promi
   if (!api) throw new UserFacingError('The service gateways need the controller: pass --api URL.');
   const services = await startServices({
     bus: await connect(a, 'services'), log: a.log.child('services'), dataDir: a.dataDir,
-    api, serviceToken: a.token, host: a.opts.listen ?? a.opts.advertise,
+    api, serviceToken: a.token, host: a.opts.listen ?? a.opts.advertise, advertise: a.opts.advertise, tls: a.http,
   });
   a.started.push({ name: 'services', stop: () => services.stop() });
 }
@@ -210,6 +213,6 @@ function addresses(a: Assembly): { host?: string; advertise?: string } {
 
 /** endpoint.json last: once it exists, everything it names answers. */
 function setupEndpoint(a: Assembly, api: string, router: string | null): void {
-  writeEndpoint(a.dataDir, { api, router, nats: a.nats, token: a.token, pid: process.pid, user: a.owner?.email, password: a.owner?.password ?? undefined });
+  writeEndpoint(a.dataDir, { api, router, nats: a.nats, token: a.token, pid: process.pid, user: a.owner?.email, password: a.owner?.password ?? undefined, ...(a.http.serving && a.http.caFile ? { ca: a.http.caFile } : {}) });
   a.started.push({ name: 'endpoint.json', stop: () => removeEndpoint(a.dataDir) });
 }

@@ -4,9 +4,11 @@
 // Every call takes a descriptor (subjects.ts), so a payload of the wrong type does not compile; with
 // `checkPayloads` (on when POCKET_BUS_CHECK=1, as in the test suites) outbound payloads and replies
 // are also validated against their schema, and a bad one throws `BusEncodeError` instead of leaving.
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { connect, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { ZodType } from 'zod';
 import { describeError, type Log } from '../log';
+import type { TlsFiles } from '../tls';
 import { isRequestSubject, type Message, type Payload, type Reply, type ReplyPayload, type RequestSubject, type Subject } from './descriptor';
 
 export interface BusOptions {
@@ -22,10 +24,22 @@ export interface BusOptions {
   checkPayloads?: boolean;
 }
 
-export interface TlsFiles {
-  certFile?: string;
-  keyFile?: string;
-  caFile?: string;
+export type { TlsFiles } from '../tls';
+
+/**
+ * The client upgrades to TLS on a socket it already opened, so Node would check the certificate
+ * against "localhost". Instead it must name one of the cluster nodes this connection was given.
+ */
+function nodeIdentityCheck(url: string): (host: string, cert: PeerCertificate) => Error | undefined {
+  const hosts = natsServers(url).map((u) => new URL(u.includes('://') ? u : `nats://${u}`).hostname.replace(/^\[|\]$/g, ''));
+  return (_host, cert) => {
+    let last: Error | undefined;
+    for (const h of hosts) {
+      last = checkServerIdentity(h, cert);
+      if (!last) return undefined;
+    }
+    return last ?? new Error('no NATS server to check the certificate against');
+  };
 }
 
 /** `nats://a:4222, nats://b:4222` -> the list of servers, in order. */
@@ -74,7 +88,7 @@ export class Bus {
   private constructor(readonly nc: NatsConnection, private readonly log: Log, readonly url: string, private readonly checkPayloads: boolean) {}
 
   static async connect(opts: BusOptions): Promise<Bus> {
-    const tls = opts.tls && (opts.tls.certFile || opts.tls.caFile) ? { ...opts.tls } : undefined;
+    const tls = opts.tls && (opts.tls.certFile || opts.tls.caFile) ? { ...opts.tls, checkServerIdentity: nodeIdentityCheck(opts.url) } : undefined;
     const nc = await connect({
       servers: natsServers(opts.url),
       token: opts.token,

@@ -144,7 +144,7 @@ export async function targetCommand(cmd: Command, url: string | undefined, flags
     try { api = new URL(url).toString().replace(/\/+$/, ''); } catch { throw new UserFacingError(`Not a URL: ${url}`); }
     const token = g.token ?? process.env.POCKET_TOKEN ?? '';
     if (!token) throw new UserFacingError('Pass the platform token with --token TOKEN (it is in endpoint.json on the platform\'s machine).');
-    const c = new CloudControllerClient({ api, token });
+    const c = new CloudControllerClient({ api, token, ca: process.env.POCKET_CA || undefined });
     try {
       await c.apps(); // proves both the address and the token
     } finally { c.close(); }

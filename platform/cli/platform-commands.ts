@@ -5,6 +5,7 @@ import { defaultDataDir, readEndpoint } from '../client';
 import { createLog, describeError, UserFacingError } from '../log';
 import type { PlatformComponent, PlatformOptions } from '../platform';
 import { isStopMessage, runningUnderSupervisor, type ReadyMessage } from '../supervisor/protocol';
+import { HttpTls } from '../tls';
 import { ExitCodes } from './exit-codes';
 import { CliFailure } from './errors';
 import { out } from './output';
@@ -29,6 +30,7 @@ function hostSettings(f: PlatformFlags): Pick<PlatformOptions, 'advertise' | 'li
   const routes = (f.natsRoutes ?? '').split(',').map((r) => r.trim()).filter(Boolean);
   if ((f.tlsCert === undefined) !== (f.tlsKey === undefined)) throw new UserFacingError('--tls-cert and --tls-key go together.');
   const tls = f.tlsCert || f.tlsCa ? { certFile: absolute(f.tlsCert), keyFile: absolute(f.tlsKey), caFile: absolute(f.tlsCa) } : undefined;
+  HttpTls.load(tls); // an unreadable file or a key that does not fit its certificate: refused before anything starts
   // A cluster node must be found at a known port; alone on one machine any free port does.
   const natsPort = f.natsPort ?? (routes.length > 0 || f.natsClusterPort !== undefined ? 4222 : undefined);
   return {

@@ -27,13 +27,13 @@ export function buildProgram(): Command {
     .showSuggestionAfterError(true)
     .configureHelp({ showGlobalOptions: true, sortSubcommands: false });
 
-  // Several hosts: where a command listens, what it announces, and TLS on NATS.
+  // Several hosts: where a command listens, what it announces, and TLS on NATS and HTTP.
   const hostOptions = (c: Command): Command => c
     .option('--advertise <addr>', 'address other hosts reach this one at, announced in every message and URL (default 127.0.0.1)', advertiseArg)
     .option('--listen <addr>', 'address to listen on (default: the advertised one; 0.0.0.0 for every interface)', listenArg)
-    .option('--tls-cert <file>', 'certificate (PEM) for TLS on NATS client and route connections')
+    .option('--tls-cert <file>', 'certificate (PEM) of this host: TLS on NATS client and route connections, and HTTPS for the API, transfers, file servers and gateways')
     .option('--tls-key <file>', 'key (PEM) of that certificate')
-    .option('--tls-ca <file>', 'CA (PEM) that signed the NATS nodes\' certificates');
+    .option('--tls-ca <file>', 'CA (PEM) that signed the platform\'s certificates: NATS nodes and HTTPS servers are checked against it');
   const clusterOptions = (c: Command, prefix: string): Command => c
     .option(`--${prefix}routes <urls>`, 'join a NATS cluster: the other nodes, comma-separated (nats://10.0.0.2:6222,nats://10.0.0.3:6222)')
     .option(`--${prefix}cluster-port <n>`, 'NATS cluster (route) port (default 6222)', portArg);

@@ -57,7 +57,7 @@ export function target(cmd: Command): Target {
 }
 
 export function clientFor(t: Target): CloudControllerClient {
-  return new CloudControllerClient({ api: t.api, token: t.token });
+  return new CloudControllerClient({ api: t.api, token: t.token, ca: t.ca });
 }
 
 /** Runs a command body with a client, and closes its sockets so the process ends at once. */

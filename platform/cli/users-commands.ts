@@ -33,7 +33,7 @@ export async function loginCommand(cmd: Command, emailArg: string | undefined, f
   if (!email) throw new UserFacingError('Give the email: pocket login EMAIL --password P');
   const password = flags.password ?? process.env.POCKET_PASSWORD ?? (interactive ? await ask('Password: ', true) : undefined);
   if (!password) throw new UserFacingError('Give the password: --password P (or POCKET_PASSWORD), or run `pocket login` in a terminal');
-  const c = new CloudControllerClient({ api: t.api, token: '' });
+  const c = new CloudControllerClient({ api: t.api, token: '', ca: t.ca });
   try {
     const token = await c.login(email, password);
     saveTarget(dataDir, { api: t.api, token });

@@ -19,6 +19,8 @@ export interface CloudControllerClientOptions {
   token: string;
   /** Time limit for ordinary requests (not uploads, staging or streams). Default 30 s. */
   timeoutMs?: number;
+  /** A CA (PEM file) to trust besides the system's, for an https API with a private CA. */
+  ca?: string;
 }
 
 /** Options of an upload; `basePackage` makes it a delta on the app's current package. */
@@ -46,7 +48,7 @@ export class CloudControllerClient {
   private readonly http: HttpTransport;
 
   constructor(opts: CloudControllerClientOptions) {
-    this.http = new HttpTransport(opts.api, opts.token, opts.timeoutMs ?? 30_000);
+    this.http = new HttpTransport(opts.api, opts.token, opts.timeoutMs ?? 30_000, opts.ca);
     this.api = this.http.api;
   }
 

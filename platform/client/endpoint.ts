@@ -17,6 +17,8 @@ export interface Target {
   router?: string | null;
   source: 'flags' | 'environment' | 'saved target' | 'endpoint.json';
   dataDir: string;
+  /** A CA (PEM file) to trust besides the system's: `POCKET_CA`, else the local platform's own. */
+  ca?: string;
 }
 
 export const endpointFileName = 'endpoint.json';
@@ -59,11 +61,15 @@ export function resolveTarget(opts: { api?: string; token?: string; dataDir?: st
   const endpoint = readEndpoint(dataDir);
   const saved = readSavedTarget(dataDir);
   const token = opts.token ?? env.POCKET_TOKEN;
-  if (opts.api) return { api: opts.api, token: token ?? tokenFor(opts.api, saved, endpoint), source: 'flags', dataDir };
-  if (env.POCKET_API) return { api: env.POCKET_API, token: token ?? tokenFor(env.POCKET_API, saved, endpoint), source: 'environment', dataDir };
-  if (saved) return { api: saved.api, token: token ?? saved.token, source: 'saved target', dataDir, router: endpoint && endpoint.api === saved.api ? endpoint.router : undefined };
-  if (endpoint) return { api: endpoint.api, token: token ?? endpoint.token, router: endpoint.router, source: 'endpoint.json', dataDir };
-  throw new NoTargetError(dataDir);
+  const t = ((): Omit<Target, 'ca'> => {
+    if (opts.api) return { api: opts.api, token: token ?? tokenFor(opts.api, saved, endpoint), source: 'flags', dataDir };
+    if (env.POCKET_API) return { api: env.POCKET_API, token: token ?? tokenFor(env.POCKET_API, saved, endpoint), source: 'environment', dataDir };
+    if (saved) return { api: saved.api, token: token ?? saved.token, source: 'saved target', dataDir, router: endpoint && endpoint.api === saved.api ? endpoint.router : undefined };
+    if (endpoint) return { api: endpoint.api, token: token ?? endpoint.token, router: endpoint.router, source: 'endpoint.json', dataDir };
+    throw new NoTargetError(dataDir);
+  })();
+  const ca = env.POCKET_CA || (endpoint?.ca && sameApi(endpoint.api, t.api) ? endpoint.ca : undefined);
+  return ca ? { ...t, ca } : t;
 }
 
 /** A known token for that API, so `--api` alone works against the local platform. */

@@ -1,7 +1,9 @@
 // The request plumbing under the REST client: node:http with keep-alive, the raw token in
 // `Authorization`, gzip request bodies when the controller says it takes them, and decoding by schema.
+import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
+import * as tls from 'node:tls';
 import type { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import type { z } from 'zod';
@@ -39,12 +41,12 @@ export class HttpTransport {
   /** Learnt from the controller's `Accept-Encoding` response header (RFC 7694); a 415 turns it off again. */
   private acceptsGzip = false;
 
-  constructor(api: string, private readonly token: string, private readonly timeoutMs: number) {
+  constructor(api: string, private readonly token: string, private readonly timeoutMs: number, ca?: string) {
     let u: URL;
     try { u = new URL(api); } catch { throw new CloudControllerError(0, 0, `Not a valid API URL: ${api}`); }
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new CloudControllerError(0, 0, `Not an http(s) API URL: ${api}`);
     this.api = api.replace(/\/+$/, '');
-    this.agent = u.protocol === 'https:' ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
+    this.agent = u.protocol === 'https:' ? new https.Agent({ keepAlive: true, ...(ca ? { ca: [...tls.rootCertificates, readCa(ca)] } : {}) }) : new http.Agent({ keepAlive: true });
   }
 
   /** Closes idle keep-alive sockets so a short-lived process can exit at once. */
@@ -159,4 +161,10 @@ function abortError(signal: AbortSignal): Error {
   const e = new Error('The operation was aborted');
   e.name = 'AbortError';
   return e;
+}
+
+function readCa(file: string): Buffer {
+  try { return fs.readFileSync(file); } catch (e) {
+    throw new CloudControllerError(0, 0, `Cannot read the CA file ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); it is set by POCKET_CA or the platform's endpoint.json`);
+  }
 }

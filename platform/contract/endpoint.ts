@@ -10,6 +10,8 @@ export interface Endpoint {
   /** The owner account, and its generated password while unchanged. */
   user?: string;
   password?: string;
+  /** The CA (PEM file) that signed the controller's certificate, when it serves HTTPS. */
+  ca?: string;
 }
 
 /** The file's content as an Endpoint, or null without an `api` and a `token` (half-written, or another file). */
@@ -25,5 +27,6 @@ export function decodeEndpoint(raw: unknown): Endpoint | null {
   if (typeof o.pid === 'number') out.pid = o.pid;
   if (typeof o.user === 'string') out.user = o.user;
   if (typeof o.password === 'string') out.password = o.password;
+  if (typeof o.ca === 'string') out.ca = o.ca;
   return out;
 }

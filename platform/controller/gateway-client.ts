@@ -5,10 +5,11 @@ import {
   gatewayConfiguration, gatewayError, serviceTokenHeader,
   type GatewayBindRequest, type GatewayConfiguration, type GatewayProvisionRequest,
 } from '../contract';
+import type { HttpTls } from '../tls';
 import { CcError, ErrorCodes } from './errors';
 
 export class GatewayClient {
-  constructor(private readonly token: string, private readonly timeoutMs = 60_000) {}
+  constructor(private readonly token: string, private readonly tls: HttpTls, private readonly timeoutMs = 60_000) {}
 
   provision(url: string, req: GatewayProvisionRequest): Promise<GatewayConfiguration> {
     return this.call(gatewayConfiguration, 'POST', `${url}/gateway/v1/configurations`, req);
@@ -27,20 +28,20 @@ export class GatewayClient {
   }
 
   private async call<S extends z.ZodType>(schema: S, method: string, url: string, body?: unknown): Promise<z.infer<S>> {
-    let res: Response;
+    let res: { status: number; text: string };
     try {
-      res = await fetch(url, {
-        method, signal: AbortSignal.timeout(this.timeoutMs),
+      res = await this.tls.send(url, {
+        method, timeoutMs: this.timeoutMs,
         headers: { [serviceTokenHeader]: this.token, 'content-type': 'application/json', accept: 'application/json' },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch (e) {
       throw new CcError(ErrorCodes.serviceGatewayError, `the service gateway did not answer (${(e as Error).message})`, { cause: e });
     }
-    const text = await res.text();
+    const { text } = res;
     let json: unknown = {};
     try { json = text.trim() ? JSON.parse(text) : {}; } catch { /* judged below */ }
-    if (!res.ok) {
+    if (res.status < 200 || res.status >= 300) {
       const err = gatewayError.safeParse(json);
       const why = err.success && err.data.description ? err.data.description : `HTTP ${res.status}`;
       throw new CcError(ErrorCodes.serviceGatewayError, `the service gateway refused: ${why}`);

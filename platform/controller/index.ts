@@ -1,7 +1,6 @@
 // The cloud controller: v1 REST API over SQLite, the resource pool, packages, staging, placement and
 // the desired state of every app. The one public entry of platform/controller.
 import * as fs from 'node:fs';
-import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import {
@@ -9,6 +8,7 @@ import {
   type Bus, type CcBulkAppsReply,
 } from '../bus';
 import type { Log } from '../log';
+import { HttpTls } from '../tls';
 import { Api } from './api';
 import { AppNotifier } from './app-events';
 import { AppLimits } from './app-limits';
@@ -49,6 +49,8 @@ export interface ControllerOptions {
   advertise?: string;
   /** 0 or absent: a free port. */
   port?: number;
+  /** HTTPS for the API and the transfers, and the CA the DEAs' and gateways' certificates are checked against (default: plain). */
+  tls?: HttpTls;
   /** Largest unzipped package (upload plus pooled files); default 512 MiB. */
   maxPackageBytes?: number;
   /** Entries an uploaded zip may hold before it is refused with 402 (default 100,000). */
@@ -75,7 +77,7 @@ export interface ControllerOptions {
 }
 
 export interface Controller {
-  /** `http://127.0.0.1:PORT` */
+  /** `http://127.0.0.1:PORT` (`https://` with TLS) */
   url: string;
   port: number;
   /** The owner account; its generated password while unchanged (for endpoint.json). */
@@ -95,6 +97,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   const appLimit = opts.appLimit ?? 100;
   const uriLimit = opts.uriLimit ?? 16;
   const dataDir = path.resolve(opts.dataDir);
+  const tls = opts.tls ?? HttpTls.plain;
 
   fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const tmpDir = path.join(dataDir, 'tmp');
@@ -107,7 +110,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   try { owner = await users.ensureOwner(opts.ownerEmail ?? 'owner@pocket.local', dataDir); } catch (e) { store.close(); throw e; }
   const offerings = new ServiceOfferings(opts.offeringTtlMs ?? 90_000);
   const serviceLimit = opts.serviceLimit ?? 16;
-  const services = new ServiceInstances({ store, offerings, gateway: new GatewayClient(opts.token), log: log.child('services'), serviceLimit });
+  const services = new ServiceInstances({ store, offerings, gateway: new GatewayClient(opts.token, tls), log: log.child('services'), serviceLimit });
   const pool = new ResourcePool(path.join(dataDir, 'pool'), tmpDir);
   const packages = new ContentStore(path.join(dataDir, 'packages'), '.zip');
   const droplets = new ContentStore(path.join(dataDir, 'droplets'), '.tgz');
@@ -148,7 +151,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   });
   staging.onDone((task, outcome) => desired.onStagingDone(task, outcome));
   const hm = new HealthRequests({ store, dea, scheduler, locks, notify, log });
-  const views = new InstanceViews(dea, bus, store, events, log, timings);
+  const views = new InstanceViews(dea, bus, store, events, log, timings, tls);
   const packager = new Packager({ pool, packages, store, tmpDir, maxPackageBytes, maxZipEntries: opts.maxZipEntries, gc, log: log.child('packager') });
   const named = opts.advertise ?? host;
   const extraHosts = /^[\d.]+$/.test(named) && named !== '0.0.0.0' && !named.startsWith('127.') ? [named] : [];
@@ -158,7 +161,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     serviceLimit, users, services, offerings, dataDir,
   });
 
-  const server = http.createServer(api.handle);
+  const server = tls.createServer(api.handle);
   // Uploads and droplet transfers may take long; idle connections still time out.
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;
@@ -174,7 +177,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     throw e;
   }
   const port = (server.address() as AddressInfo).port;
-  url = `http://${named === '0.0.0.0' || named === '::' ? '127.0.0.1' : named.includes(':') ? `[${named}]` : named}:${port}`;
+  url = tls.origin(named === '0.0.0.0' || named === '::' ? '127.0.0.1' : named, port);
   for (const h of [...extraHosts]) extraHosts.push(`${h}:${port}`);
 
   const subs = [

@@ -1,7 +1,6 @@
 // The instance endpoints: `/instances`, `/stats`, `/crashes` (from the DEAs' `dea.find.droplet`
 // answers and the health manager) and `/instances/:idx/files/*path` (proxied from the DEA that
 // holds the instance; `logs/staging.log` comes from the stored staging log).
-import * as http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   Subjects,
@@ -9,6 +8,7 @@ import {
 } from '../bus';
 import { decodeFilePath, encodeFilePath, type AppStats, type CrashInfo, type CrashList, type InstanceInfo, type InstanceList } from '../contract';
 import { describeError, type Log } from '../log';
+import type { HttpTls } from '../tls';
 import type { DeaClient } from './dea-client';
 import { CcError, ErrorCodes } from './errors';
 import type { EventHub } from './event-stream';
@@ -37,6 +37,8 @@ export class InstanceViews {
     private readonly events: EventHub,
     private readonly log: Log,
     private readonly timings: ControllerTimings,
+    /** How the DEAs' file servers are reached (HTTPS across hosts). */
+    private readonly tls: HttpTls,
   ) {}
 
   private async flappingIndices(app: AppRecord, version: string): Promise<Map<number, number>> {
@@ -134,7 +136,12 @@ export class InstanceViews {
   private proxy(req: IncomingMessage, res: ServerResponse, target: URL, credentials: [string, string], label: string): Promise<void> {
     return new Promise((resolve, reject) => {
       const auth = Buffer.from(`${credentials[0]}:${credentials[1]}`).toString('base64');
-      const up = http.get(target, { headers: { authorization: `Basic ${auth}` }, timeout: 30_000 }, (ur) => {
+      let client: ReturnType<HttpTls['client']>;
+      try { client = this.tls.client(target); } catch (e) {
+        reject(new CcError(ErrorCodes.fileRetrieval, `could not retrieve ${label}: ${describeError(e)}`));
+        return;
+      }
+      const up = client.mod.get(target, { ...client.options, headers: { authorization: `Basic ${auth}` }, timeout: 30_000 }, (ur) => {
         const status = ur.statusCode ?? 500;
         if (status === 404) { ur.resume(); reject(new CcError(ErrorCodes.fileNotFound, `file ${label} not found`)); return; }
         if (status !== 200) { ur.resume(); reject(new CcError(ErrorCodes.fileRetrieval, `could not retrieve ${label}: the DEA answered ${status}`)); return; }

@@ -9,6 +9,7 @@ import {
   Subjects, type Bus, type DeaStart,
 } from '../bus';
 import { UserFacingError, type Log } from '../log';
+import { HttpTls } from '../tls';
 import { Announcer } from './announcer';
 import type { DeaContext } from './context';
 import { DropletCache } from './droplet-cache';
@@ -84,9 +85,9 @@ export class DeaAgent implements Dea, DeaContext, ResponderHost {
     dea.acquireLock();
     try {
       await dea.clearLeftovers();
-      dea.cache = new DropletCache(path.join(dea.baseDir, 'droplets'), opts.token, dea.timings.downloadIdleMs, dea.log);
+      dea.cache = new DropletCache(path.join(dea.baseDir, 'droplets'), { token: opts.token, tls: opts.tls ?? HttpTls.plain }, dea.timings.downloadIdleMs, dea.log);
       dea.files = await InstanceFileServer.start({
-        host: dea.listenHost, advertise: dea.host, log: dea.log, instanceDir: (id) => dea.instanceDir(id), tailPollMs: 200,
+        host: dea.listenHost, advertise: dea.host, tls: opts.tls ?? HttpTls.plain, log: dea.log, instanceDir: (id) => dea.instanceDir(id), tailPollMs: 200,
       });
       dea.setupSubscriptions();
       await dea.bus.flush();

@@ -5,13 +5,13 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as http from 'node:http';
-import * as https from 'node:https';
+import type * as http from 'node:http';
 import * as path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { LinkEscapeError, resolveLinkChain } from '../archive';
 import type { Log } from '../log';
+import type { HttpTls } from '../tls';
 
 export class DropletFetchError extends Error {
   override name = 'DropletFetchError';
@@ -27,7 +27,7 @@ export function isSha1(s: string): boolean {
 export class DropletCache {
   private readonly inFlight = new Map<string, Promise<string>>();
 
-  constructor(private readonly dir: string, private readonly token: string, private readonly idleMs: number, private readonly log: Log) {
+  constructor(private readonly dir: string, private readonly auth: { token: string; tls: HttpTls }, private readonly idleMs: number, private readonly log: Log) {
     fs.mkdirSync(dir, { recursive: true });
     // Temp files of downloads cut short by a previous run
     for (const f of fs.readdirSync(dir)) if (f.endsWith('.tmp')) fs.rmSync(path.join(dir, f), { force: true });
@@ -83,8 +83,8 @@ export class DropletCache {
     const where = `${url.origin}${url.pathname}`;
     try {
       const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
-        const get = url.protocol === 'https:' ? https.get : http.get;
-        const req = get(url, { headers: { Authorization: this.token } }, resolve);
+        const { mod, options } = this.auth.tls.client(url);
+        const req = mod.get(url, { ...options, headers: { Authorization: this.auth.token } }, resolve);
         req.setTimeout(this.idleMs, () => req.destroy(new DropletFetchError(`droplet download from ${where} stalled for ${this.idleMs} ms`)));
         req.on('error', reject);
       });

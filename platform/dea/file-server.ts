@@ -1,5 +1,5 @@
 // The DEA's file server: instance folders over HTTP for `files` and `logs`, as v1's DEA served them.
-// Loopback by default (the DEA's address across hosts), basic auth with credentials made up at start, every path confined to its instance
+// Loopback by default (the DEA's address across hosts, over HTTPS with --tls-cert), basic auth with credentials made up at start, every path confined to its instance
 // folder (no `..`, no symlink leading out). `?tail=1` on a file sends it and then keeps the response
 // open, streaming bytes as they are appended, until the client goes away.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
@@ -9,12 +9,15 @@ import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { decodeFilePath, escapeListingName } from '../contract';
 import { describeError, type Log } from '../log';
+import { HttpTls, type HttpServer } from '../tls';
 
 export interface FileServerOptions {
   /** Listen address. */
   host: string;
   /** Address in file URIs (default: `host`). */
   advertise?: string;
+  /** HTTPS across hosts (default: plain HTTP). */
+  tls?: HttpTls;
   /** The folder of a live or crashed instance, or null when the DEA has no such instance. */
   instanceDir(instanceId: string): string | null;
   /** How often a tailed file is checked for new bytes. */
@@ -45,14 +48,14 @@ function within(root: string, p: string): boolean {
 
 export class InstanceFileServer {
   readonly credentials: [string, string] = [randomBytes(8).toString('hex'), randomBytes(18).toString('hex')];
-  private readonly server: http.Server;
+  private readonly server: HttpServer;
   private readonly expectedAuth: Buffer;
   private readonly tails = new Set<() => void>();
   private boundPort = 0;
 
   private constructor(private readonly opts: FileServerOptions) {
     this.expectedAuth = Buffer.from(`Basic ${Buffer.from(this.credentials.join(':')).toString('base64')}`);
-    this.server = http.createServer((req, res) => {
+    this.server = (opts.tls ?? HttpTls.plain).createServer((req, res) => {
       this.handle(req, res).catch((e: unknown) => {
         opts.log.warn(`file server: ${describeError(e)}`);
         if (!res.headersSent) this.reply(res, 500, 'file retrieval error\n');
@@ -76,8 +79,7 @@ export class InstanceFileServer {
 
   /** `file_uri` of an instance, as sent in `dea.find.droplet` replies. */
   fileUri(instanceId: string): string {
-    const h = this.opts.advertise ?? this.opts.host;
-    return `http://${h.includes(':') ? `[${h}]` : h}:${this.boundPort}/instances/${instanceId}/`;
+    return `${(this.opts.tls ?? HttpTls.plain).origin(this.opts.advertise ?? this.opts.host, this.boundPort)}/instances/${instanceId}/`;
   }
 
   async stop(): Promise<void> {

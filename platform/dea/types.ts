@@ -1,6 +1,7 @@
 // Public types of the DEA: options, timings and the handle startDea returns.
 import type { Bus } from '../bus';
 import type { Log } from '../log';
+import type { HttpTls } from '../tls';
 
 /** Every period and limit of the DEA, in milliseconds. Local defaults are shorter than v1's. */
 export interface DeaTimings {
@@ -48,6 +49,8 @@ export interface DeaOptions {
   host?: string;
   /** Address apps and the file server listen on (default: `host`; 0.0.0.0 for every interface). */
   listen?: string;
+  /** HTTPS for the file server, and the CA the controller's droplet server is checked against (default: plain). */
+  tls?: HttpTls;
   log: Log;
   timings?: Partial<DeaTimings>;
 }

@@ -3,7 +3,7 @@
 // requests by asking the best node over NATS (most free capacity, from the nodes' announces).
 // It remembers which node holds each instance and binding in a small JSON file.
 import * as fs from 'node:fs';
-import * as http from 'node:http';
+import type * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { timingSafeEqual } from 'node:crypto';
@@ -11,6 +11,7 @@ import type { z } from 'zod';
 import { writeFileAtomic } from '../atomic-file';
 import { ServiceSubjects, type Bus, type ServiceAnnounce, type ServiceCredentials, type ServiceType } from '../bus';
 import { describeError, type Log } from '../log';
+import { HttpTls, type HttpServer } from '../tls';
 import type { Installation } from './driver';
 import { ServiceError } from './errors';
 import { gatewayBindRequest, gatewayProvisionRequest, serviceTokenHeader, type GatewayCredentials, type GatewayHandle, type ServiceOffering } from './gateway-wire';
@@ -26,7 +27,11 @@ export interface ServiceGatewayOptions {
   serviceToken: string;
   /** Address the gateway listens on (default 127.0.0.1). */
   host?: string;
+  /** Address in the offering's URL (default: `host`, or 127.0.0.1 when that is every interface). */
+  advertise?: string;
   port?: number;
+  /** HTTPS for the gateway, and the CA the controller's certificate is checked against (default: plain). */
+  tls?: HttpTls;
   announceIntervalMs?: number;
   /** How long a node may take to provision (a cold server starts first). */
   nodeTimeoutMs?: number;
@@ -51,9 +56,10 @@ export class ServiceGateway {
   private readonly nodes = new Map<string, { a: ServiceAnnounce; seen: number }>();
   private readonly file: string;
   private readonly state: GatewayState;
-  private server: http.Server | undefined;
+  private server: HttpServer | undefined;
   private timer: NodeJS.Timeout | undefined;
   url = '';
+  private get tls(): HttpTls { return this.opts.tls ?? HttpTls.plain; }
 
   private constructor(private readonly opts: ServiceGatewayOptions) {
     this.type = opts.install.type;
@@ -67,11 +73,12 @@ export class ServiceGateway {
   static async start(opts: ServiceGatewayOptions): Promise<ServiceGateway> {
     const g = new ServiceGateway(opts);
     opts.bus.subscribe(ServiceSubjects.announce(g.type), (a) => { g.seen(a); });
-    const server = http.createServer((req, res) => { void g.handle(req, res); });
+    const server = g.tls.createServer((req, res) => { void g.handle(req, res); });
     await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', resolve); });
     g.server = server;
     const addr = server.address() as AddressInfo;
-    g.url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+    const named = opts.advertise ?? addr.address;
+    g.url = g.tls.origin(named === '0.0.0.0' || named === '::' ? '127.0.0.1' : named, addr.port);
     if (opts.api) {
       void g.announce();
       g.timer = setInterval(() => { void g.announce(); }, opts.announceIntervalMs ?? 30_000);
@@ -89,12 +96,13 @@ export class ServiceGateway {
   /** Posts the offering to the controller; a failure is logged and retried at the next tick. */
   async announce(): Promise<boolean> {
     try {
-      const res = await fetch(`${this.opts.api}/services/v1/offerings`, {
+      const res = await this.tls.send(`${this.opts.api}/services/v1/offerings`, {
         method: 'POST', headers: { 'Content-Type': 'application/json', [serviceTokenHeader]: this.opts.serviceToken }, body: JSON.stringify(this.offering()),
-        signal: AbortSignal.timeout(10_000),
+        timeoutMs: 10_000,
       });
-      if (!res.ok) this.opts.log.warn(`${this.label}: offering refused (${res.status})`);
-      return res.ok;
+      const ok = res.status >= 200 && res.status < 300;
+      if (!ok) this.opts.log.warn(`${this.label}: offering refused (${res.status})`);
+      return ok;
     } catch (e) {
       this.opts.log.warn(`${this.label}: cannot announce the offering: ${describeError(e)}`);
       return false;

@@ -3,6 +3,7 @@
 // cloud controller and reach the nodes over NATS.
 import type { Bus, ServiceType } from '../bus';
 import { UserFacingError, type Log } from '../log';
+import type { HttpTls } from '../tls';
 import { ServiceGateway } from './gateway';
 import { findInstallations } from './installations';
 import { ServiceNode } from './node';
@@ -24,6 +25,10 @@ export interface StartServicesOptions {
   serviceToken: string;
   /** Address the servers and gateways listen on (default 127.0.0.1). */
   host?: string;
+  /** Address in the gateways' URLs (default: `host`). */
+  advertise?: string;
+  /** HTTPS for the gateways (default: plain). */
+  tls?: HttpTls;
   /** Default: every type whose server is installed. */
   types?: readonly ServiceType[];
 }
@@ -46,7 +51,7 @@ export async function startServices(opts: StartServicesOptions): Promise<Running
     for (const install of findInstallations(opts.types)) {
       const log = opts.log.child(install.type);
       nodes.push(await ServiceNode.start({ bus: opts.bus, log, dataDir: opts.dataDir, install, host: opts.host }));
-      gateways.push(await ServiceGateway.start({ bus: opts.bus, log, dataDir: opts.dataDir, install, api: opts.api, serviceToken: opts.serviceToken, host: opts.host }));
+      gateways.push(await ServiceGateway.start({ bus: opts.bus, log, dataDir: opts.dataDir, install, api: opts.api, serviceToken: opts.serviceToken, host: opts.host, advertise: opts.advertise, tls: opts.tls }));
     }
   } catch (e) {
     await stop();

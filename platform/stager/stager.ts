@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import type { Subscription } from '@nats-io/transport-node';
 import { QueueGroups, Subjects, type Bus, type StagingReply, type StagingRequest, type StagingStop, type StagingStopReply } from '../bus';
 import type { Log } from '../log';
+import { HttpTls } from '../tls';
 import { StagingTask } from './staging-task';
 
 export interface StagerOptions {
@@ -13,6 +14,8 @@ export interface StagerOptions {
   workDir: string;
   /** Sent as `Authorization` to download_uri and upload_uri. */
   token: string;
+  /** HTTPS towards the controller across hosts (default: plain). */
+  tls?: HttpTls;
   /** Default time limit of a task in seconds (a request's `timeout` wins). */
   timeoutSec?: number;
   log: Log;
@@ -47,7 +50,7 @@ class StagerService implements Stager {
     const dir = await fs.promises.mkdtemp(path.join(this.root, 'task-'));
     this.log.info(`staging ${req.name} (droplet ${req.app_id}), task ${req.task_id}`);
     const task = new StagingTask({
-      bus: this.opts.bus, request: req, dir, token: this.opts.token,
+      bus: this.opts.bus, request: req, dir, token: this.opts.token, tls: this.opts.tls ?? HttpTls.plain,
       timeoutSec: this.opts.timeoutSec ?? 120, log: this.log,
     });
     this.tasks.add(task);

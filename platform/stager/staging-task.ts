@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Bus, StagingReply, StagingRequest } from '../bus';
 import { describeError, type Log } from '../log';
+import type { HttpTls } from '../tls';
 import { detectFramework } from './detect';
 import { packDroplet, writeDropletScripts } from './droplet';
 import { StagingAborted, StagingError, StagingErrorCodes, type AbortReason } from './errors';
@@ -20,6 +21,7 @@ export interface StagingTaskOptions {
   /** A fresh folder for this task only; removed when the task ends. */
   dir: string;
   token: string;
+  tls: HttpTls;
   timeoutSec: number;
   log: Log;
 }
@@ -81,7 +83,7 @@ export class StagingTask {
       log.write(`Staging ${req.name} (droplet ${req.app_id}), task ${req.task_id}`);
       const pkg = path.join(dir, 'package.zip');
       log.write('Downloading the application package');
-      const got = await downloadPackage(req.download_uri, pkg, this.opts.token, this.signal);
+      const got = await downloadPackage(req.download_uri, pkg, this.opts, this.signal);
       log.write(`Downloaded ${kib(got)}`);
       const unpacked = await unpackPackage(pkg, appDir, this.signal);
       await fs.promises.rm(pkg, { force: true });
@@ -108,7 +110,7 @@ export class StagingTask {
 
       this.phase = 'uploading';
       log.write('Uploading the droplet');
-      await uploadDroplet(req.upload_uri, path.join(dir, 'droplet.tgz'), this.opts.token, this.signal);
+      await uploadDroplet(req.upload_uri, path.join(dir, 'droplet.tgz'), this.opts, this.signal);
       this.phase = 'uploaded';
       log.write(`Droplet uploaded; staging completed in ${((Date.now() - this.started) / 1000).toFixed(1)} s`);
       log.finish(true);

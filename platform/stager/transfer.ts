@@ -1,20 +1,20 @@
 // Moving bits between the stager and the controller: the package down, the droplet up. The platform
-// token goes in `Authorization`; both directions are streamed and abortable.
+// token goes in `Authorization`, over HTTPS across hosts; both directions are streamed and abortable.
 import * as fs from 'node:fs';
-import * as http from 'node:http';
-import * as https from 'node:https';
+import type * as http from 'node:http';
 import { pipeline } from 'node:stream/promises';
+import type { HttpTls } from '../tls';
 import { StagingError, StagingErrorCodes } from './errors';
+
+/** What a transfer presents: the platform token, and the TLS settings that check the controller. */
+export interface TransferAuth {
+  token: string;
+  tls: HttpTls;
+}
 
 /** The uri without its query (which may carry anything), for messages. */
 function shown(uri: string): string {
   try { const u = new URL(uri); return `${u.origin}${u.pathname}`; } catch { return '(bad uri)'; }
-}
-
-function client(uri: URL): typeof http | typeof https {
-  if (uri.protocol === 'http:') return http;
-  if (uri.protocol === 'https:') return https;
-  throw new Error(`unsupported protocol ${uri.protocol}`);
 }
 
 async function readSome(res: http.IncomingMessage, max = 300): Promise<string> {
@@ -24,13 +24,14 @@ async function readSome(res: http.IncomingMessage, max = 300): Promise<string> {
 }
 
 /** Downloads `uri` to `file`; returns the number of bytes. Throws StagingError on any failure. */
-export async function downloadPackage(uri: string, file: string, token: string, signal: AbortSignal): Promise<number> {
+export async function downloadPackage(uri: string, file: string, auth: TransferAuth, signal: AbortSignal): Promise<number> {
   const what = `could not download the package from ${shown(uri)}`;
   let res: http.IncomingMessage;
   try {
     const u = new URL(uri);
     res = await new Promise<http.IncomingMessage>((resolve, reject) => {
-      const req = client(u).get(u, { headers: { Authorization: token }, signal }, resolve);
+      const { mod, options } = auth.tls.client(u);
+      const req = mod.get(u, { ...options, headers: { Authorization: auth.token }, signal }, resolve);
       req.on('error', reject);
     });
   } catch (e) {
@@ -55,17 +56,19 @@ export async function downloadPackage(uri: string, file: string, token: string, 
 }
 
 /** PUTs `file` to `uri`. A refusal or a broken connection is a StagingError with code 801. */
-export async function uploadDroplet(uri: string, file: string, token: string, signal: AbortSignal): Promise<void> {
+export async function uploadDroplet(uri: string, file: string, auth: TransferAuth, signal: AbortSignal): Promise<void> {
   const what = `could not upload the droplet to ${shown(uri)}`;
   const size = (await fs.promises.stat(file)).size;
   let res: http.IncomingMessage;
   try {
     const u = new URL(uri);
     res = await new Promise<http.IncomingMessage>((resolve, reject) => {
-      const req = client(u).request(u, {
+      const { mod, options } = auth.tls.client(u);
+      const req = mod.request(u, {
+        ...options,
         method: 'PUT',
         signal,
-        headers: { Authorization: token, 'Content-Type': 'application/gzip', 'Content-Length': size },
+        headers: { Authorization: auth.token, 'Content-Type': 'application/gzip', 'Content-Length': size },
       }, resolve);
       req.on('error', reject);
       const body = fs.createReadStream(file);

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import type { BackoffOptions } from '../backoff';
 import { startEmbeddedNats } from '../bus';
 import { acquireDirLock, loadOrCreateToken, removeEndpoint, writeEndpoint } from '../data-dir';
+import { HttpTls } from '../tls';
 import type { Log } from '../log';
 import { platformComponents, type Platform, type PlatformComponent, type PlatformOptions } from '../platform';
 import type { OwnerAccount } from '../controller';
@@ -52,6 +53,8 @@ export async function startSupervisedPlatform(opts: SupervisedPlatformOptions): 
   let natsRestarts = (): number => 0;
 
   try {
+    // Bad TLS files are refused here, once, rather than by every component as it starts.
+    HttpTls.load(opts.tls);
     fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const lock = acquireDirLock(dataDir);
     started.push({ name: 'data dir lock', stop: () => lock.release() });
@@ -103,7 +106,7 @@ export async function startSupervisedPlatform(opts: SupervisedPlatformOptions): 
     if (!api) throw new Error('the controller did not report its URL');
     // endpoint.json last: once it exists, everything it names answers.
     const account = owner as OwnerAccount | undefined;
-    writeEndpoint(dataDir, { api, router, nats: natsUrl, token, pid: process.pid, user: account?.email, password: account?.password ?? undefined });
+    writeEndpoint(dataDir, { api, router, nats: natsUrl, token, pid: process.pid, user: account?.email, password: account?.password ?? undefined, ...(opts.tls?.certFile && opts.tls.caFile ? { ca: opts.tls.caFile } : {}) });
     started.push({ name: 'endpoint.json', stop: () => removeEndpoint(dataDir) });
 
     let stopping: Promise<void> | null = null;

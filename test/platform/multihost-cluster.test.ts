@@ -2,12 +2,12 @@
 // authenticated with a secret derived from the platform token, clients failing over between the
 // URLs they were given, and TLS on client and route connections with openssl-made certificates.
 import { strict as assert } from 'node:assert';
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Bus, natsServerConfig, newToken, startEmbeddedNats, Subjects, type EmbeddedNats, type TlsFiles } from '../../platform/bus';
 import { silentLog } from '../../platform/log';
+import { makeCa } from './support/certs';
 import { sleep, waitFor } from './support/wait';
 
 const base = 24_000 + (process.pid % 1000) * 10;
@@ -76,7 +76,7 @@ describe('multi-host: NATS cluster nodes', function () {
   });
 
   it('TLS on client and route connections with certificates made by openssl', async () => {
-    const tls = makeCertificates(dir);
+    const tls = makeCa(dir).issue('node', ['127.0.0.1']);
     const token = newToken();
     const [n0, n1] = [await node(0, token, tls), await node(1, token, tls)];
     const a = await connect(n0.url, token, { caFile: tls.caFile });
@@ -85,14 +85,3 @@ describe('multi-host: NATS cluster nodes', function () {
     await assert.rejects(Bus.connect({ url: n0.url, token, name: 'no-tls', log: silentLog }).then((x) => { buses.push(x); }), 'a client without TLS is refused');
   });
 });
-
-/** The commands the README gives: a CA, and a node certificate for 127.0.0.1 signed by it. */
-function makeCertificates(dir: string): Required<TlsFiles> {
-  const f = (n: string): string => path.join(dir, n);
-  const run = (args: string[]): void => { execFileSync('openssl', args, { stdio: 'ignore' }); };
-  run(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=pocket-ca', '-keyout', f('ca.key'), '-out', f('ca.pem')]);
-  run(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=pocket-node', '-keyout', f('node.key'), '-out', f('node.csr')]);
-  fs.writeFileSync(f('node.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n');
-  run(['x509', '-req', '-in', f('node.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '1', '-extfile', f('node.ext'), '-out', f('node.pem')]);
-  return { certFile: f('node.pem'), keyFile: f('node.key'), caFile: f('ca.pem') };
-}

@@ -28,8 +28,8 @@ export interface CliHarness {
   /** The bundled CLI script (run it with this process's node). */
   script: string;
   run(args: string[], env?: Record<string, string>, timeoutMs?: number): Promise<CliRun>;
-  /** `pocket up --data DIR`, resolved once it prints that it is up. */
-  up(dataDir: string): Promise<RunningUp>;
+  /** `pocket up --data DIR [ARGS]`, resolved once it prints that it is up. */
+  up(dataDir: string, args?: string[]): Promise<RunningUp>;
   cleanup(): void;
 }
 
@@ -63,8 +63,8 @@ export async function buildCli(): Promise<CliHarness> {
       const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`pocket ${args.join(' ')} timed out\n${out.stdout}\n${out.stderr}`)); }, timeoutMs);
       child.on('close', (code) => { clearTimeout(timer); resolve({ code, ...out }); });
     }),
-    async up(dataDir) {
-      const { child, out } = start(['up', '--data', dataDir], {});
+    async up(dataDir, args = []) {
+      const { child, out } = start(['up', '--data', dataDir, ...args], {});
       const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
       const deadline = Date.now() + 30_000;
       while (!out.stdout.includes('Press Ctrl-C to stop.')) {

@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { CloudControllerClient } from '../../../platform/client';
 import { silentLog, type Log } from '../../../platform/log';
+import type { TlsFiles } from '../../../platform/bus';
 import { startPlatform, type Platform, type PlatformComponent, type PlatformTuning } from '../../../platform/platform';
 
 export interface TestPlatform {
@@ -26,6 +27,8 @@ export interface TestPlatformOptions {
   only?: readonly PlatformComponent[];
   tuning?: PlatformTuning;
   log?: Log;
+  /** HTTPS and NATS TLS with these files; the client trusts the CA. */
+  tls?: TlsFiles;
 }
 
 export async function startTestPlatform(opts: TestPlatformOptions = {}): Promise<TestPlatform> {
@@ -33,12 +36,12 @@ export async function startTestPlatform(opts: TestPlatformOptions = {}): Promise
   const dataDir = opts.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'pocket-platform-'));
   let platform: Platform;
   try {
-    platform = await startPlatform({ dataDir, log: opts.log ?? silentLog, only: opts.only, tuning: opts.tuning });
+    platform = await startPlatform({ dataDir, log: opts.log ?? silentLog, only: opts.only, tuning: opts.tuning, tls: opts.tls });
   } catch (e) {
     if (own) fs.rmSync(dataDir, { recursive: true, force: true });
     throw e;
   }
-  const client = new CloudControllerClient({ api: platform.api ?? 'http://127.0.0.1:1', token: platform.token });
+  const client = new CloudControllerClient({ api: platform.api ?? 'http://127.0.0.1:1', token: platform.token, ca: opts.tls?.caFile });
   return {
     platform,
     dataDir,
