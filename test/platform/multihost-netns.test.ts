@@ -3,13 +3,15 @@
 // B and C. An app of 4 instances is spread over B and C; host B is lost (link cut, processes
 // killed); the test measures the time until 4 instances run again and the requests that failed
 // through the router, then kills C's NATS node and checks the control plane still works, then
-// brings B back and checks it takes new instances.
+// brings B back and checks it takes new instances. Every host has its own certificate (its address
+// in subjectAltName) from one CA: NATS and every HTTP surface between the hosts run over TLS.
 import { strict as assert } from 'node:assert';
 import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { newToken } from '../../platform/bus';
+import { makeCa } from './support/certs';
 import { buildCli, type CliHarness } from './support/cli';
 import { copyFixture } from './support/e2e';
 import { makeTestNetwork, type TestHost, type TestNetwork } from './support/netns';
@@ -24,10 +26,13 @@ const APP = 'spread';
 // JSON line each; bounded by count (1500 requests) and time.
 const probeSource = `
 const http = require('node:http');
-const [routerHost, apiUrl, token, appHost, app, maxMs] = process.argv.slice(2);
+const https = require('node:https');
+const fs = require('node:fs');
+const [routerHost, apiUrl, token, appHost, app, maxMs, caFile] = process.argv.slice(2);
+const ca = fs.readFileSync(caFile);
 const end = Date.now() + Number(maxMs);
 const get = (url, headers, timeout) => new Promise((resolve) => {
-  const req = http.get(url, { headers, agent: false, timeout }, (res) => {
+  const req = (url.startsWith('https:') ? https : http).get(url, { headers, agent: false, timeout, ca }, (res) => {
     let body = ''; res.setEncoding('utf8'); res.on('data', (d) => { body += d; }); res.on('end', () => resolve({ status: res.statusCode, body }));
   });
   req.on('timeout', () => req.destroy(new Error('timeout')));
@@ -61,6 +66,9 @@ describe('multi-host: three network namespaces, a NATS cluster, a host lost', fu
   const token = newToken();
   const natsNodes = new Map<string, ChildProcess>();
   const logs: string[] = [];
+  /** Each host's TLS flags (its own certificate and key, the shared CA). */
+  const tlsFlags = new Map<string, string[]>();
+  let caFile = '';
   /** When the router said it dropped a lost DEA's routes. */
   let routerDroppedAt = 0;
 
@@ -68,7 +76,9 @@ describe('multi-host: three network namespaces, a NATS cluster, a host lost', fu
     assert.ok(net);
     const env: NodeJS.ProcessEnv = { ...process.env, POCKET_LOG_LEVEL: 'warn', POCKET_HOME: path.join(root, h.name) };
     for (const k of Object.keys(env)) if (k.startsWith('POCKET_') && k !== 'POCKET_LOG_LEVEL' && k !== 'POCKET_HOME' && k !== 'POCKET_NATS_SERVER') delete env[k];
-    const child = net.spawn(h, process.execPath, [cli.script, '--data', path.join(root, h.name), ...args], env);
+    env.POCKET_CA = caFile; // the CLI's client trusts the platform's CA
+    const component = ['nats', 'controller', 'stager', 'health', 'router', 'dea'].includes(args[0]);
+    const child = net.spawn(h, process.execPath, [cli.script, '--data', path.join(root, h.name), ...args, ...(component ? tlsFlags.get(h.name) ?? [] : [])], env);
     child.stdout?.on('data', (d: Buffer) => logs.push(`[${h.name} ${args[0]}] ${d.toString().trimEnd()}`));
     child.stderr?.on('data', (d: Buffer) => logs.push(`[${h.name} ${args[0]}!] ${d.toString().trimEnd()}`));
     if (args[0] === 'router') for (const s of [child.stdout, child.stderr]) s?.on('data', (d: Buffer) => { if (!routerDroppedAt && d.toString().includes('lost (heartbeats stopped)')) routerDroppedAt = Date.now(); });
@@ -98,6 +108,12 @@ describe('multi-host: three network namespaces, a NATS cluster, a host lost', fu
     cli = await buildCli();
     appDir = copyFixture('node-hello');
     const [A, B, C] = net.hosts;
+    const ca = makeCa(path.join(root, 'certs'));
+    caFile = ca.caFile;
+    for (const h of net.hosts) {
+      const f = ca.issue(`host-${h.name}`, [h.ip, '127.0.0.1']);
+      tlsFlags.set(h.name, ['--tls-cert', f.certFile, '--tls-key', f.keyFile, '--tls-ca', f.caFile]);
+    }
     const routes = net.hosts.map((h) => `nats://${h.ip}:6222`).join(',');
     const natsOf = (first: TestHost): string => [first, ...net!.hosts.filter((h) => h !== first)].map((h) => `nats://${h.ip}:4222`).join(',');
     for (const h of net.hosts) {
@@ -127,7 +143,7 @@ describe('multi-host: three network namespaces, a NATS cluster, a host lost', fu
   it('spreads 4 instances over B and C, survives losing B, then losing C\'s NATS node', async () => {
     assert.ok(net);
     const [A, B, C] = net.hosts;
-    const api = `http://${A.ip}:${API_PORT}`;
+    const api = `https://${A.ip}:${API_PORT}`;
     const admin = ['--api', api, '--token', token];
     const push = await cliIn(A, [...admin, 'push', appDir, '--name', APP, '--instances', '4', '--memory', '64', '--no-manifest']);
     assert.equal(push.code, 0, push.out);
@@ -135,7 +151,7 @@ describe('multi-host: three network namespaces, a NATS cluster, a host lost', fu
     const seen: Probe[] = [];
     const probeFile = path.join(root, 'probe.js');
     fs.writeFileSync(probeFile, probeSource);
-    const probe = net.spawn(A, process.execPath, [probeFile, `${A.ip}:${ROUTER_PORT}`, api, token, `${APP}.localhost`, APP, '120000'], process.env);
+    const probe = net.spawn(A, process.execPath, [probeFile, `${A.ip}:${ROUTER_PORT}`, api, token, `${APP}.localhost`, APP, '120000', caFile], process.env);
     let buf = '';
     probe.stdout?.on('data', (d: Buffer) => {
       buf += d.toString();
@@ -150,6 +166,10 @@ describe('multi-host: three network namespaces, a NATS cluster, a host lost', fu
     }, { timeoutMs: 30_000, everyMs: 100 });
     assert.deepEqual(spread, { [B.ip]: 2, [C.ip]: 2 });
     await waitFor('requests through the router', () => seen.filter((p) => p.k === 'r' && p.s === 200).length >= 10, { timeoutMs: 10_000 });
+    // The controller on A reads an instance's files from the DEA on B or C, over HTTPS.
+    const files = await cliIn(A, [...admin, 'files', APP, 'logs/staging.log']);
+    assert.equal(files.code, 0, files.out);
+    assert.ok(files.out.trim().length > 0, 'the staging log, from a DEA on another host');
 
     // Host B is lost: its link first (no FIN reaches anyone), then every process on it.
     const lostAt = Date.now();
