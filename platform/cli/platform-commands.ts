@@ -156,7 +156,7 @@ export async function runServiceNodeCommand(cmd: Command, type: string, opts: Pl
   const log = createLog('pocket');
   const { runServiceNode } = await import('../services/index.js');
   const bus = await Bus.connect({ url: natsUrl, token, name: `pocket-${type}-node-${process.pid}`, log: log.child(type) });
-  const node = await runServiceNode(type as (typeof serviceTypes)[number], { bus, log: log.child(type), dataDir, host: opts.listen ?? opts.advertise })
+  const node = await runServiceNode(type as (typeof serviceTypes)[number], { bus, log: log.child(type), dataDir, host: opts.listen ?? opts.advertise, advertise: opts.advertise })
     .catch(async (e: unknown) => { await bus.close(); throw e; });
   const keepAlive = setInterval(() => undefined, 1 << 30);
   const stop = (): void => { void node.stop().then(() => bus.close()).finally(() => { clearInterval(keepAlive); process.exit(0); }); };

@@ -17,8 +17,12 @@ export interface Installation {
 export interface DriverContext {
   /** `<dataDir>/services/<type>`. */
   dir: string;
-  /** Address the servers listen on and credentials name. */
+  /** Address the servers listen on (0.0.0.0: every interface). */
   host: string;
+  /** Address the credentials name: where apps, on this host or another, reach the servers. */
+  advertise: string;
+  /** Address the node itself reaches its servers at (`host`, or loopback when that is every interface). */
+  local: string;
   state: NodeState;
   install: Installation;
   log: Log;

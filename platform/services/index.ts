@@ -50,7 +50,7 @@ export async function startServices(opts: StartServicesOptions): Promise<Running
   try {
     for (const install of findInstallations(opts.types)) {
       const log = opts.log.child(install.type);
-      nodes.push(await ServiceNode.start({ bus: opts.bus, log, dataDir: opts.dataDir, install, host: opts.host }));
+      nodes.push(await ServiceNode.start({ bus: opts.bus, log, dataDir: opts.dataDir, install, host: opts.host, advertise: opts.advertise }));
       gateways.push(await ServiceGateway.start({ bus: opts.bus, log, dataDir: opts.dataDir, install, api: opts.api, serviceToken: opts.serviceToken, host: opts.host, advertise: opts.advertise, tls: opts.tls }));
     }
   } catch (e) {
@@ -65,6 +65,7 @@ export interface ServiceNodeRunOptions {
   log: Log;
   dataDir: string;
   host?: string;
+  advertise?: string;
   capacity?: number;
 }
 

@@ -70,7 +70,7 @@ export class MysqlDriver implements ServiceDriver {
   }
 
   uri(inst: InstanceRecord, user: string, password: string): string {
-    return `mysql://${user}:${password}@${this.ctx.host}:${this.port()}/${inst.name}`;
+    return `mysql://${user}:${password}@${this.ctx.advertise}:${this.port()}/${inst.name}`;
   }
 
   servers(): ServerProcess[] {
@@ -85,7 +85,7 @@ export class MysqlDriver implements ServiceDriver {
 
   private async sql(statements: readonly string[]): Promise<string> {
     const s = this.server.settings();
-    const r = await run(this.ctx.install.bins.client, ['--no-defaults', '-h', this.ctx.host, '-P', String(s.port), '-u', admin, '--batch', '--skip-column-names', '--connect-timeout=10'], {
+    const r = await run(this.ctx.install.bins.client, ['--no-defaults', '-h', this.ctx.local, '-P', String(s.port), '-u', admin, '--batch', '--skip-column-names', '--connect-timeout=10'], {
       env: { MYSQL_PWD: s.adminPassword }, input: statements.map((x) => `${x};\n`).join(''),
     });
     return r.stdout;
@@ -99,9 +99,9 @@ export class MysqlDriver implements ServiceDriver {
     const initFile = path.join(this.ctx.dir, 'admin.sql');
     // One statement a line, no comments: the init file's format.
     writeServerFile(initFile, [
-      `CREATE USER IF NOT EXISTS '${admin}'@'${this.ctx.host}' IDENTIFIED BY '${adminPassword}'`,
-      `ALTER USER '${admin}'@'${this.ctx.host}' IDENTIFIED BY '${adminPassword}'`,
-      `GRANT ALL PRIVILEGES ON *.* TO '${admin}'@'${this.ctx.host}' WITH GRANT OPTION`,
+      `CREATE USER IF NOT EXISTS '${admin}'@'${this.ctx.local}' IDENTIFIED BY '${adminPassword}'`,
+      `ALTER USER '${admin}'@'${this.ctx.local}' IDENTIFIED BY '${adminPassword}'`,
+      `GRANT ALL PRIVILEGES ON *.* TO '${admin}'@'${this.ctx.local}' WITH GRANT OPTION`,
       "DELETE FROM mysql.global_priv WHERE User = ''",
       'FLUSH PRIVILEGES',
       '',

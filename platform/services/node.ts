@@ -24,8 +24,10 @@ export interface ServiceNodeOptions {
   /** The platform's data dir; the node keeps everything under `<dataDir>/services/<type>/`. */
   dataDir: string;
   install: Installation;
-  /** Address the servers listen on and credentials carry (default 127.0.0.1). */
+  /** Address the servers listen on (default 127.0.0.1; 0.0.0.0 for every interface). */
   host?: string;
+  /** Address the credentials carry, where apps on other hosts reach the servers (default: `host`, or 127.0.0.1 for every interface). */
+  advertise?: string;
   /** How many instances the node takes (default 100 for postgresql and mysql, 20 for redis). */
   capacity?: number;
   announceIntervalMs?: number;
@@ -42,17 +44,20 @@ export class ServiceNode {
   private readonly queue = new SerialQueue();
   private readonly subs: Subscription[] = [];
   private readonly host: string;
+  private readonly advertised: string;
   private readonly capacity: number;
   private timer: NodeJS.Timeout | undefined;
 
   private constructor(private readonly opts: ServiceNodeOptions) {
     this.type = opts.install.type;
     this.host = opts.host ?? '127.0.0.1';
+    this.advertised = opts.advertise ?? (this.host === '0.0.0.0' || this.host === '::' ? '127.0.0.1' : this.host);
     this.capacity = opts.capacity ?? (this.type === 'redis' ? 20 : 100);
     const dir = path.join(opts.dataDir, 'services', this.type);
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     this.state = NodeState.load(dir, this.type);
-    this.driver = new drivers[this.type]({ dir, host: this.host, state: this.state, install: opts.install, log: opts.log });
+    const local = this.host === '0.0.0.0' || this.host === '::' ? '127.0.0.1' : this.host;
+    this.driver = new drivers[this.type]({ dir, host: this.host, advertise: this.advertised, local, state: this.state, install: opts.install, log: opts.log });
   }
 
   /** Starts the servers of existing instances, subscribes, and announces. */
@@ -111,7 +116,7 @@ export class ServiceNode {
 
   private credentials(inst: InstanceRecord, user: string, password: string): ServiceCredentials {
     return {
-      name: inst.name, hostname: this.host, host: this.host, port: this.driver.port(inst), user, username: user, password,
+      name: inst.name, hostname: this.advertised, host: this.advertised, port: this.driver.port(inst), user, username: user, password,
       uri: this.driver.uri(inst, user, password), node_id: this.id,
     };
   }

@@ -74,7 +74,7 @@ export class PostgresqlDriver implements ServiceDriver {
   }
 
   uri(inst: InstanceRecord, user: string, password: string): string {
-    return `postgres://${user}:${password}@${this.ctx.host}:${this.port()}/${inst.name}`;
+    return `postgres://${user}:${password}@${this.ctx.advertise}:${this.port()}/${inst.name}`;
   }
 
   servers(): ServerProcess[] {
@@ -99,7 +99,9 @@ export class PostgresqlDriver implements ServiceDriver {
     const state = this.ctx.state;
     if (!state.data.server || !fs.existsSync(path.join(this.cluster, 'PG_VERSION'))) await this.initCluster();
     const port = state.data.server!.port;
-    const listen = this.ctx.host === '127.0.0.1' ? '127.0.0.1' : `${this.ctx.host},127.0.0.1`;
+    // The node's admin connections come over 127.0.0.1 (pg_hba allows the admin nowhere else).
+    const { host } = this.ctx;
+    const listen = host === '127.0.0.1' || host === '0.0.0.0' || host === '::' ? host : `${host},127.0.0.1`;
     const server = new ServerProcess({
       name: 'postgresql',
       command: this.ctx.install.bins.server,

@@ -60,7 +60,7 @@ export class RedisDriver implements ServiceDriver {
   }
 
   uri(inst: InstanceRecord, user: string, password: string): string {
-    return `redis://${user}:${password}@${this.ctx.host}:${this.port(inst)}`;
+    return `redis://${user}:${password}@${this.ctx.advertise}:${this.port(inst)}`;
   }
 
   servers(): ServerProcess[] {
@@ -78,7 +78,7 @@ export class RedisDriver implements ServiceDriver {
 
   /** Runs one command as the instance's default user; a Redis error reply rejects. */
   private async admin(inst: InstanceRecord, cmd: readonly string[]): Promise<RespValue> {
-    const [auth, reply] = await respCommands(this.ctx.host, this.port(inst), [['AUTH', inst.password], cmd]);
+    const [auth, reply] = await respCommands(this.ctx.local, this.port(inst), [['AUTH', inst.password], cmd]);
     if (auth instanceof RespError) throw auth;
     if (reply instanceof RespError) throw reply;
     return reply;

@@ -105,3 +105,23 @@ for (const type of installedTypes) {
     });
   });
 }
+
+for (const type of installedTypes) {
+  describe(`services: ${type} listening on every interface`, function () {
+    this.timeout(120_000);
+    let h: ServicesHarness;
+    before(async () => { h = await startServicesHarness([type], { host: '0.0.0.0', advertise: '127.0.0.2' }); });
+    after(async () => { await h?.stop(); });
+
+    it('hands out the advertised address, never 0.0.0.0, in the gateway URL and the credentials', async () => {
+      const g = h.gateway(type);
+      assert.match(g.url, /^http:\/\/127\.0\.0\.2:\d+$/);
+      const svc = await provision(g);
+      const b = await bind(g, svc.service_id);
+      assert.equal(b.credentials.host, '127.0.0.2');
+      assert.equal(b.credentials.hostname, '127.0.0.2');
+      assert.match(b.credentials.uri, type === 'redis' ? /@127\.0\.0\.2:\d+$/ : /@127\.0\.0\.2:\d+\//);
+      assert.equal(await query(type, b.credentials, type === 'redis' ? 'PING' : 'SELECT 1'), type === 'redis' ? 'PONG' : '1', 'the server answers at the advertised address');
+    });
+  });
+}

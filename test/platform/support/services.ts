@@ -31,7 +31,7 @@ export interface ServicesHarness {
 /** The types whose servers are installed here (the suites test each one that is). */
 export const installedTypes = findInstallations().map((i) => i.type);
 
-export async function startServicesHarness(types: readonly ServiceType[]): Promise<ServicesHarness> {
+export async function startServicesHarness(types: readonly ServiceType[], addresses: { host?: string; advertise?: string } = {}): Promise<ServicesHarness> {
   const nats = await startTestNats();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pocket-services-'));
   const offerings: ServiceOffering[] = [];
@@ -47,7 +47,7 @@ export async function startServicesHarness(types: readonly ServiceType[]): Promi
   await new Promise<void>((r) => cc.listen(0, '127.0.0.1', r));
   const api = `http://127.0.0.1:${(cc.address() as AddressInfo).port}`;
   const bus = await nats.connect('services');
-  const start = (): Promise<RunningServices> => startServices({ bus, log: silentLog, dataDir, api, serviceToken, types });
+  const start = (): Promise<RunningServices> => startServices({ bus, log: silentLog, dataDir, api, serviceToken, types, ...addresses });
   const h: ServicesHarness = {
     nats, bus, dataDir, offerings, services: await start(),
     gateway(type) {
