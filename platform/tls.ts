@@ -70,7 +70,9 @@ export class HttpTls {
   }
 
   createServer(handler: http.RequestListener): HttpServer {
-    return this.identity ? https.createServer({ ...this.identity, ...(this.ca ? { ca: this.ca } : {}) }, handler) : http.createServer(handler);
+    if (!this.identity) return http.createServer(handler);
+    // A client that opens a connection and never finishes the handshake holds it 10 s, not Node's 120 s.
+    return https.createServer({ ...this.identity, ...(this.ca ? { ca: this.ca } : {}), handshakeTimeout: 10_000 }, handler);
   }
 
   /** The CAs a client checks servers against: the system's and, when given, the platform's. */
