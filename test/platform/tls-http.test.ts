@@ -6,6 +6,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Bus, Subjects } from '../../platform/bus';
@@ -70,6 +71,18 @@ describe('TLS on the HTTP surfaces', function () {
     assert.ok('error' in untrusted && /SELF_SIGNED|UNABLE_TO_VERIFY/.test(untrusted.error), `a client without the CA refuses the certificate: ${JSON.stringify(untrusted)}`);
     const trusted = await get(`${t.api}/info`, { ca: caPem });
     assert.ok('status' in trusted && trusted.status === 200, JSON.stringify(trusted));
+  });
+
+  it('drops a connection that never starts its TLS handshake after 10 s', async function () {
+    this.timeout(30_000);
+    const port = Number(new URL(t.api).port);
+    const t0 = Date.now();
+    const closedAfter = await new Promise<number>((resolve) => {
+      const s = net.connect(port, '127.0.0.1');
+      s.on('error', () => undefined);
+      s.on('close', () => resolve(Date.now() - t0));
+    });
+    assert.ok(closedAfter >= 9_000 && closedAfter < 14_000, `closed after ${closedAfter} ms`);
   });
 
   it('stages, downloads and runs an app over HTTPS transfers, and reads its files from the DEA over HTTPS', async () => {
