@@ -97,6 +97,8 @@ export interface Router {
   /** This router's id in `router.start` and `router.status`. */
   id: string;
   traceKey: string;
+  /** The proxy's counters as they stand (requests, retries, 502s, requests cancelled on a DEA's loss...). */
+  counters(): Readonly<ReverseProxy['counters']>;
   stop(): Promise<void>;
 }
 
@@ -190,6 +192,7 @@ export async function startRouter(opts: RouterOptions): Promise<Router> {
     port,
     id,
     traceKey,
+    counters: () => ({ ...proxy.counters }),
     stop(): Promise<void> {
       stopped ??= (async () => {
         clearInterval(startTimer); clearInterval(sweepTimer); deas.stop();
