@@ -1,7 +1,10 @@
 // The forwarding half of the router: HTTP requests and upgrades (WebSocket) streamed to a backend
 // chosen from the RouteTable. Bodies are piped both ways (back-pressure, never buffered whole); a
 // client that goes away aborts the upstream request; a backend that refuses the connection is
-// dropped from the table and the request is tried on another.
+// dropped from the table and the request is tried on another. When a DEA is lost (the table drops
+// its backends), the requests in flight to them are cancelled at once: retried on another backend
+// when the lost one cannot have acted on them (or acting twice means the same), 502 otherwise, and
+// a response already streaming, or an open WebSocket tunnel, is cut.
 import * as http from 'node:http';
 import type { Socket } from 'node:net';
 import { pipeline, type Duplex } from 'node:stream';
@@ -17,6 +20,8 @@ const GATEWAY_TIMEOUT_BODY = 'VCAP ROUTER: 504 - GATEWAY TIMEOUT (the backend st
 const CLIENT_TIMEOUT_BODY = 'VCAP ROUTER: 408 - REQUEST TIMEOUT (the request body stopped arriving)';
 /** The error code an upstream request is destroyed with when its backend goes quiet. */
 const BACKEND_IDLE = 'ERR_ROUTER_BACKEND_IDLE';
+/** The error code an upstream request is destroyed with when its backend's DEA is lost. */
+const BACKEND_LOST = 'ERR_ROUTER_BACKEND_LOST';
 
 export interface ProxyOptions {
   table: RouteTable;
@@ -36,6 +41,7 @@ export interface ProxyOptions {
   backendIdleMs: number;
 }
 
+/** RFC 9110 9.2.2: the same request twice has the effect of one. */
 const idempotentMethods = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 type ErrnoError = Error & { code?: string };
@@ -45,9 +51,14 @@ export class ReverseProxy {
   readonly agent = new http.Agent({ keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo', noDelay: true });
   /** Upgraded (WebSocket) connection pairs, closed on stop. */
   private readonly tunnels = new Set<Duplex>();
-  readonly counters = { requests: 0, notFound: 0, badGateway: 0, retries: 0, dropped: 0, upgrades: 0, clientStalls: 0, backendStalls: 0 };
+  /** `cancelledOnLoss`: attempts in flight cut because their backend's DEA was lost (each is then retried, answered 502, or its response cut). */
+  readonly counters = { requests: 0, notFound: 0, badGateway: 0, retries: 0, dropped: 0, upgrades: 0, clientStalls: 0, backendStalls: 0, cancelledOnLoss: 0 };
+  /** Attempts in flight by the table entry they went to, each with what to do if that entry's host is lost. */
+  private readonly inFlight = new Map<Backend, Set<() => void>>();
 
-  constructor(private readonly o: ProxyOptions) {}
+  constructor(private readonly o: ProxyOptions) {
+    o.table.onLost((backends) => { this.backendsLost(backends); });
+  }
 
   handleRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     this.counters.requests++;
@@ -74,6 +85,32 @@ export class ReverseProxy {
       this.counters.dropped++;
       this.o.log.warn(`backend ${b.key} (app ${b.app || '?'}) failed (${err.code ?? err.message}); dropped from ${n} route(s) until it registers again`);
     }
+  }
+
+  /**
+   * Follows an attempt on `b`: `lost` runs if b's host is lost before the returned release is
+   * called. Keyed by the table entry itself, so the same host:port under a live DEA is not touched.
+   */
+  follow(b: Backend, lost: () => void): () => void {
+    let attempts = this.inFlight.get(b);
+    if (!attempts) { attempts = new Set(); this.inFlight.set(b, attempts); }
+    attempts.add(lost);
+    return () => {
+      const now = this.inFlight.get(b);
+      if (!now?.delete(lost)) return;
+      if (now.size === 0) this.inFlight.delete(b);
+    };
+  }
+
+  private backendsLost(backends: readonly Backend[]): void {
+    let n = 0;
+    for (const b of backends) {
+      const attempts = this.inFlight.get(b);
+      if (!attempts) continue;
+      this.inFlight.delete(b);
+      for (const lost of attempts) { n++; this.counters.cancelledOnLoss++; lost(); }
+    }
+    if (n > 0) this.o.log.warn(`cancelled ${n} request(s) in flight to the lost backends (retried elsewhere where safe)`);
   }
 
   trackTunnel(a: Duplex, b: Duplex): void {
@@ -158,6 +195,13 @@ class HttpExchange extends Exchange {
     up.setTimeout(this.o.backendIdleMs, () => up.destroy(Object.assign(new Error('backend idle'), { code: BACKEND_IDLE })));
     let connected = false;
     let responded = false;
+    // Followed until the upstream request closes, which is after its response ended when it had one.
+    up.once('close', this.proxy.follow(backend, () => {
+      if (!responded) { up.destroy(Object.assign(new Error('backend lost'), { code: BACKEND_LOST })); return; }
+      // Part of a response was relayed: cut the client's connection, as a broken backend would.
+      up.destroy();
+      res.destroy();
+    }));
     up.on('socket', (s: Socket) => {
       if (!s.connecting) { connected = true; this.sendBody(up); return; }
       onConnect(s, up, this.o.connectTimeoutMs, () => { connected = true; this.sendBody(up); });
@@ -192,6 +236,7 @@ class HttpExchange extends Exchange {
       if (err.code === BACKEND_IDLE) { this.backendStalled(backend, responded); return; }
       if (responded || this.clientGone) return; // the response side already ends both
       req.unpipe(up);
+      if (err.code === BACKEND_LOST) { this.backendLost(backend, connected); return; }
       const refused = !connected;
       const staleKeepAlive = connected && up.reusedSocket;
       if (refused || err.code === 'ECONNRESET') {
@@ -210,6 +255,26 @@ class HttpExchange extends Exchange {
       this.o.log.warn(`${req.method} ${this.uri}${this.path} -> ${backend.key} failed: ${err.code ?? describeError(err)}`);
       this.proxy.plain(res, 502, BAD_GATEWAY_BODY, this.bodyStarted);
     });
+  }
+
+  /**
+   * The attempt on `backend` was cancelled because its DEA is lost. Still connecting, nothing was
+   * sent: tried elsewhere, as a refusal is. Sent without a response: tried elsewhere only when the
+   * method is idempotent and no body byte was read (bodies are streamed, never kept, so a body
+   * started cannot be sent again); otherwise 502, since the lost backend may have acted on it.
+   */
+  private backendLost(backend: Backend, connected: boolean): void {
+    const { req } = this;
+    this.tried.add(backend.key);
+    const safe = !this.bodyStarted && (!connected || idempotentMethods.has(req.method ?? ''));
+    if (safe && this.attempts < this.o.maxAttempts) {
+      this.proxy.counters.retries++;
+      this.o.log.debug(`retrying ${req.method} ${this.uri}${this.path} after ${backend.key}: its DEA is lost`);
+      this.attempt();
+      return;
+    }
+    this.o.log.warn(`${req.method} ${this.uri}${this.path} -> ${backend.key}: its DEA is lost; ${safe ? 'no attempt left' : 'not replayed'}, 502`);
+    this.proxy.plain(this.res, 502, BAD_GATEWAY_BODY, this.bodyStarted);
   }
 
   private sendBody(up: http.ClientRequest): void {
@@ -260,9 +325,12 @@ class HttpExchange extends Exchange {
 
 /** One upgrade request (WebSocket): once the backend answers 101, bytes flow both ways untouched. */
 class UpgradeExchange extends Exchange {
+  /** Stops following the current attempt's backend. */
+  private release: () => void = () => undefined;
+
   constructor(proxy: ReverseProxy, o: ProxyOptions, req: http.IncomingMessage, private readonly socket: Duplex, private readonly head: Buffer, uri: string, path: string) {
     super(proxy, o, req, uri, path);
-    socket.once('close', () => { this.clientLeft(); });
+    socket.once('close', () => { this.release(); this.clientLeft(); });
   }
 
   attempt(): void {
@@ -280,6 +348,12 @@ class UpgradeExchange extends Exchange {
     up.setTimeout(this.o.backendIdleMs, () => up.destroy(Object.assign(new Error('backend idle'), { code: BACKEND_IDLE })));
     let connected = false;
     let answered = false;
+    // Followed until the client's socket closes: a tunnel, or a declined upgrade's reply, included.
+    this.release = this.proxy.follow(backend, () => {
+      if (!answered) { up.destroy(Object.assign(new Error('backend lost'), { code: BACKEND_LOST })); return; }
+      up.destroy();
+      socket.destroy(); // closes the tunnel's other side too
+    });
     up.on('socket', (s: Socket) => {
       if (!s.connecting) { connected = true; return; }
       onConnect(s, up, this.o.connectTimeoutMs, () => { connected = true; });
@@ -314,7 +388,20 @@ class UpgradeExchange extends Exchange {
     });
     up.on('error', (err: ErrnoError) => {
       if (answered || this.clientGone) return;
+      this.release();
       if (err.code === BACKEND_IDLE) { this.proxy.counters.backendStalls++; rawReply(socket, 504, GATEWAY_TIMEOUT_BODY); return; }
+      if (err.code === BACKEND_LOST) {
+        // Nothing of the client's but the head was sent (its early bytes wait for the 101).
+        this.tried.add(backend.key);
+        if ((!connected || idempotentMethods.has(req.method ?? '')) && this.attempts < this.o.maxAttempts) {
+          this.proxy.counters.retries++;
+          this.attempt();
+          return;
+        }
+        this.proxy.counters.badGateway++;
+        rawReply(socket, 502, BAD_GATEWAY_BODY);
+        return;
+      }
       const refused = !connected;
       if (refused || (err.code === 'ECONNRESET' && !up.reusedSocket)) { this.tried.add(backend.key); this.proxy.dropBackend(backend, err); }
       if ((refused || err.code === 'ECONNRESET') && this.attempts < this.o.maxAttempts) {

@@ -56,6 +56,7 @@ export function normalizeHost(raw: string | undefined): string {
 
 export class RouteTable {
   private readonly pools = new Map<string, Pool>();
+  private readonly lostListeners: ((backends: readonly Backend[]) => void)[] = [];
 
   constructor(private readonly balancing: Balancing = 'round-robin') {}
 
@@ -102,9 +103,28 @@ export class RouteTable {
     return this.dropWhere((b) => b.key === key);
   }
 
-  /** Drops every backend the DEA registered (it is lost); its next registration brings them back. */
+  /**
+   * Drops every backend the DEA registered (it is lost); its next registration brings them back.
+   * Those entries then go to every `onLost` listener, so requests in flight to them can be cancelled.
+   */
   dropDea(dea: string): number {
-    return this.dropWhere((b) => b.dea === dea);
+    const removed: Backend[] = [];
+    const n = this.dropWhere((b) => {
+      if (b.dea !== dea) return false;
+      removed.push(b);
+      return true;
+    });
+    if (removed.length > 0) for (const l of this.lostListeners) l(removed);
+    return n;
+  }
+
+  /**
+   * Calls `listener` with the entries (the objects `choose` returned) dropped because their host is
+   * lost, once they are out of the table. Not called for a refusal, an unregistration or an expired
+   * lease: those backends may still be answering the requests they have.
+   */
+  onLost(listener: (backends: readonly Backend[]) => void): void {
+    this.lostListeners.push(listener);
   }
 
   /** Drops every entry registered before `cutoff` (ms since the epoch). Returns how many went. */

@@ -97,6 +97,8 @@ export interface Router {
   /** This router's id in `router.start` and `router.status`. */
   id: string;
   traceKey: string;
+  /** The proxy's counters as they stand (requests, retries, 502s, requests cancelled on a DEA's loss...). */
+  counters(): Readonly<ReverseProxy['counters']>;
   stop(): Promise<void>;
 }
 
@@ -164,18 +166,18 @@ export async function startRouter(opts: RouterOptions): Promise<Router> {
     if (n > 0) log.debug(`unregistered ${m.host}:${m.port} from ${m.uris.join(', ')}`);
   }));
   subs.push(bus.subscribe(Subjects.routerStatus, (): RouterStatusReply => ({ id, routes: table.snapshot() })));
-  await bus.flush();
-
   const announce = (): void => {
     bus.publish(Subjects.routerStart, { id, hosts: [opts.advertise ?? host], minimumRegisterIntervalInSeconds: timings.startIntervalMs / 1000 });
   };
-  announce();
   const deas = new DeaWatch({
     bus, checkIntervalMs: timings.deaCheckIntervalMs, rememberMs: timings.leaseMs,
     onLost: (dea) => { log.warn(`DEA ${dea} lost (heartbeats stopped): dropped ${table.dropDea(dea)} route entries`); },
     // Its registrations come back with the next router.start; ask now rather than in startIntervalMs.
     onBack: (dea) => { log.info(`DEA ${dea} heard again: asking for registrations`); announce(); },
   });
+  // Every subscription, heartbeats included, is in place at the server before the router says it is up.
+  await bus.flush();
+  announce();
   const startTimer = setInterval(announce, timings.startIntervalMs);
   const sweepTimer = setInterval(() => {
     const n = table.sweep(Date.now() - timings.leaseMs);
@@ -190,6 +192,7 @@ export async function startRouter(opts: RouterOptions): Promise<Router> {
     port,
     id,
     traceKey,
+    counters: () => ({ ...proxy.counters }),
     stop(): Promise<void> {
       stopped ??= (async () => {
         clearInterval(startTimer); clearInterval(sweepTimer); deas.stop();
