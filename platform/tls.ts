@@ -47,10 +47,13 @@ export class HttpTls {
     const cert = read('--tls-cert', files.certFile);
     const key = read('--tls-key', files.keyFile);
     const ca = read('--tls-ca', files.caFile);
-    if (ca && !/-----BEGIN CERTIFICATE-----/.test(ca.toString('latin1'))) throw new UserFacingError(`--tls-ca ${files.caFile}: not a PEM certificate.`);
+    const pem = (b: Buffer | undefined): boolean => b === undefined || /-----BEGIN CERTIFICATE-----/.test(b.toString('latin1'));
+    if (!pem(ca)) throw new UserFacingError(`--tls-ca ${files.caFile}: not a PEM certificate.`);
+    if (!pem(cert)) throw new UserFacingError(`--tls-cert ${files.certFile}: not a PEM certificate.`);
     if (cert && key) {
       try { tls.createSecureContext({ cert, key }); } catch (e) {
-        throw new UserFacingError(`--tls-cert ${files.certFile} with --tls-key ${files.keyFile}: ${(e as Error).message.replace(/^error:[0-9A-F]+:/i, '')}.`);
+        const why = (e as Error).message.replace(/^error:[0-9A-F]+:/i, '').replace(/^[a-z0-9 ]+routines::/i, '');
+        throw new UserFacingError(`--tls-cert ${files.certFile} with --tls-key ${files.keyFile}: ${/key values mismatch/.test(why) ? 'the key is not that certificate\'s (key values mismatch)' : `not a usable certificate and key (${why})`}.`);
       }
     }
     return new HttpTls(cert && key ? { cert, key } : undefined, ca, files.caFile);

@@ -178,11 +178,12 @@ describe('TLS files given on the command line', function () {
     assert.equal(fs.existsSync(path.join(data, 'endpoint.json')), false, 'nothing started');
   };
 
-  it('refuses a missing file, a key that is not the certificate\'s, a CA that is not PEM, and a certificate without its key', async () => {
+  it('refuses a missing file, a key that is not the certificate\'s, a CA or certificate that is not PEM, and a certificate without its key', async () => {
     await refused(['--tls-cert', path.join(dir, 'nope.pem'), '--tls-key', files.keyFile], /--tls-cert .*nope\.pem: cannot read it \(ENOENT\)/);
-    await refused(['--tls-cert', files.certFile, '--tls-key', other.keyFile], /--tls-cert .*host\.pem with --tls-key .*other\.key: .*key values mismatch/i);
+    await refused(['--tls-cert', files.certFile, '--tls-key', other.keyFile], /--tls-cert .*host\.pem with --tls-key .*other\.key: the key is not that certificate's \(key values mismatch\)/);
     fs.writeFileSync(path.join(dir, 'junk.pem'), 'not a certificate\n');
     await refused(['--tls-ca', path.join(dir, 'junk.pem')], /--tls-ca .*junk\.pem: not a PEM certificate/);
+    await refused(['--tls-cert', files.keyFile, '--tls-key', files.keyFile], /--tls-cert .*host\.key: not a PEM certificate/);
     await refused(['--tls-cert', files.certFile], /--tls-cert and --tls-key go together/);
   });
 
